@@ -1,0 +1,178 @@
+// Package store holds mooring's storage contracts: the session records, the
+// per-session event log and the errors every backend reports. Backends live in
+// the sub-packages memstore, boltstore and redisstore; storetest is the
+// conformance suite that each of them passes.
+//
+// The store knows nothing of MCP. Records and event payloads are opaque bytes
+// to it; the session package gives them meaning.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Sentinel errors. Backends return them (possibly wrapped); callers match them
+// with errors.Is.
+var (
+	// ErrNotFound: the session does not exist, was deleted or expired.
+	ErrNotFound = errors.New("store: not found")
+	// ErrPurged: events that a replay needs were removed by a cap or a TTL.
+	// A replay never skips silently over removed events.
+	ErrPurged = errors.New("store: events purged")
+	// ErrBadEventID: a Last-Event-ID that this store never issued.
+	ErrBadEventID = errors.New("store: malformed event id")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("store: closed")
+)
+
+// Record is a serialized session record with its bookkeeping. Data is opaque
+// to the store.
+type Record struct {
+	ID   string
+	Data []byte
+}
+
+// Event is one message of one stream of one session, as stored.
+type Event struct {
+	// ID is assigned by the store at Append; see EventID.
+	ID EventID
+	// Data is the payload as it was appended (decompressed if the store
+	// compressed it).
+	Data []byte
+}
+
+// EventID names one event inside one session. Seq is assigned by the store,
+// unique within the session and increasing in the order of Append calls;
+// Stream is the stream the event belongs to. Its text form, used as the SSE
+// `id:` field and read back from Last-Event-ID, is "<stream>_<seq>".
+type EventID struct {
+	Stream string
+	Seq    uint64
+}
+
+// String returns the wire form of the id.
+func (id EventID) String() string {
+	return id.Stream + "_" + strconv.FormatUint(id.Seq, 10)
+}
+
+// AppendText appends the wire form of id to b without allocating.
+func (id EventID) AppendText(b []byte) []byte {
+	b = append(b, id.Stream...)
+	b = append(b, '_')
+	return strconv.AppendUint(b, id.Seq, 10)
+}
+
+// ParseEventID reads the wire form of an event id.
+func ParseEventID(s string) (EventID, error) {
+	i := strings.LastIndexByte(s, '_')
+	if i <= 0 || !ValidStreamID(s[:i]) {
+		return EventID{}, fmt.Errorf("%w: %q", ErrBadEventID, s)
+	}
+	seq, err := strconv.ParseUint(s[i+1:], 10, 64)
+	if err != nil || seq == 0 {
+		return EventID{}, fmt.Errorf("%w: %q", ErrBadEventID, s)
+	}
+	return EventID{Stream: s[:i], Seq: seq}, nil
+}
+
+// ValidStreamID reports whether s can name a stream: 1 to 64 characters of
+// [A-Za-z0-9-]. Stream ids end up in Redis keys and SSE ids, so they are kept
+// to a small alphabet.
+func ValidStreamID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Limits bound what one session may keep. A zero field means its default.
+type Limits struct {
+	// TTL is the idle lifetime of a session and its events, sliding on every
+	// Put, Touch and Append. Default DefaultTTL.
+	TTL time.Duration
+	// MaxEvents is the number of events kept per session; the oldest are
+	// removed first. Default DefaultMaxEvents.
+	MaxEvents int
+	// MaxBytes is the payload bytes kept per session (as stored, after
+	// compression). Default DefaultMaxBytes.
+	MaxBytes int64
+}
+
+// Defaults for Limits.
+const (
+	DefaultTTL       = time.Hour
+	DefaultMaxEvents = 1000
+	DefaultMaxBytes  = 16 << 20
+)
+
+// WithDefaults returns l with zero fields set to their defaults.
+func (l Limits) WithDefaults() Limits {
+	if l.TTL <= 0 {
+		l.TTL = DefaultTTL
+	}
+	if l.MaxEvents <= 0 {
+		l.MaxEvents = DefaultMaxEvents
+	}
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = DefaultMaxBytes
+	}
+	return l
+}
+
+// Store is what a backend provides. Every method is safe for concurrent use
+// and honours ctx. Errors are the sentinels above, wrapped with context, or
+// the backend's own errors for I/O failures.
+type Store interface {
+	// Kind names the backend: "memory", "bolt" or "redis".
+	Kind() string
+
+	// PutSession writes a session record, creating or replacing it, and
+	// restarts its TTL.
+	PutSession(ctx context.Context, rec Record) error
+	// GetSession reads a record; ErrNotFound if it does not exist or expired.
+	// It does not touch the TTL.
+	GetSession(ctx context.Context, id string) (Record, error)
+	// TouchSession restarts the TTL of the session and of its events;
+	// ErrNotFound if the session does not exist.
+	TouchSession(ctx context.Context, id string) error
+	// DeleteSession removes the record and all its events. Deleting a
+	// missing session is not an error.
+	DeleteSession(ctx context.Context, id string) error
+	// ListSessions returns up to limit session ids after cursor (start with
+	// ""), and the cursor for the next page ("" when done). Order is
+	// unspecified but stable for one store; a session may appear on at most
+	// one page unless it was created during the listing.
+	ListSessions(ctx context.Context, cursor string, limit int) (ids []string, next string, err error)
+
+	// Append adds an event to a stream of a session and returns its id. It
+	// enforces the session's caps by removing the oldest events, and restarts
+	// the TTL of the session's events. Appending to a session without a record
+	// is allowed (the record may be written later) but its events expire with
+	// the TTL like any other.
+	Append(ctx context.Context, session, stream string, data []byte) (EventID, error)
+	// After returns the events of after.Stream with a sequence greater than
+	// after.Seq, in order. A zero after.Seq means the whole stream. If any
+	// such event was removed by a cap it returns ErrPurged and no events: a
+	// replay is complete or it is an error, never a gap. Events of other
+	// streams and other sessions are never returned.
+	After(ctx context.Context, session string, after EventID) ([]Event, error)
+	// Streams lists the ids of the streams that have events in the session,
+	// in the order of their first retained event.
+	Streams(ctx context.Context, session string) ([]string, error)
+
+	// Ping checks that the store answers.
+	Ping(ctx context.Context) error
+	// Close releases the store. It is idempotent; later calls return ErrClosed.
+	Close() error
+}
