@@ -1,0 +1,397 @@
+// Package session owns mooring's sessions: the record that the store keeps,
+// the manager that creates, finds, restores and ends them, and the routing of
+// every message from the backend to exactly one stream, through the event
+// log.
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+
+	"github.com/mooring-dev/mooring/backend"
+	"github.com/mooring-dev/mooring/store"
+)
+
+// Options configure a Manager. Zero fields take the documented defaults.
+type Options struct {
+	// TTL is how long an idle session lives. Default store.DefaultTTL. The
+	// store enforces it for stored data; the manager closes idle backend
+	// connections after it.
+	TTL time.Duration
+	// RestoreTimeout bounds the replay of a session's state into a fresh
+	// backend connection. Default 10s.
+	RestoreTimeout time.Duration
+	Logger         *slog.Logger
+	// Now replaces time.Now in tests.
+	Now func() time.Time
+}
+
+// Manager creates, finds, restores and ends sessions.
+type Manager struct {
+	store      store.Store
+	opener     backend.Opener
+	ttl        time.Duration
+	touchEvery time.Duration
+	restoreTTL time.Duration
+	log        *slog.Logger
+	now        func() time.Time
+
+	mu       sync.Mutex // guards the fields below
+	sessions map[string]*entry
+	closed   bool
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// entry is a session in the cache, or one being restored (ready open).
+type entry struct {
+	s     *Session
+	ready chan struct{}
+	err   error
+}
+
+// New returns a manager that keeps sessions in st and opens their backends
+// with opener. Close it to stop its janitor and close every backend.
+func New(st store.Store, opener backend.Opener, opts *Options) *Manager {
+	m := &Manager{
+		store:    st,
+		opener:   opener,
+		log:      slog.Default(),
+		now:      time.Now,
+		sessions: make(map[string]*entry),
+		stop:     make(chan struct{}),
+	}
+	if opts != nil {
+		m.ttl = opts.TTL
+		m.restoreTTL = opts.RestoreTimeout
+		if opts.Logger != nil {
+			m.log = opts.Logger
+		}
+		if opts.Now != nil {
+			m.now = opts.Now
+		}
+	}
+	if m.ttl <= 0 {
+		m.ttl = store.DefaultTTL
+	}
+	if m.restoreTTL <= 0 {
+		m.restoreTTL = 10 * time.Second
+	}
+	// Sliding the store's TTL on every request would cost a write each; a
+	// tenth of the TTL is precise enough.
+	m.touchEvery = min(m.ttl/10, 30*time.Second)
+	m.wg.Add(1)
+	go m.janitor()
+	return m
+}
+
+// Store returns the manager's store.
+func (m *Manager) Store() store.Store { return m.store }
+
+// Create opens a new session with a fresh id and its backend connection. The
+// session is stored once its initialize request is answered.
+func (m *Manager) Create(ctx context.Context) (*Session, error) {
+	rec := &Record{ID: randomHex(16), CreatedAt: m.now()}
+	s := newSession(m, rec)
+	conn, err := m.opener.Open(ctx, s.id, s.fromBackend)
+	if err != nil {
+		return nil, fmt.Errorf("session: open backend: %w", err)
+	}
+	s.conn = conn
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		s.close()
+		return nil, ErrClosed
+	}
+	m.sessions[s.id] = &entry{s: s, ready: closedChan}
+	m.log.Info("session created", "session", s.id)
+	return s, nil
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// Get returns the live session id: from the cache, or restored from the
+// store into a fresh backend connection. ErrNotFound if the store does not
+// have it.
+func (m *Manager) Get(ctx context.Context, id string) (*Session, error) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	e := m.sessions[id]
+	if e == nil {
+		e = &entry{ready: make(chan struct{})}
+		m.sessions[id] = e
+		m.mu.Unlock()
+		e.s, e.err = m.restore(ctx, id)
+		m.mu.Lock()
+		if e.err != nil {
+			delete(m.sessions, id)
+		}
+		close(e.ready)
+		m.mu.Unlock()
+		return e.s, e.err
+	}
+	m.mu.Unlock()
+	select {
+	case <-e.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if e.err != nil {
+		return nil, e.err
+	}
+	return e.s, nil
+}
+
+// restore rebuilds a session from its record: a fresh backend connection is
+// initialized with the client's original params and given its log level and
+// subscriptions back; requests that were in flight are answered with an
+// interruption error on their streams.
+func (m *Manager) restore(ctx context.Context, id string) (*Session, error) {
+	raw, err := m.store.GetSession(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("session %s: load: %w", id, err)
+	}
+	rec, err := unmarshalRecord(id, raw.Data)
+	if err != nil {
+		return nil, err
+	}
+	s := newSession(m, rec)
+	s.saved = true
+	// The restore outlives a client that gives up waiting.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.restoreTTL)
+	defer cancel()
+	conn, err := m.opener.Open(rctx, id, s.fromBackend)
+	if err != nil {
+		return nil, fmt.Errorf("session %s: open backend: %w", id, err)
+	}
+	s.conn = conn
+	if err := s.replayState(rctx); err != nil {
+		s.close()
+		return nil, fmt.Errorf("session %s: restore: %w", id, err)
+	}
+	if err := s.interruptOrphans(rctx); err != nil {
+		m.log.Error("answering interrupted requests", "session", id, "err", err)
+	}
+	m.log.Info("session restored", "session", id, "protocolVersion", rec.ProtocolVersion)
+	return s, nil
+}
+
+// replayState brings a fresh backend connection to the state in the record.
+// The backend's replies go to mooring, never to the client.
+func (s *Session) replayState(ctx context.Context) error {
+	rec := s.Record()
+	if _, err := s.internalCall(ctx, "initialize", rec.InitializeParams); err != nil {
+		return err
+	}
+	if rec.Initialized {
+		if err := s.conn.Send(ctx, &jsonrpc.Request{Method: "notifications/initialized", Params: json.RawMessage("{}")}); err != nil {
+			return fmt.Errorf("notifications/initialized: %w", err)
+		}
+	}
+	if rec.LogLevel != "" {
+		p, _ := json.Marshal(map[string]string{"level": rec.LogLevel})
+		if _, err := s.internalCall(ctx, "logging/setLevel", p); err != nil {
+			return err
+		}
+	}
+	for _, uri := range rec.Subscriptions {
+		p, _ := json.Marshal(map[string]string{"uri": uri})
+		if _, err := s.internalCall(ctx, "resources/subscribe", p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// interruptOrphans answers, on its own stream, every request that was opened
+// in the log but never answered: the process serving it is gone.
+func (s *Session) interruptOrphans(ctx context.Context) error {
+	streams, err := s.m.store.Streams(ctx, s.id)
+	if err != nil {
+		return err
+	}
+	for _, sid := range streams {
+		if sid == GetStream {
+			continue
+		}
+		events, err := s.m.store.After(ctx, s.id, store.EventID{Stream: sid})
+		if errors.Is(err, store.ErrPurged) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		reqID, open := openRequest(events)
+		if !open {
+			continue
+		}
+		resp := &jsonrpc.Response{ID: reqID, Error: &jsonrpc.Error{
+			Code:    CodeInterrupted,
+			Message: "request interrupted: the server that handled it stopped before answering; retry it",
+		}}
+		data, err := jsonrpc.EncodeMessage(resp)
+		if err != nil {
+			return err
+		}
+		if _, err := s.m.store.Append(ctx, s.id, sid, data); err != nil {
+			return err
+		}
+		s.m.log.Warn("request interrupted by a restart", "session", s.id, "stream", sid, "id", reqID.Raw())
+	}
+	return nil
+}
+
+// openRequest reads a stream's events and returns the id of the request that
+// opened it if no response to it was logged.
+func openRequest(events []store.Event) (jsonrpc.ID, bool) {
+	if len(events) == 0 || !IsMarker(events[0].Data) {
+		return jsonrpc.ID{}, false
+	}
+	var raw any
+	if err := json.Unmarshal(events[0].Data[1:], &raw); err != nil {
+		return jsonrpc.ID{}, false
+	}
+	if f, ok := raw.(float64); ok {
+		raw = f // MakeID takes JSON numbers as float64
+	}
+	id, err := jsonrpc.MakeID(raw)
+	if err != nil || !id.IsValid() {
+		return jsonrpc.ID{}, false
+	}
+	for _, ev := range events[1:] {
+		msg, err := jsonrpc.DecodeMessage(ev.Data)
+		if err != nil {
+			continue
+		}
+		if r, ok := msg.(*jsonrpc.Response); ok && r.ID == id {
+			return jsonrpc.ID{}, false
+		}
+	}
+	return id, true
+}
+
+// End ends a session for good: its backend is closed and its data deleted.
+// Its id answers ErrNotFound from then on.
+func (m *Manager) End(ctx context.Context, id string) error {
+	s, err := m.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	if e := m.sessions[id]; e != nil && e.s == s {
+		delete(m.sessions, id)
+	}
+	m.mu.Unlock()
+	s.close()
+	if err := m.store.DeleteSession(ctx, id); err != nil {
+		return fmt.Errorf("session %s: delete: %w", id, err)
+	}
+	m.log.Info("session ended", "session", id)
+	return nil
+}
+
+// Discard drops a session whose initialize failed: nothing of it is kept.
+func (m *Manager) Discard(s *Session) {
+	m.mu.Lock()
+	if e := m.sessions[s.id]; e != nil && e.s == s {
+		delete(m.sessions, s.id)
+	}
+	m.mu.Unlock()
+	s.close()
+	_ = m.store.DeleteSession(context.Background(), s.id)
+}
+
+// janitor closes the backends of sessions that were idle for a TTL. Their
+// data stays in the store until the store expires it, so a late client is
+// restored rather than refused.
+func (m *Manager) janitor() {
+	defer m.wg.Done()
+	every := min(max(m.ttl/4, time.Second), time.Minute)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			m.sweep()
+		}
+	}
+}
+
+func (m *Manager) sweep() {
+	cutoff := m.now().Add(-m.ttl)
+	var idle []*Session
+	m.mu.Lock()
+	for id, e := range m.sessions {
+		select {
+		case <-e.ready:
+		default:
+			continue
+		}
+		if e.s != nil && e.s.idle(cutoff) {
+			idle = append(idle, e.s)
+			delete(m.sessions, id)
+		}
+	}
+	m.mu.Unlock()
+	for _, s := range idle {
+		s.close()
+		m.log.Info("session expired", "session", s.id)
+	}
+}
+
+// Len returns the number of live sessions in this process.
+func (m *Manager) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.sessions)
+}
+
+// Close closes every live session's backend (their stored data stays) and
+// stops the janitor. It is idempotent.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	var all []*Session
+	for _, e := range m.sessions {
+		if e.s != nil {
+			all = append(all, e.s)
+		}
+	}
+	m.sessions = nil
+	m.mu.Unlock()
+	close(m.stop)
+	m.wg.Wait()
+	for _, s := range all {
+		s.close()
+	}
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return hex.EncodeToString(b)
+}

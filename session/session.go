@@ -1,0 +1,565 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mooring-dev/mooring/backend"
+	"github.com/mooring-dev/mooring/store"
+)
+
+// Errors that the transport turns into HTTP statuses.
+var (
+	// ErrNotFound: the session id is unknown, was ended or expired (404).
+	ErrNotFound = errors.New("session not found")
+	// ErrDuplicateID: a request id that is still in flight in this session.
+	ErrDuplicateID = errors.New("request id already in use in this session")
+	// ErrClosed: the session or the manager closed.
+	ErrClosed = errors.New("session closed")
+)
+
+// CodeInterrupted is the JSON-RPC error code of a request that was in flight
+// when the process that served it stopped. The client may retry it.
+const CodeInterrupted = -32000
+
+// call is a client request in flight.
+type call struct {
+	stream *Stream
+	method string
+	params json.RawMessage
+	json   bool // answered as application/json: the response is not logged
+	respCh chan *jsonrpc.Response
+}
+
+// outbound is a server-to-client request waiting for the client's reply.
+type outbound struct {
+	backendID jsonrpc.ID
+}
+
+// Session is one live MCP session: its record, its backend connection and its
+// open streams.
+type Session struct {
+	m    *Manager
+	id   string
+	conn backend.Conn
+	// tag is unique to this backend connection: it prefixes stream ids and
+	// the ids of server-to-client requests, so that neither repeats after a
+	// restore or on another replica.
+	tag string
+
+	mu        sync.Mutex // guards the fields below
+	rec       *Record
+	saved     bool // rec is in the store
+	lastUsed  time.Time
+	lastTouch time.Time
+	nextSeq   uint64
+	calls     map[jsonrpc.ID]*call
+	streams   map[string]*Stream // open streams, GET stream included
+	outbound  map[string]outbound
+	progress  map[string]string // progress token (JSON) -> stream id
+	internal  map[jsonrpc.ID]chan *jsonrpc.Response
+	closed    bool
+}
+
+func newSession(m *Manager, rec *Record) *Session {
+	s := &Session{
+		m:        m,
+		id:       rec.ID,
+		tag:      randomHex(4),
+		rec:      rec,
+		lastUsed: m.now(),
+		calls:    make(map[jsonrpc.ID]*call),
+		streams:  make(map[string]*Stream),
+		outbound: make(map[string]outbound),
+		progress: make(map[string]string),
+		internal: make(map[jsonrpc.ID]chan *jsonrpc.Response),
+	}
+	s.streams[GetStream] = &Stream{id: GetStream, session: s}
+	return s
+}
+
+// ID returns the session id.
+func (s *Session) ID() string { return s.id }
+
+// ProtocolVersion returns the negotiated protocol version ("" before
+// initialize answered).
+func (s *Session) ProtocolVersion() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rec.ProtocolVersion
+}
+
+// Record returns a copy of the session record.
+func (s *Session) Record() Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return *s.rec.clone()
+}
+
+// used notes activity and, at most every touchEvery, slides the store's TTL.
+func (s *Session) used(ctx context.Context) error {
+	now := s.m.now()
+	s.mu.Lock()
+	s.lastUsed = now
+	touch := s.saved && now.Sub(s.lastTouch) >= s.m.touchEvery
+	if touch {
+		s.lastTouch = now
+	}
+	s.mu.Unlock()
+	if !touch {
+		return nil
+	}
+	if err := s.m.store.TouchSession(ctx, s.id); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: %s", ErrNotFound, s.id)
+		}
+		return fmt.Errorf("session %s: touch: %w", s.id, err)
+	}
+	return nil
+}
+
+// CallOptions tune one client request.
+type CallOptions struct {
+	// JSON answers the request as application/json: only its response is
+	// delivered on the returned subscription, and it is not logged (a JSON
+	// response cannot be resumed). Messages related to the request go on the
+	// GET stream.
+	JSON bool
+	// Header is passed to the backend in mcp.RequestExtra.Header.
+	Header http.Header
+}
+
+// Call sends a client request to the backend and returns the subscription of
+// its stream. The stream is primed first: its marker event is the first event
+// that the subscription sees.
+func (s *Session) Call(ctx context.Context, req *jsonrpc.Request, opts CallOptions) (*Sub, error) {
+	if err := s.used(ctx); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if _, dup := s.calls[req.ID]; dup {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%w: %v", ErrDuplicateID, req.ID.Raw())
+	}
+	s.nextSeq++
+	st := &Stream{id: s.tag + "-" + strconv.FormatUint(s.nextSeq, 36), session: s}
+	c := &call{stream: st, method: req.Method, params: req.Params, json: opts.JSON}
+	s.calls[req.ID] = c
+	if !opts.JSON {
+		s.streams[st.id] = st
+		if tok := progressToken(req.Params); tok != "" {
+			s.progress[tok] = st.id
+		}
+	}
+	s.mu.Unlock()
+
+	sub := newSub(st)
+	st.attach(sub)
+	if !opts.JSON {
+		marker, _ := json.Marshal(req.ID.Raw())
+		if _, err := st.publish(ctx, append([]byte{markerByte}, marker...), false); err != nil {
+			s.forget(req.ID, c)
+			return nil, fmt.Errorf("session %s: open stream: %w", s.id, err)
+		}
+	}
+
+	hdr := opts.Header.Clone()
+	if hdr == nil {
+		hdr = make(http.Header, 1)
+	}
+	hdr.Set(backend.RouteHeader, st.id)
+	fwd := &jsonrpc.Request{ID: req.ID, Method: req.Method, Params: req.Params, Extra: &mcp.RequestExtra{
+		Header:         hdr,
+		CloseSSEStream: func(a mcp.CloseSSEStreamArgs) { st.closeWriter(a.RetryAfter) },
+	}}
+	if err := s.conn.Send(ctx, fwd); err != nil {
+		s.forget(req.ID, c)
+		return nil, fmt.Errorf("session %s: send to backend: %w", s.id, err)
+	}
+	return sub, nil
+}
+
+// forget drops a call that never reached the backend.
+func (s *Session) forget(id jsonrpc.ID, c *call) {
+	s.mu.Lock()
+	if s.calls[id] == c {
+		delete(s.calls, id)
+	}
+	delete(s.streams, c.stream.id)
+	s.mu.Unlock()
+}
+
+// Notify forwards a client notification to the backend.
+func (s *Session) Notify(ctx context.Context, req *jsonrpc.Request) error {
+	if err := s.used(ctx); err != nil {
+		return err
+	}
+	if req.Method == "notifications/initialized" {
+		s.mu.Lock()
+		changed := !s.rec.Initialized
+		s.rec.Initialized = true
+		s.mu.Unlock()
+		if changed {
+			if err := s.save(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return s.conn.Send(ctx, req)
+}
+
+// Reply forwards the client's response to a server-to-client request. A reply
+// to a request that this backend connection did not make is dropped: the
+// backend that asked is gone.
+func (s *Session) Reply(ctx context.Context, resp *jsonrpc.Response) error {
+	if err := s.used(ctx); err != nil {
+		return err
+	}
+	key, _ := resp.ID.Raw().(string)
+	s.mu.Lock()
+	ob, ok := s.outbound[key]
+	delete(s.outbound, key)
+	s.mu.Unlock()
+	if !ok {
+		s.m.log.Warn("reply to an unknown server request dropped", "session", s.id, "id", resp.ID.Raw())
+		return nil
+	}
+	return s.conn.Send(ctx, &jsonrpc.Response{ID: ob.backendID, Result: resp.Result, Error: resp.Error})
+}
+
+// Resume attaches a writer to the stream that lastEventID belongs to. It
+// returns the events after that id, from the log, and the subscription for
+// what follows; the subscription is nil when the stream has ended and the
+// replay is all there is. It returns store.ErrPurged if events after the id
+// were removed, and store.ErrBadEventID for an id that is not this session's.
+func (s *Session) Resume(ctx context.Context, lastEventID string) ([]store.Event, *Sub, error) {
+	if err := s.used(ctx); err != nil {
+		return nil, nil, err
+	}
+	after, err := store.ParseEventID(lastEventID)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.mu.Lock()
+	st := s.streams[after.Stream]
+	s.mu.Unlock()
+	var sub *Sub
+	if st != nil {
+		sub = newSub(st)
+		st.attach(sub)
+	}
+	events, err := s.m.store.After(ctx, s.id, after)
+	if err != nil {
+		if sub != nil {
+			sub.Close()
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			// The session has a record but no events at all: the id cannot
+			// be one of ours.
+			return nil, nil, fmt.Errorf("%w: %q", store.ErrBadEventID, lastEventID)
+		}
+		return nil, nil, err
+	}
+	if sub != nil {
+		sub.mu.Lock()
+		sub.after = after.Seq
+		if n := len(events); n > 0 {
+			sub.after = events[n-1].ID.Seq
+		}
+		sub.mu.Unlock()
+	}
+	return events, sub, nil
+}
+
+// Listen attaches a writer to the GET stream, for messages that relate to no
+// request.
+func (s *Session) Listen(ctx context.Context) (*Sub, error) {
+	if err := s.used(ctx); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	st := s.streams[GetStream]
+	s.mu.Unlock()
+	sub := newSub(st)
+	st.attach(sub)
+	return sub, nil
+}
+
+// Prime appends a marker to the GET stream, so that a fresh GET connection
+// has an event id to resume from.
+func (s *Session) Prime(ctx context.Context) (store.EventID, error) {
+	s.mu.Lock()
+	st := s.streams[GetStream]
+	s.mu.Unlock()
+	return st.publish(ctx, []byte{markerByte}, false)
+}
+
+// fromBackend routes one message from the backend: a response to the stream
+// of its request, anything else to the stream of the request it relates to,
+// or to the GET stream.
+func (s *Session) fromBackend(ctx context.Context, msg jsonrpc.Message) error {
+	switch m := msg.(type) {
+	case *jsonrpc.Response:
+		return s.response(ctx, m)
+	case *jsonrpc.Request:
+		return s.serverMessage(ctx, m)
+	}
+	return fmt.Errorf("session %s: unexpected message %T from backend", s.id, msg)
+}
+
+func (s *Session) response(ctx context.Context, resp *jsonrpc.Response) error {
+	s.mu.Lock()
+	if ch, ok := s.internal[resp.ID]; ok {
+		delete(s.internal, resp.ID)
+		s.mu.Unlock()
+		ch <- resp
+		return nil
+	}
+	c := s.calls[resp.ID]
+	delete(s.calls, resp.ID)
+	if c != nil {
+		delete(s.streams, c.stream.id)
+		for tok, sid := range s.progress {
+			if sid == c.stream.id {
+				delete(s.progress, tok)
+			}
+		}
+	}
+	var changed bool
+	if c != nil && resp.Error == nil {
+		changed = s.applyLocked(c, resp)
+	}
+	s.mu.Unlock()
+	if c == nil {
+		s.m.log.Warn("response to an unknown request dropped", "session", s.id, "id", resp.ID.Raw())
+		return nil
+	}
+	if changed {
+		// The record is durable before the client learns of the change.
+		if err := s.save(ctx); err != nil {
+			s.m.log.Error("saving session record", "session", s.id, "err", err)
+			resp = &jsonrpc.Response{ID: resp.ID, Error: &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "mooring could not save the session: " + err.Error()}}
+		}
+	}
+	data, err := jsonrpc.EncodeMessage(resp)
+	if err != nil {
+		return fmt.Errorf("session %s: encode response: %w", s.id, err)
+	}
+	if c.json {
+		c.stream.mu.Lock()
+		c.stream.done = true
+		sub := c.stream.sub
+		c.stream.mu.Unlock()
+		if sub != nil {
+			sub.push(store.Event{Data: data}, true)
+		}
+		return nil
+	}
+	if _, err := c.stream.publish(ctx, data, true); err != nil {
+		s.m.log.Error("appending response", "session", s.id, "stream", c.stream.id, "err", err)
+	}
+	return nil
+}
+
+// applyLocked updates the record for a successful request that changes
+// session state, and reports whether it changed.
+func (s *Session) applyLocked(c *call, resp *jsonrpc.Response) bool {
+	switch c.method {
+	case "initialize":
+		var res struct {
+			ProtocolVersion string `json:"protocolVersion"`
+		}
+		if err := json.Unmarshal(resp.Result, &res); err != nil || res.ProtocolVersion == "" {
+			return false
+		}
+		s.rec.ProtocolVersion = res.ProtocolVersion
+		s.rec.InitializeParams = c.params
+		return true
+	case "logging/setLevel":
+		var p struct {
+			Level string `json:"level"`
+		}
+		if json.Unmarshal(c.params, &p) == nil && p.Level != s.rec.LogLevel {
+			s.rec.LogLevel = p.Level
+			return true
+		}
+	case "resources/subscribe", "resources/unsubscribe":
+		var p struct {
+			URI string `json:"uri"`
+		}
+		if json.Unmarshal(c.params, &p) != nil {
+			return false
+		}
+		if c.method == "resources/subscribe" {
+			return s.rec.subscribe(p.URI)
+		}
+		return s.rec.unsubscribe(p.URI)
+	}
+	return false
+}
+
+func (s *Session) serverMessage(ctx context.Context, req *jsonrpc.Request) error {
+	route := backend.Route(ctx)
+	s.mu.Lock()
+	if route == "" && req.Method == "notifications/progress" {
+		route = s.progress[progressToken(req.Params)]
+	}
+	st := s.streams[route]
+	if st == nil {
+		st = s.streams[GetStream]
+	}
+	if req.IsCall() {
+		// A fresh id that no earlier backend connection used.
+		cid := "m-" + s.tag + "-" + idText(req.ID)
+		s.outbound[cid] = outbound{backendID: req.ID}
+		id, _ := jsonrpc.MakeID(cid)
+		req = &jsonrpc.Request{ID: id, Method: req.Method, Params: req.Params}
+	}
+	s.mu.Unlock()
+	data, err := jsonrpc.EncodeMessage(req)
+	if err != nil {
+		return fmt.Errorf("session %s: encode %s: %w", s.id, req.Method, err)
+	}
+	if _, err := st.publish(ctx, data, false); err != nil {
+		s.m.log.Error("appending server message", "session", s.id, "stream", st.id, "method", req.Method, "err", err)
+	}
+	return nil
+}
+
+// save writes the record to the store.
+func (s *Session) save(ctx context.Context) error {
+	s.mu.Lock()
+	s.rec.UpdatedAt = s.m.now()
+	data, err := s.rec.marshal()
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := s.m.store.PutSession(ctx, store.Record{ID: s.id, Data: data}); err != nil {
+		return fmt.Errorf("session %s: save record: %w", s.id, err)
+	}
+	s.mu.Lock()
+	s.saved = true
+	s.lastTouch = s.m.now()
+	s.mu.Unlock()
+	return nil
+}
+
+// internalCall sends a request of mooring's own to the backend and waits for
+// its response; it is how a restore replays the session's state.
+func (s *Session) internalCall(ctx context.Context, method string, params json.RawMessage) (*jsonrpc.Response, error) {
+	id, _ := jsonrpc.MakeID("mooring-" + randomHex(8))
+	ch := make(chan *jsonrpc.Response, 1)
+	s.mu.Lock()
+	s.internal[id] = ch
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.internal, id)
+		s.mu.Unlock()
+	}()
+	if err := s.conn.Send(ctx, &jsonrpc.Request{ID: id, Method: method, Params: params}); err != nil {
+		return nil, fmt.Errorf("%s: %w", method, err)
+	}
+	select {
+	case resp := <-ch:
+		if resp.Error != nil {
+			return resp, fmt.Errorf("%s: %w", method, resp.Error)
+		}
+		return resp, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%s: %w", method, ctx.Err())
+	}
+}
+
+// close ends the backend connection and every writer; the stored session is
+// left as it is.
+func (s *Session) close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	streams := make([]*Stream, 0, len(s.streams))
+	for _, st := range s.streams {
+		streams = append(streams, st)
+	}
+	for _, c := range s.calls {
+		if c.json {
+			streams = append(streams, c.stream)
+		}
+	}
+	s.mu.Unlock()
+	for _, st := range streams {
+		st.shut()
+	}
+	if s.conn != nil {
+		_ = s.conn.Close()
+	}
+}
+
+// idle reports whether the session had no use since before t and no writer
+// is attached.
+func (s *Session) idle(t time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.lastUsed.Before(t) {
+		return false
+	}
+	for _, st := range s.streams {
+		st.mu.Lock()
+		attached := st.sub != nil
+		st.mu.Unlock()
+		if attached {
+			return false
+		}
+	}
+	return true
+}
+
+// progressToken returns the JSON text of params._meta.progressToken, or "".
+// It is only decoded when the params mention it.
+func progressToken(params json.RawMessage) string {
+	if !bytes.Contains(params, []byte("progressToken")) {
+		return ""
+	}
+	var p struct {
+		Meta struct {
+			Token json.RawMessage `json:"progressToken"`
+		} `json:"_meta"`
+		Token json.RawMessage `json:"progressToken"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return ""
+	}
+	if len(p.Meta.Token) > 0 {
+		return string(p.Meta.Token)
+	}
+	return string(p.Token)
+}
+
+func idText(id jsonrpc.ID) string {
+	switch v := id.Raw().(type) {
+	case string:
+		return v
+	case int64:
+		return strconv.FormatInt(v, 10)
+	default:
+		return fmt.Sprint(v)
+	}
+}

@@ -1,0 +1,181 @@
+package session
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/mooring-dev/mooring/store"
+)
+
+// GetStream is the id of a session's standalone GET stream.
+const GetStream = "g"
+
+// markerByte starts the payload of a stream-open event: the event that an SSE
+// stream is primed with. Its id is real (a client resumes from it) but it
+// carries no message; the rest of the payload is the JSON id of the request
+// that opened the stream, so that a restore can tell which requests were cut
+// off.
+const markerByte = 0x01
+
+// IsMarker reports whether an event payload is a stream-open marker, written
+// to clients as an event with empty data.
+func IsMarker(data []byte) bool { return len(data) > 0 && data[0] == markerByte }
+
+// Stream is one SSE stream of a session: the stream of a POST request, or the
+// GET stream. Messages are appended to the event log first and then queued
+// for the writer attached to the stream, if any.
+type Stream struct {
+	id      string
+	session *Session
+
+	// appendMu serializes append-then-queue, so that the queue is in the
+	// order of the ids that the store assigned.
+	appendMu sync.Mutex
+
+	mu     sync.Mutex // guards the fields below
+	sub    *Sub       // attached writer, or nil
+	done   bool       // the response was queued: the stream ends after it
+	closed bool       // the session closed
+}
+
+// ID returns the stream id.
+func (st *Stream) ID() string { return st.id }
+
+// publish appends data to the log and hands it to the attached writer. final
+// marks the last message of a POST stream (its response).
+func (st *Stream) publish(ctx context.Context, data []byte, final bool) (store.EventID, error) {
+	st.appendMu.Lock()
+	defer st.appendMu.Unlock()
+	id, err := st.session.m.store.Append(ctx, st.session.id, st.id, data)
+	if err != nil {
+		return id, err
+	}
+	st.mu.Lock()
+	if final {
+		st.done = true
+	}
+	if st.sub != nil {
+		st.sub.push(store.Event{ID: id, Data: data}, final)
+	}
+	st.mu.Unlock()
+	return id, nil
+}
+
+// attach makes sub the stream's writer, detaching any previous one (a client
+// that reconnects replaces its old connection).
+func (st *Stream) attach(sub *Sub) {
+	st.mu.Lock()
+	old := st.sub
+	st.sub = sub
+	if st.done || st.closed {
+		sub.end(0)
+	}
+	st.mu.Unlock()
+	if old != nil {
+		old.end(0)
+	}
+}
+
+// detach removes sub if it is still the attached writer.
+func (st *Stream) detach(sub *Sub) {
+	st.mu.Lock()
+	if st.sub == sub {
+		st.sub = nil
+	}
+	st.mu.Unlock()
+}
+
+// closeWriter ends the attached writer's connection without ending the
+// stream (SEP-1699 polling): the client comes back with Last-Event-ID.
+func (st *Stream) closeWriter(retry time.Duration) {
+	st.mu.Lock()
+	sub := st.sub
+	st.sub = nil
+	st.mu.Unlock()
+	if sub != nil {
+		sub.end(retry)
+	}
+}
+
+// shut ends the stream because its session closed.
+func (st *Stream) shut() {
+	st.mu.Lock()
+	st.closed = true
+	sub := st.sub
+	st.sub = nil
+	st.mu.Unlock()
+	if sub != nil {
+		sub.end(0)
+	}
+}
+
+// Sub is a writer's subscription to a stream: the events to write, in order.
+type Sub struct {
+	stream *Stream
+	ready  chan struct{} // signalled when events arrive or the sub ends
+
+	mu     sync.Mutex // guards the fields below
+	queue  []store.Event
+	after  uint64 // events at or below this seq were replayed already
+	ended  bool
+	final  bool          // the stream's last event is in queue
+	retry  time.Duration // reconnection hint when ended by the server
+	endErr error
+}
+
+func newSub(st *Stream) *Sub {
+	return &Sub{stream: st, ready: make(chan struct{}, 1)}
+}
+
+func (s *Sub) signal() {
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Sub) push(ev store.Event, final bool) {
+	s.mu.Lock()
+	s.queue = append(s.queue, ev)
+	if final {
+		s.final = true
+	}
+	s.mu.Unlock()
+	s.signal()
+}
+
+func (s *Sub) end(retry time.Duration) {
+	s.mu.Lock()
+	if !s.ended {
+		s.ended = true
+		s.retry = retry
+	}
+	s.mu.Unlock()
+	s.signal()
+}
+
+// Ready is signalled when Take has something new.
+func (s *Sub) Ready() <-chan struct{} { return s.ready }
+
+// Take returns the events queued since the last call, and whether the
+// subscription is over after them: the stream's response was among them, or
+// the server ended this connection (retry is then the reconnection hint, zero
+// if none), or the session closed.
+func (s *Sub) Take() (events []store.Event, over bool, retry time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	events = s.queue
+	s.queue = nil
+	// Drop what a replay already delivered.
+	n := 0
+	for s.after > 0 && n < len(events) && events[n].ID.Seq <= s.after {
+		n++
+	}
+	events = events[n:]
+	return events, s.ended || s.final, s.retry
+}
+
+// Close detaches the subscription: the client went away. The stream goes on;
+// its events stay in the log for a resumption.
+func (s *Sub) Close() { s.stream.detach(s) }

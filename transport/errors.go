@@ -1,0 +1,72 @@
+package transport
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+
+	"github.com/mooring-dev/mooring/session"
+	"github.com/mooring-dev/mooring/store"
+)
+
+// httpError is an error with the HTTP status and JSON-RPC code to answer it
+// with.
+type httpError struct {
+	status int
+	code   int64
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func badRequest(code int64, format string, args ...any) error {
+	return &httpError{status: http.StatusBadRequest, code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+func statusError(status int, format string, args ...any) error {
+	return &httpError{status: status, code: jsonrpc.CodeInvalidRequest, msg: fmt.Sprintf(format, args...)}
+}
+
+// classify is the one place where errors become HTTP statuses and JSON-RPC
+// error codes.
+func classify(err error) (status int, code int64, msg string) {
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		return he.status, he.code, he.msg
+	case errors.Is(err, session.ErrNotFound):
+		return http.StatusNotFound, jsonrpc.CodeInvalidRequest, "Session not found: it never existed, was ended, or expired; start a new session with initialize"
+	case errors.Is(err, session.ErrDuplicateID):
+		return http.StatusBadRequest, jsonrpc.CodeInvalidRequest, err.Error()
+	case errors.Is(err, store.ErrBadEventID):
+		return http.StatusBadRequest, jsonrpc.CodeInvalidRequest, "Last-Event-ID does not name an event of this session"
+	case errors.Is(err, store.ErrPurged):
+		return http.StatusGone, session.CodeInterrupted, "events after this Last-Event-ID were removed (per-session event cap or TTL); they cannot be replayed"
+	case errors.Is(err, session.ErrClosed), errors.Is(err, store.ErrClosed):
+		return http.StatusServiceUnavailable, jsonrpc.CodeInternalError, "server is shutting down"
+	default:
+		return http.StatusInternalServerError, jsonrpc.CodeInternalError, "internal error: " + err.Error()
+	}
+}
+
+// writeError answers with a JSON-RPC error object (id null) and the status
+// that fits err.
+func writeError(w http.ResponseWriter, err error) int {
+	status, code, msg := classify(err)
+	if status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", "GET, POST, DELETE")
+	}
+	body := append([]byte(`{"jsonrpc":"2.0","id":null,"error":{"code":`), strconv.FormatInt(code, 10)...)
+	body = append(body, `,"message":`...)
+	quoted, _ := json.Marshal(msg)
+	body = append(body, quoted...)
+	body = append(body, "}}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+	return status
+}

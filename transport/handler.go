@@ -1,0 +1,426 @@
+// Package transport is mooring's MCP Streamable HTTP endpoint: it checks each
+// request (Origin and Host, Accept, Content-Type, protocol version, body
+// size), hands it to the session manager, and writes replies as JSON or as
+// SSE streams from the event log. It is the one place where errors become
+// HTTP statuses.
+package transport
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+
+	"github.com/mooring-dev/mooring/session"
+)
+
+// Versions are the sessionful protocol revisions that mooring serves, oldest
+// first.
+var Versions = []string{"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"}
+
+// primingVersion is the first revision whose clients expect every SSE stream
+// to start with a priming event (SEP-1699).
+const primingVersion = "2025-11-25"
+
+// Defaults for Options.
+const (
+	DefaultMaxBodyBytes = 4 << 20
+	DefaultHeartbeat    = 15 * time.Second
+	DefaultRetry        = time.Second
+)
+
+// ResponseMode says how a request is answered.
+type ResponseMode string
+
+const (
+	// SSE answers every request with a primed, resumable SSE stream.
+	SSE ResponseMode = "sse"
+	// JSON answers with application/json; messages related to the request
+	// go on the GET stream. Faster, but a response cut off in transit is
+	// lost.
+	JSON ResponseMode = "json"
+)
+
+// Options configure a Handler. Zero fields take the documented defaults.
+type Options struct {
+	// MaxBodyBytes bounds a POST body. Default DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Heartbeat is the interval of comment lines on idle SSE streams.
+	// Default DefaultHeartbeat; negative disables it.
+	Heartbeat time.Duration
+	// Retry is the reconnection delay announced in priming events.
+	// Default DefaultRetry.
+	Retry time.Duration
+	// Mode is the response mode. Default SSE.
+	Mode ResponseMode
+	// AllowedOrigins are Origin values (scheme://host[:port]) accepted
+	// besides loopback ones. "*" accepts any.
+	AllowedOrigins []string
+	// AllowedHosts are Host names accepted besides loopback ones when
+	// LocalOnly is set.
+	AllowedHosts []string
+	// LocalOnly rejects requests whose Host is not a loopback name: set it
+	// when listening on a loopback address, against DNS rebinding.
+	LocalOnly bool
+	// Done ends open SSE streams when closed (server shutdown); each gets a
+	// retry hint so that its client reconnects.
+	Done   <-chan struct{}
+	Logger *slog.Logger
+}
+
+// Handler serves the MCP endpoint.
+type Handler struct {
+	m    *session.Manager
+	opts Options
+	log  *slog.Logger
+}
+
+// New returns a handler over m.
+func New(m *session.Manager, opts *Options) *Handler {
+	h := &Handler{m: m}
+	if opts != nil {
+		h.opts = *opts
+	}
+	if h.opts.MaxBodyBytes <= 0 {
+		h.opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if h.opts.Heartbeat == 0 {
+		h.opts.Heartbeat = DefaultHeartbeat
+	}
+	if h.opts.Retry <= 0 {
+		h.opts.Retry = DefaultRetry
+	}
+	if h.opts.Mode == "" {
+		h.opts.Mode = SSE
+	}
+	h.log = h.opts.Logger
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	return h
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := h.checkOrigin(r); err != nil {
+		writeError(w, err)
+		return
+	}
+	var err error
+	switch r.Method {
+	case http.MethodPost:
+		err = h.post(w, r)
+	case http.MethodGet:
+		err = h.get(w, r)
+	case http.MethodDelete:
+		err = h.delete(w, r)
+	default:
+		err = statusError(http.StatusMethodNotAllowed, "method %s not allowed; use GET, POST or DELETE", r.Method)
+	}
+	if err != nil {
+		writeError(w, err)
+	}
+}
+
+// checkOrigin guards against DNS rebinding: a browser page on a foreign site
+// must not reach a local server.
+func (h *Handler) checkOrigin(r *http.Request) error {
+	if h.opts.LocalOnly {
+		host := r.Host
+		if hn, _, err := net.SplitHostPort(host); err == nil {
+			host = hn
+		}
+		if !isLoopbackName(host) && !slices.Contains(h.opts.AllowedHosts, host) {
+			return statusError(http.StatusForbidden, "Host %q is not allowed", r.Host)
+		}
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" || slices.Contains(h.opts.AllowedOrigins, "*") || slices.Contains(h.opts.AllowedOrigins, origin) {
+		return nil
+	}
+	u, err := url.Parse(origin)
+	if err == nil && isLoopbackName(u.Hostname()) {
+		return nil
+	}
+	if err == nil && !h.opts.LocalOnly && u.Host == r.Host {
+		return nil // same origin
+	}
+	return statusError(http.StatusForbidden, "Origin %q is not allowed", origin)
+}
+
+func isLoopbackName(host string) bool {
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (h *Handler) post(w http.ResponseWriter, r *http.Request) error {
+	if ct := r.Header.Get("Content-Type"); !isMediaType(ct, "application/json") {
+		return statusError(http.StatusUnsupportedMediaType, "Content-Type must be application/json, not %q", ct)
+	}
+	if !accepts(r, "application/json") || !accepts(r, "text/event-stream") {
+		return statusError(http.StatusNotAcceptable, "Accept must list both application/json and text/event-stream")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return statusError(http.StatusRequestEntityTooLarge, "body larger than %d bytes", h.opts.MaxBodyBytes)
+		}
+		return badRequest(jsonrpc.CodeParseError, "reading body: %v", err)
+	}
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		return badRequest(jsonrpc.CodeInvalidRequest, "JSON-RPC batches are not supported; send one message per POST")
+	}
+	msg, err := jsonrpc.DecodeMessage(body)
+	if err != nil {
+		return badRequest(jsonrpc.CodeParseError, "parse error: %v", err)
+	}
+	if err := checkVersion(r); err != nil {
+		return err
+	}
+
+	ctx := r.Context()
+	sid := r.Header.Get("Mcp-Session-Id")
+	if req, ok := msg.(*jsonrpc.Request); ok && req.Method == "initialize" {
+		if !req.IsCall() {
+			return badRequest(jsonrpc.CodeInvalidRequest, "initialize must be a request with an id")
+		}
+		return h.initialize(w, r, req)
+	}
+	if sid == "" {
+		return badRequest(jsonrpc.CodeInvalidRequest, "Mcp-Session-Id header is required; send initialize first")
+	}
+	s, err := h.m.Get(ctx, sid)
+	if err != nil {
+		return err
+	}
+	switch m := msg.(type) {
+	case *jsonrpc.Request:
+		if !m.IsCall() {
+			if err := s.Notify(ctx, m); err != nil {
+				return err
+			}
+			w.WriteHeader(http.StatusAccepted)
+			return nil
+		}
+		sub, err := s.Call(ctx, m, session.CallOptions{JSON: h.opts.Mode == JSON})
+		if err != nil {
+			return err
+		}
+		h.answer(w, r, s.ProtocolVersion(), sub)
+	case *jsonrpc.Response:
+		if err := s.Reply(ctx, m); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}
+	return nil
+}
+
+func (h *Handler) initialize(w http.ResponseWriter, r *http.Request, req *jsonrpc.Request) error {
+	s, err := h.m.Create(r.Context())
+	if err != nil {
+		return err
+	}
+	sub, err := s.Call(r.Context(), req, session.CallOptions{JSON: h.opts.Mode == JSON})
+	if err != nil {
+		h.m.Discard(s)
+		return err
+	}
+	w.Header().Set("Mcp-Session-Id", s.ID())
+	// The version is not negotiated yet: a 2025-11-25 client is primed.
+	var p struct {
+		ProtocolVersion string `json:"protocolVersion"`
+	}
+	_ = json.Unmarshal(req.Params, &p)
+	if !h.answer(w, r, p.ProtocolVersion, sub) || s.ProtocolVersion() == "" {
+		// initialize failed or the client left before its answer: a session
+		// that the client does not know of is not kept.
+		h.m.Discard(s)
+	}
+	return nil
+}
+
+// answer writes a request's reply as JSON or SSE; it reports whether the
+// response reached the writer.
+func (h *Handler) answer(w http.ResponseWriter, r *http.Request, version string, sub *session.Sub) bool {
+	if h.opts.Mode == JSON {
+		return h.answerJSON(w, r, sub)
+	}
+	sw := h.startSSE(w)
+	return h.stream(r.Context(), sw, sub, version >= primingVersion)
+}
+
+func (h *Handler) answerJSON(w http.ResponseWriter, r *http.Request, sub *session.Sub) bool {
+	defer sub.Close()
+	for {
+		events, over, _ := sub.Take()
+		if len(events) > 0 {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(events[len(events)-1].Data)
+			return true
+		}
+		if over {
+			writeError(w, session.ErrClosed)
+			return false
+		}
+		select {
+		case <-sub.Ready():
+		case <-r.Context().Done():
+			return false
+		case <-h.opts.Done:
+			writeError(w, session.ErrClosed)
+			return false
+		}
+	}
+}
+
+func (h *Handler) get(w http.ResponseWriter, r *http.Request) error {
+	if !accepts(r, "text/event-stream") {
+		return statusError(http.StatusNotAcceptable, "Accept must list text/event-stream")
+	}
+	if err := checkVersion(r); err != nil {
+		return err
+	}
+	sid := r.Header.Get("Mcp-Session-Id")
+	if sid == "" {
+		return badRequest(jsonrpc.CodeInvalidRequest, "Mcp-Session-Id header is required")
+	}
+	ctx := r.Context()
+	s, err := h.m.Get(ctx, sid)
+	if err != nil {
+		return err
+	}
+	prime := s.ProtocolVersion() >= primingVersion
+	if last := r.Header.Get("Last-Event-ID"); last != "" {
+		replay, sub, err := s.Resume(ctx, last)
+		if err != nil {
+			return err
+		}
+		sw := h.startSSE(w)
+		for _, ev := range replay {
+			sw.event(ev, prime)
+		}
+		sw.flush()
+		if sub != nil {
+			h.stream(ctx, sw, sub, prime)
+		}
+		return nil
+	}
+	sub, err := s.Listen(ctx)
+	if err != nil {
+		return err
+	}
+	if prime {
+		if _, err := s.Prime(ctx); err != nil {
+			sub.Close()
+			return err
+		}
+	}
+	sw := h.startSSE(w)
+	h.stream(ctx, sw, sub, prime)
+	return nil
+}
+
+func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
+	sid := r.Header.Get("Mcp-Session-Id")
+	if sid == "" {
+		return badRequest(jsonrpc.CodeInvalidRequest, "Mcp-Session-Id header is required")
+	}
+	if err := h.m.End(r.Context(), sid); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// stream writes a subscription's events until the stream ends, the server
+// ends the connection, the client leaves or the server shuts down. It
+// reports whether the stream's final message was written.
+func (h *Handler) stream(ctx context.Context, sw *sseWriter, sub *session.Sub, prime bool) bool {
+	defer sub.Close()
+	var beat <-chan time.Time
+	if h.opts.Heartbeat > 0 {
+		t := time.NewTicker(h.opts.Heartbeat)
+		defer t.Stop()
+		beat = t.C
+	}
+	for {
+		events, over, retry := sub.Take()
+		for _, ev := range events {
+			sw.event(ev, prime)
+		}
+		if over {
+			if retry > 0 {
+				sw.retry(retry)
+			}
+			sw.flush()
+			return retry == 0 && len(events) > 0 && !session.IsMarker(events[len(events)-1].Data)
+		}
+		if len(events) > 0 {
+			sw.flush()
+		}
+		if sw.err != nil {
+			return false
+		}
+		select {
+		case <-sub.Ready():
+		case <-beat:
+			sw.comment()
+			sw.flush()
+		case <-ctx.Done():
+			return false
+		case <-h.opts.Done:
+			sw.retry(h.opts.Retry)
+			sw.flush()
+			return false
+		}
+	}
+}
+
+// checkVersion rejects a MCP-Protocol-Version that mooring does not serve.
+// A missing header means the session's negotiated version.
+func checkVersion(r *http.Request) error {
+	v := r.Header.Get("Mcp-Protocol-Version")
+	if v == "" || slices.Contains(Versions, v) {
+		return nil
+	}
+	return badRequest(jsonrpc.CodeInvalidRequest, "unsupported MCP-Protocol-Version %q; supported: %s", v, strings.Join(Versions, ", "))
+}
+
+func isMediaType(header, want string) bool {
+	mt, _, err := mime.ParseMediaType(header)
+	return err == nil && strings.EqualFold(mt, want)
+}
+
+// accepts reports whether the request's Accept header lists typ, directly or
+// by a wildcard.
+func accepts(r *http.Request, typ string) bool {
+	major, _, _ := strings.Cut(typ, "/")
+	for _, v := range r.Header.Values("Accept") {
+		for part := range strings.SplitSeq(v, ",") {
+			mt, _, _ := strings.Cut(part, ";")
+			mt = strings.TrimSpace(mt)
+			if strings.EqualFold(mt, typ) || mt == "*/*" || strings.EqualFold(mt, major+"/*") {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,84 @@
+package transport
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/mooring-dev/mooring/session"
+	"github.com/mooring-dev/mooring/store"
+)
+
+// sseWriter frames events onto an HTTP response. It keeps one buffer for the
+// frames, so that writing an event does not allocate.
+type sseWriter struct {
+	w     http.ResponseWriter
+	rc    *http.ResponseController
+	buf   []byte
+	delay time.Duration // the retry hint of priming events
+	err   error         // first write error; later writes are skipped
+}
+
+// startSSE sends the headers of an SSE response.
+func (h *Handler) startSSE(w http.ResponseWriter) *sseWriter {
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache, no-transform")
+	// Proxies such as nginx must neither buffer nor hold back the stream.
+	hdr.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	sw := &sseWriter{w: w, rc: http.NewResponseController(w), buf: make([]byte, 0, 512), delay: h.opts.Retry}
+	sw.flush()
+	return sw
+}
+
+// event frames one event. A stream-open marker is written as a priming event
+// (an id, the retry delay and empty data) when prime is set, and skipped
+// otherwise: older clients never saw it.
+func (sw *sseWriter) event(ev store.Event, prime bool) {
+	if session.IsMarker(ev.Data) {
+		if !prime {
+			return
+		}
+		sw.buf = append(sw.buf, "id: "...)
+		sw.buf = ev.ID.AppendText(sw.buf)
+		sw.buf = append(sw.buf, "\nretry: "...)
+		sw.buf = strconv.AppendInt(sw.buf, sw.delay.Milliseconds(), 10)
+		sw.buf = append(sw.buf, "\ndata: \n\n"...)
+		return
+	}
+	if ev.ID.Seq != 0 {
+		sw.buf = append(sw.buf, "id: "...)
+		sw.buf = ev.ID.AppendText(sw.buf)
+		sw.buf = append(sw.buf, '\n')
+	}
+	sw.buf = append(sw.buf, "event: message\ndata: "...)
+	sw.buf = append(sw.buf, ev.Data...) // JSON-RPC messages are one line
+	sw.buf = append(sw.buf, "\n\n"...)
+}
+
+// retry tells the client how long to wait before it reconnects.
+func (sw *sseWriter) retry(d time.Duration) {
+	sw.buf = append(sw.buf, "retry: "...)
+	sw.buf = strconv.AppendInt(sw.buf, d.Milliseconds(), 10)
+	sw.buf = append(sw.buf, "\n\n"...)
+}
+
+// comment writes a heartbeat that clients ignore.
+func (sw *sseWriter) comment() {
+	sw.buf = append(sw.buf, ": keepalive\n\n"...)
+}
+
+func (sw *sseWriter) flush() {
+	if sw.err != nil {
+		sw.buf = sw.buf[:0]
+		return
+	}
+	if len(sw.buf) > 0 {
+		_, sw.err = sw.w.Write(sw.buf)
+		sw.buf = sw.buf[:0]
+	}
+	if sw.err == nil {
+		sw.err = sw.rc.Flush()
+	}
+}
