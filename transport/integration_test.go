@@ -27,10 +27,12 @@ func testServer() *mcp.Server {
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: a.Text}}}, nil, nil
 	})
 	type countArgs struct {
-		N int `json:"n"`
+		N       int `json:"n"`
+		DelayMS int `json:"delay_ms"`
 	}
 	mcp.AddTool(s, &mcp.Tool{Name: "count", Description: "progress n times"}, func(ctx context.Context, req *mcp.CallToolRequest, a countArgs) (*mcp.CallToolResult, any, error) {
 		for i := 1; i <= a.N; i++ {
+			time.Sleep(time.Duration(a.DelayMS) * time.Millisecond)
 			if tok := req.Params.GetProgressToken(); tok != nil {
 				if err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: tok, Progress: float64(i), Total: float64(a.N)}); err != nil {
 					return nil, nil, err
