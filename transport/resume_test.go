@@ -127,4 +127,3 @@ func TestGoSDKClient_ResumeAfterCut(t *testing.T) {
 		t.Errorf("progress after resume: got %v, want 1..10 exactly once, in order", got)
 	}
 }
-
