@@ -1,0 +1,248 @@
+package session_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mooring-dev/mooring/backend"
+	"github.com/mooring-dev/mooring/session"
+	"github.com/mooring-dev/mooring/store"
+	"github.com/mooring-dev/mooring/store/memstore"
+)
+
+// recorder is a go-sdk server that records what each of its sessions was
+// told, so that a test can see what a restore replayed.
+type recorder struct {
+	mu       sync.Mutex
+	levels   []string
+	subs     []string
+	inits    int
+	release  chan struct{}
+	started  chan struct{}
+	srv      *mcp.Server
+	opener   *backend.InProcess
+	captured []string
+}
+
+func newRecorder() *recorder {
+	r := &recorder{release: make(chan struct{}), started: make(chan struct{}, 10)}
+	r.srv = mcp.NewServer(&mcp.Implementation{Name: "rec", Version: "1"}, &mcp.ServerOptions{
+		SubscribeHandler: func(ctx context.Context, req *mcp.SubscribeRequest) error {
+			r.mu.Lock()
+			r.subs = append(r.subs, req.Params.URI)
+			r.mu.Unlock()
+			return nil
+		},
+		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+		InitializedHandler: func(context.Context, *mcp.InitializedRequest) {
+			r.mu.Lock()
+			r.inits++
+			r.mu.Unlock()
+		},
+	})
+	r.srv.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			if method == "logging/setLevel" {
+				r.mu.Lock()
+				r.levels = append(r.levels, string(req.GetParams().(*mcp.SetLoggingLevelParams).Level))
+				r.mu.Unlock()
+			}
+			return next(ctx, method, req)
+		}
+	})
+	mcp.AddTool(r.srv, &mcp.Tool{Name: "block", Description: "waits until released"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		r.started <- struct{}{}
+		select {
+		case <-r.release:
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+		return &mcp.CallToolResult{}, nil, nil
+	})
+	r.srv.AddResource(&mcp.Resource{URI: "test://r", Name: "r"}, func(context.Context, *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+		return &mcp.ReadResourceResult{}, nil
+	})
+	r.opener = backend.NewInProcess(r.srv)
+	return r
+}
+
+func request(t *testing.T, id int64, method, params string) *jsonrpc.Request {
+	t.Helper()
+	rid, err := jsonrpc.MakeID(float64(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &jsonrpc.Request{ID: rid, Method: method, Params: json.RawMessage(params)}
+}
+
+// wait reads a subscription until its stream's response arrives.
+func wait(t *testing.T, sub *session.Sub) *jsonrpc.Response {
+	t.Helper()
+	defer sub.Close()
+	deadline := time.After(10 * time.Second)
+	for {
+		events, over, _ := sub.Take()
+		for _, ev := range events {
+			if session.IsMarker(ev.Data) {
+				continue
+			}
+			msg, err := jsonrpc.DecodeMessage(ev.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r, ok := msg.(*jsonrpc.Response); ok {
+				return r
+			}
+		}
+		if over {
+			t.Fatal("stream ended without a response")
+		}
+		select {
+		case <-sub.Ready():
+		case <-deadline:
+			t.Fatal("no response within 10s")
+		}
+	}
+}
+
+func call(t *testing.T, s *session.Session, id int64, method, params string) *jsonrpc.Response {
+	t.Helper()
+	sub, err := s.Call(context.Background(), request(t, id, method, params), session.CallOptions{})
+	if err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	return wait(t, sub)
+}
+
+func open(t *testing.T, m *session.Manager) *session.Session {
+	t.Helper()
+	s, err := m.Create(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := call(t, s, 1, "initialize", `{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}`)
+	if resp.Error != nil {
+		t.Fatalf("initialize: %v", resp.Error)
+	}
+	if err := s.Notify(context.Background(), &jsonrpc.Request{Method: "notifications/initialized", Params: json.RawMessage(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// A session outlives the manager (the process) that created it: a new
+// manager on the same store restores it with its log level and
+// subscriptions, without a new initialize from the client.
+func TestManager_RestoreReplaysState(t *testing.T) {
+	st := memstore.New(nil)
+	rec1 := newRecorder()
+	m1 := session.New(st, rec1.opener, nil)
+	s := open(t, m1)
+	if r := call(t, s, 2, "logging/setLevel", `{"level":"warning"}`); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	if r := call(t, s, 3, "resources/subscribe", `{"uri":"test://r"}`); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	id := s.ID()
+	m1.Close() // the process dies; the store stays
+
+	rec2 := newRecorder()
+	m2 := session.New(st, rec2.opener, nil)
+	defer m2.Close()
+	s2, err := m2.Get(context.Background(), id)
+	if err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if got := s2.ProtocolVersion(); got != "2025-06-18" {
+		t.Errorf("restored version %q, want 2025-06-18", got)
+	}
+	rec2.mu.Lock()
+	levels, subs, inits := rec2.levels, rec2.subs, rec2.inits
+	rec2.mu.Unlock()
+	if strings.Join(levels, ",") != "warning" || strings.Join(subs, ",") != "test://r" || inits != 1 {
+		t.Errorf("replayed to the new backend: levels %v subs %v initialized %d; want [warning] [test://r] 1", levels, subs, inits)
+	}
+	// The client goes on where it was.
+	if r := call(t, s2, 4, "tools/list", `{}`); r.Error != nil {
+		t.Fatalf("tools/list after restore: %v", r.Error)
+	}
+}
+
+// A request in flight when its process died is answered, on its own stream,
+// with an error that says it was interrupted.
+func TestManager_RestoreInterruptsOrphans(t *testing.T) {
+	st := memstore.New(nil)
+	rec1 := newRecorder()
+	m1 := session.New(st, rec1.opener, nil)
+	s := open(t, m1)
+	sub, err := s.Call(context.Background(), request(t, 9, "tools/call", `{"name":"block"}`), session.CallOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-rec1.started
+	events, _, _ := sub.Take()
+	if len(events) == 0 || !session.IsMarker(events[0].Data) {
+		t.Fatalf("stream not primed: %v", events)
+	}
+	priming := events[0].ID.String()
+	sub.Close()
+	id := s.ID()
+	m1.Close()
+
+	m2 := session.New(st, newRecorder().opener, nil)
+	defer m2.Close()
+	s2, err := m2.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replay, live, err := s2.Resume(context.Background(), priming)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if live != nil {
+		t.Error("an interrupted stream stays open after restore")
+	}
+	if len(replay) != 1 {
+		t.Fatalf("replay: %d events, want the interruption error", len(replay))
+	}
+	msg, err := jsonrpc.DecodeMessage(replay[0].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, ok := msg.(*jsonrpc.Response)
+	if !ok || resp.Error == nil || resp.ID.Raw() != int64(9) {
+		t.Fatalf("replayed %s, want an error response to id 9", replay[0].Data)
+	}
+	var werr *jsonrpc.Error
+	if !errors.As(resp.Error, &werr) || werr.Code != session.CodeInterrupted {
+		t.Errorf("error %v, want code %d", resp.Error, session.CodeInterrupted)
+	}
+}
+
+func TestManager_UnknownAndEnded(t *testing.T) {
+	st := memstore.New(nil)
+	m := session.New(st, newRecorder().opener, nil)
+	defer m.Close()
+	if _, err := m.Get(context.Background(), "never-was"); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("unknown id: %v, want ErrNotFound", err)
+	}
+	s := open(t, m)
+	if err := m.End(context.Background(), s.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Get(context.Background(), s.ID()); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("ended id: %v, want ErrNotFound", err)
+	}
+	if _, err := st.GetSession(context.Background(), s.ID()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ended session still in the store: %v", err)
+	}
+}
