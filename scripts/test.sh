@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# THE test command: installs what is missing, then runs every check.
+#   1. scripts/setup.sh       (redis, Node 22, the conformance suite)
+#   2. go vet ./...
+#   3. gofmt -l               (fails listing unformatted files)
+#   4. go test -race -count=1 ./...
+#   5. scripts/conformance.sh (skipped with SKIP_CONFORMANCE=1)
+# Steps 2-5 all run even if one fails; the exit code is non-zero if any failed.
+# Functions below are called indirectly (step, trap), which shellcheck cannot see.
+# shellcheck disable=SC2317
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+RESULTS=()
+FAILED=0
+CONFORMANCE_LINE=""
+
+step() {
+  local name="$1"
+  shift
+  printf '\n==> %s\n' "$name"
+  local start=$SECONDS rc=0
+  "$@" || rc=$?
+  local took=$((SECONDS - start))
+  if [ "$rc" -eq 0 ]; then
+    RESULTS+=("ok    $name (${took}s)")
+  else
+    RESULTS+=("FAIL  $name (exit $rc, ${took}s)")
+    FAILED=1
+  fi
+  return 0
+}
+
+gofmt_check() {
+  local files
+  files="$(find . -name '*.go' -not -path './.git/*' -not -path './.tools/*' \
+    -not -path '*/node_modules/*' -print0 | xargs -0 -r gofmt -l)"
+  if [ -n "$files" ]; then
+    echo "gofmt: these files need formatting (gofmt -w FILE):"
+    while IFS= read -r f; do echo "  $f"; done <<<"$files"
+    return 1
+  fi
+  echo "gofmt: all files formatted"
+}
+
+go_test() {
+  command -v redis-server >/dev/null 2>&1 || { echo "redis-server is not on PATH"; return 1; }
+  go test -race -count=1 ./...
+}
+
+conformance() {
+  local out rc=0
+  out="$(mktemp)"
+  "$ROOT/scripts/conformance.sh" | tee "$out" || rc=$?
+  CONFORMANCE_LINE="$(grep -E '^conformance: [0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1 || true)"
+  rm -f "$out"
+  return "$rc"
+}
+
+printf '==> setup\n'
+if ! "$ROOT/scripts/setup.sh"; then
+  echo "test: setup failed; nothing else can run" >&2
+  exit 1
+fi
+RESULTS+=("ok    setup")
+
+step "go vet" go vet ./...
+step "gofmt" gofmt_check
+step "go test -race" go_test
+if [ "${SKIP_CONFORMANCE:-0}" = 1 ]; then
+  RESULTS+=("skip  conformance (SKIP_CONFORMANCE=1)")
+else
+  step "conformance" conformance
+fi
+
+printf '\n==> summary\n'
+printf '  %s\n' "${RESULTS[@]}"
+if [ "$FAILED" -ne 0 ]; then
+  echo "test: FAILED"
+else
+  echo "test: all steps passed"
+fi
+# Repeat the suite's closing line so it is the last thing printed.
+if [ -n "$CONFORMANCE_LINE" ]; then
+  echo "$CONFORMANCE_LINE"
+fi
+exit "$FAILED"
