@@ -176,3 +176,18 @@ type Store interface {
 	// Close releases the store. It is idempotent; later calls return ErrClosed.
 	Close() error
 }
+
+// Importer is implemented by stores that can take events with the ids that
+// another store assigned: it is how sessions move out of the memory fallback
+// into the primary store without their clients' Last-Event-IDs changing
+// meaning.
+type Importer interface {
+	// Import writes events (in Seq order, all of one session) with their
+	// ids, and makes later Appends to the session assign Seqs above the
+	// highest one imported. Events already present are left as they are.
+	Import(ctx context.Context, session string, events []Event) error
+}
+
+// ErrUnavailable: the store cannot answer now (an outage); the caller may
+// retry. It is never a reason to tell a client that its session is gone.
+var ErrUnavailable = errors.New("store: unavailable")

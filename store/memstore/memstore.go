@@ -15,8 +15,9 @@ import (
 
 // Store is an in-memory store.Store.
 type Store struct {
-	limits store.Limits
-	now    func() time.Time
+	limits  store.Limits
+	now     func() time.Time
+	seqBase func() uint64
 
 	mu       sync.Mutex // guards the fields below
 	closed   bool
@@ -39,6 +40,11 @@ type Options struct {
 	Limits store.Limits
 	// Now replaces time.Now, for tests of expiry.
 	Now func() time.Time
+	// SeqBase, when set, gives the sequence number after which a new
+	// session's events are numbered. The fallback store sets it from the
+	// clock so that events written during an outage sort after every event
+	// that the primary store issued before it.
+	SeqBase func() uint64
 }
 
 // New returns an empty store.
@@ -49,6 +55,7 @@ func New(opts *Options) *Store {
 		if opts.Now != nil {
 			s.now = opts.Now
 		}
+		s.seqBase = opts.SeqBase
 	}
 	s.limits = s.limits.WithDefaults()
 	return s
@@ -96,6 +103,9 @@ func (s *Store) PutSession(ctx context.Context, rec store.Record) error {
 	ss := s.live(rec.ID)
 	if ss == nil {
 		ss = &session{}
+		if s.seqBase != nil {
+			ss.seq = s.seqBase()
+		}
 		s.sessions[rec.ID] = ss
 	}
 	ss.record = append([]byte(nil), rec.Data...)
@@ -174,6 +184,9 @@ func (s *Store) Append(ctx context.Context, sessionID, stream string, data []byt
 	ss := s.live(sessionID)
 	if ss == nil {
 		ss = &session{}
+		if s.seqBase != nil {
+			ss.seq = s.seqBase()
+		}
 		s.sessions[sessionID] = ss
 	}
 	ss.seq++
@@ -264,4 +277,56 @@ func (s *Store) Close() error {
 	return nil
 }
 
-var _ store.Store = (*Store)(nil)
+// Import implements store.Importer.
+func (s *Store) Import(ctx context.Context, sessionID string, events []store.Event) error {
+	if err := s.lock(); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	ss := s.live(sessionID)
+	if ss == nil {
+		ss = &session{}
+		s.sessions[sessionID] = ss
+	}
+	for _, ev := range events {
+		if ev.ID.Seq <= ss.seq {
+			continue // present already, or older than what this store holds
+		}
+		ss.seq = ev.ID.Seq
+		ss.events = append(ss.events, store.Event{ID: ev.ID, Data: append([]byte(nil), ev.Data...)})
+		ss.bytes += int64(len(ev.Data))
+	}
+	ss.expires = s.now().Add(s.limits.TTL)
+	return nil
+}
+
+// Snapshot returns every live session's record (nil if it has none) and
+// events, for moving them to another store.
+func (s *Store) Snapshot() map[string]Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]Session, len(s.sessions))
+	for id := range s.sessions {
+		ss := s.live(id)
+		if ss == nil {
+			continue
+		}
+		var rec []byte
+		if ss.hasRec {
+			rec = append([]byte(nil), ss.record...)
+		}
+		out[id] = Session{Record: rec, Events: append([]store.Event(nil), ss.events...)}
+	}
+	return out
+}
+
+// Session is one session's content in a Snapshot.
+type Session struct {
+	Record []byte // nil when the session has only events
+	Events []store.Event
+}
+
+var (
+	_ store.Store    = (*Store)(nil)
+	_ store.Importer = (*Store)(nil)
+)

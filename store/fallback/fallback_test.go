@@ -1,0 +1,145 @@
+package fallback_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mooring-dev/mooring/store"
+	"github.com/mooring-dev/mooring/store/fallback"
+	"github.com/mooring-dev/mooring/store/memstore"
+)
+
+var errDown = errors.New("connection refused")
+
+// flaky is a primary store that can be switched off, as a Redis that stops.
+type flaky struct {
+	*memstore.Store
+	down atomic.Bool
+}
+
+func (f *flaky) check() error {
+	if f.down.Load() {
+		return errDown
+	}
+	return nil
+}
+func (f *flaky) Ping(ctx context.Context) error { return f.check() }
+func (f *flaky) PutSession(ctx context.Context, r store.Record) error {
+	if err := f.check(); err != nil {
+		return err
+	}
+	return f.Store.PutSession(ctx, r)
+}
+func (f *flaky) GetSession(ctx context.Context, id string) (store.Record, error) {
+	if err := f.check(); err != nil {
+		return store.Record{}, err
+	}
+	return f.Store.GetSession(ctx, id)
+}
+func (f *flaky) Append(ctx context.Context, s, st string, d []byte) (store.EventID, error) {
+	if err := f.check(); err != nil {
+		return store.EventID{}, err
+	}
+	return f.Store.Append(ctx, s, st, d)
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestFallback_OutageAndRecovery(t *testing.T) {
+	ctx := context.Background()
+	primary := &flaky{Store: memstore.New(nil)}
+	var changes atomic.Int32
+	fs := fallback.New(ctx, fallback.Options{
+		Open:       func(context.Context) (store.Store, error) { return primary, primary.check() },
+		RetryEvery: 20 * time.Millisecond,
+		OnChange:   func(bool, error) { changes.Add(1) },
+	})
+	defer fs.Close()
+
+	if err := fs.PutSession(ctx, store.Record{ID: "old", Data: []byte("r0")}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := fs.Append(ctx, "old", "s", []byte("e1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	primary.down.Store(true)
+	// Writes go on, in memory, and the state is visible.
+	if err := fs.PutSession(ctx, store.Record{ID: "new", Data: []byte("r1")}); err != nil {
+		t.Fatalf("put during outage: %v", err)
+	}
+	if d, _ := fs.Degraded(); !d {
+		t.Fatal("not degraded during an outage")
+	}
+	if err := fs.Ping(ctx); err == nil {
+		t.Error("Ping succeeds while degraded")
+	}
+	during, err := fs.Append(ctx, "old", "s", []byte("e2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if during.Seq <= before.Seq {
+		t.Errorf("event id during outage %v does not sort after %v", during, before)
+	}
+	if _, err := fs.Append(ctx, "new", "s", []byte("n1")); err != nil {
+		t.Fatal(err)
+	}
+	// A session only the primary knows is unavailable, not gone.
+	if _, err := fs.GetSession(ctx, "old"); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("get of a primary-only session during outage: %v, want ErrUnavailable", err)
+	}
+
+	primary.down.Store(false)
+	eventually(t, "recovery", func() bool { d, _ := fs.Degraded(); return !d })
+	if got := changes.Load(); got != 2 {
+		t.Errorf("OnChange called %d times, want 2", got)
+	}
+	// Everything written during the outage is in the primary now.
+	if r, err := primary.Store.GetSession(ctx, "new"); err != nil || string(r.Data) != "r1" {
+		t.Fatalf("session from the outage in primary: %q, %v", r.Data, err)
+	}
+	evs, err := primary.Store.After(ctx, "old", store.EventID{Stream: "s", Seq: before.Seq})
+	if err != nil || len(evs) != 1 || string(evs[0].Data) != "e2" || evs[0].ID != during {
+		t.Fatalf("events from the outage in primary: %+v, %v", evs, err)
+	}
+	// New appends continue above the imported ids.
+	after, err := fs.Append(ctx, "old", "s", []byte("e3"))
+	if err != nil || after.Seq <= during.Seq {
+		t.Fatalf("append after recovery: %v, %v; want seq above %d", after, err, during.Seq)
+	}
+}
+
+func TestFallback_StartsDegraded(t *testing.T) {
+	ctx := context.Background()
+	primary := &flaky{Store: memstore.New(nil)}
+	primary.down.Store(true)
+	fs := fallback.New(ctx, fallback.Options{
+		Open:       func(context.Context) (store.Store, error) { return primary, primary.check() },
+		RetryEvery: 20 * time.Millisecond,
+	})
+	defer fs.Close()
+	if d, reason := fs.Degraded(); !d || reason == nil {
+		t.Fatalf("unreachable primary at start: degraded=%v reason=%v", d, reason)
+	}
+	if err := fs.PutSession(ctx, store.Record{ID: "a", Data: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	primary.down.Store(false)
+	eventually(t, "recovery", func() bool { d, _ := fs.Degraded(); return !d })
+	if _, err := primary.Store.GetSession(ctx, "a"); err != nil {
+		t.Fatalf("session created before the primary ever answered: %v", err)
+	}
+}
