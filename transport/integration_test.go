@@ -28,7 +28,7 @@ func testServer() *mcp.Server {
 	})
 	type countArgs struct {
 		N       int `json:"n"`
-		DelayMS int `json:"delay_ms"`
+		DelayMS int `json:"delay_ms,omitempty"`
 	}
 	mcp.AddTool(s, &mcp.Tool{Name: "count", Description: "progress n times"}, func(ctx context.Context, req *mcp.CallToolRequest, a countArgs) (*mcp.CallToolResult, any, error) {
 		for i := 1; i <= a.N; i++ {
@@ -83,6 +83,9 @@ func connect(t *testing.T, url string, copts *mcp.ClientOptions) *mcp.ClientSess
 
 func text(t *testing.T, res *mcp.CallToolResult) string {
 	t.Helper()
+	if res.IsError {
+		t.Fatalf("tool error: %v", res.Content)
+	}
 	if len(res.Content) != 1 {
 		t.Fatalf("content: got %d items, want 1", len(res.Content))
 	}
@@ -123,12 +126,15 @@ func TestGoSDKClient_Progress(t *testing.T) {
 	}})
 	params := &mcp.CallToolParams{Name: "count", Arguments: map[string]any{"n": 5}}
 	params.SetProgressToken("tok-1")
-	if _, err := cs.CallTool(context.Background(), params); err != nil {
+	res, err := cs.CallTool(context.Background(), params)
+	if err != nil {
 		t.Fatal(err)
 	}
+	text(t, res)
+	// The client hands notifications to its handler asynchronously.
+	waitFor(t, &mu, func() bool { return len(got) >= 5 })
 	mu.Lock()
 	defer mu.Unlock()
-	// Progress travels on the request's stream, before its response.
 	if fmt.Sprint(got) != "[1 2 3 4 5]" {
 		t.Errorf("progress: got %v, want [1 2 3 4 5]", got)
 	}
@@ -147,5 +153,23 @@ func TestGoSDKClient_Sampling(t *testing.T) {
 	}
 	if got := text(t, res); got != "sampled" {
 		t.Errorf("got %q, want sampled", got)
+	}
+}
+
+// waitFor polls cond, under mu, for up to 10s.
+func waitFor(t *testing.T, mu *sync.Mutex, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		ok := cond()
+		mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			return // the caller's assertion reports what arrived
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -121,6 +121,7 @@ func TestGoSDKClient_ResumeAfterCut(t *testing.T) {
 	if cut.gets.Load() == 0 {
 		t.Fatal("the client never resumed with Last-Event-ID: the cut did not happen")
 	}
+	waitFor(t, &mu, func() bool { return len(got) >= 10 })
 	mu.Lock()
 	defer mu.Unlock()
 	if fmt.Sprint(got) != "[1 2 3 4 5 6 7 8 9 10]" {
