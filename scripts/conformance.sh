@@ -108,12 +108,8 @@ if [ -z "$URL" ]; then
     BIN="$BUILD_DIR/mooring"
   fi
 
-  SERVE_ARGS=()
-  # Go's flag package lists flags as "-store string"; accept "--store" too.
-  if { "$BIN" serve --help 2>&1 || true; "$BIN" --help 2>&1 || true; } |
-    grep -Eq '(^|[[:space:]])--?store([[:space:]=,]|$)'; then
-    SERVE_ARGS+=(--store memory)
-  fi
+  # The default store (bolt) unless CONFORMANCE_STORE says otherwise.
+  SERVE_ARGS=(--store "${CONFORMANCE_STORE:-bolt}" --data-dir "$OUT/data")
 
   started=0
   for attempt in 1 2 3; do

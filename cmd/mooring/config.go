@@ -1,0 +1,171 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is everything `mooring serve` can be told. Each field has a flag and
+// an environment twin; a flag given on the command line wins.
+type config struct {
+	Addr           string
+	Path           string
+	Store          string
+	DataDir        string
+	RedisURL       string
+	StoreFallback  string
+	Compression    bool
+	MaxBytes       int64
+	MaxBody        int64
+	Heartbeat      time.Duration
+	Retry          time.Duration
+	ResponseMode   string
+	AllowedOrigins string
+	AllowedHosts   string
+	SessionTTL     int // seconds
+	MaxEvents      int
+	LogLevel       string
+	LogFormat      string
+}
+
+// flagSet binds flags to their environment twins.
+type flagSet struct {
+	*flag.FlagSet
+	envErr error
+}
+
+func newFlagSet(name string, out io.Writer) *flagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	return &flagSet{FlagSet: fs}
+}
+
+func (fs *flagSet) env(name string) (string, bool) {
+	v, ok := os.LookupEnv(name)
+	return strings.TrimSpace(v), ok && strings.TrimSpace(v) != ""
+}
+
+func (fs *flagSet) str(p *string, name, env, def, usage string) {
+	if v, ok := fs.env(env); ok {
+		def = v
+	}
+	fs.StringVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+}
+
+func (fs *flagSet) integer(p *int, name, env string, def int, usage string) {
+	if v, ok := fs.env(env); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil && fs.envErr == nil {
+			fs.envErr = fmt.Errorf("%s=%q: not an integer", env, v)
+		}
+		def = n
+	}
+	fs.IntVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+}
+
+func (fs *flagSet) int64(p *int64, name, env string, def int64, usage string) {
+	if v, ok := fs.env(env); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil && fs.envErr == nil {
+			fs.envErr = fmt.Errorf("%s=%q: not an integer", env, v)
+		}
+		def = n
+	}
+	fs.Int64Var(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+}
+
+func (fs *flagSet) boolean(p *bool, name, env string, def bool, usage string) {
+	if v, ok := fs.env(env); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil && fs.envErr == nil {
+			fs.envErr = fmt.Errorf("%s=%q: not a boolean", env, v)
+		}
+		def = b
+	}
+	fs.BoolVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+}
+
+func (fs *flagSet) duration(p *time.Duration, name, env string, def time.Duration, usage string) {
+	if v, ok := fs.env(env); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil && fs.envErr == nil {
+			fs.envErr = fmt.Errorf("%s=%q: not a duration (e.g. 15s)", env, v)
+		}
+		def = d
+	}
+	fs.DurationVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+}
+
+// parseServe reads the flags and environment of `mooring serve`.
+func parseServe(args []string, out io.Writer) (*config, error) {
+	c := new(config)
+	fs := newFlagSet("mooring serve", out)
+	fs.str(&c.Addr, "addr", "MOORING_ADDR", "127.0.0.1:8080", "address to listen on")
+	fs.str(&c.Path, "path", "MOORING_PATH", "/mcp", "URL path of the MCP endpoint")
+	fs.str(&c.Store, "store", "MOORING_STORE", "bolt", "session store: bolt (embedded file), redis, or memory (nothing survives a restart)")
+	fs.str(&c.DataDir, "data-dir", "MOORING_DATA_DIR", "mooring-data", "directory of the bolt store")
+	fs.str(&c.RedisURL, "redis-url", "REDIS_URL", "redis://127.0.0.1:6379", "Redis URL: redis:// or rediss://, user:password@, several addresses for Cluster, master_set for Sentinel")
+	fs.str(&c.StoreFallback, "store-fallback", "MOORING_STORE_FALLBACK", "memory", "when Redis is unreachable: memory (serve degraded, move sessions back later) or fail")
+	fs.boolean(&c.Compression, "compression", "SESSION_COMPRESSION", true, "zstd-compress event payloads of 512 bytes or more")
+	fs.int64(&c.MaxBytes, "max-event-bytes", "MAX_EVENT_BYTES_PER_SESSION", 16<<20, "event payload bytes kept per session")
+	fs.int64(&c.MaxBody, "max-body", "MOORING_MAX_BODY", 4<<20, "largest POST body in bytes (larger gets 413)")
+	fs.duration(&c.Heartbeat, "heartbeat", "MOORING_HEARTBEAT", 15*time.Second, "interval of keep-alive comments on idle SSE streams (0 disables)")
+	fs.duration(&c.Retry, "sse-retry", "MOORING_SSE_RETRY", time.Second, "reconnection delay announced to clients in SSE retry fields")
+	fs.str(&c.ResponseMode, "response-mode", "MOORING_RESPONSE_MODE", "sse", "how requests are answered: sse (resumable streams) or json")
+	fs.str(&c.AllowedOrigins, "allowed-origins", "MOORING_ALLOWED_ORIGINS", "", "comma-separated Origin values accepted besides loopback ones (* for any)")
+	fs.str(&c.AllowedHosts, "allowed-hosts", "MOORING_ALLOWED_HOSTS", "", "comma-separated Host names accepted on a loopback listener besides loopback names")
+	fs.integer(&c.SessionTTL, "session-ttl", "SESSION_TTL", 3600, "seconds an idle session lives")
+	fs.integer(&c.MaxEvents, "max-events", "MAX_EVENTS_PER_SESSION", 1000, "events kept per session for resumption")
+	fs.str(&c.LogLevel, "log-level", "MOORING_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	fs.str(&c.LogFormat, "log-format", "MOORING_LOG_FORMAT", "text", "log format: text or json")
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return nil, errUsage
+		}
+		return nil, errUsage
+	}
+	if fs.envErr != nil {
+		return nil, fs.envErr
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return c, c.validate()
+}
+
+func (c *config) validate() error {
+	switch {
+	case !strings.HasPrefix(c.Path, "/"):
+		return fmt.Errorf("--path %q must start with /", c.Path)
+	case c.ResponseMode != "sse" && c.ResponseMode != "json":
+		return fmt.Errorf("--response-mode %q: want sse or json", c.ResponseMode)
+	case c.SessionTTL <= 0:
+		return fmt.Errorf("--session-ttl %d: must be positive", c.SessionTTL)
+	case c.MaxEvents <= 0:
+		return fmt.Errorf("--max-events %d: must be positive", c.MaxEvents)
+	case c.MaxBody <= 0:
+		return fmt.Errorf("--max-body %d: must be positive", c.MaxBody)
+	case c.Store != "memory" && c.Store != "bolt" && c.Store != "redis":
+		return fmt.Errorf("--store %q: want bolt, redis or memory", c.Store)
+	case c.StoreFallback != "memory" && c.StoreFallback != "fail":
+		return fmt.Errorf("--store-fallback %q: want memory or fail", c.StoreFallback)
+	case c.MaxBytes <= 0:
+		return fmt.Errorf("--max-event-bytes %d: must be positive", c.MaxBytes)
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for part := range strings.SplitSeq(s, ",") {
+		if p := strings.TrimSpace(part); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
