@@ -1,0 +1,264 @@
+// Package e2e runs the mooring binary as a user would: it kills it with
+// SIGKILL in the middle of sessions and streams, starts it again on the same
+// store, and checks with go-sdk's client that nothing was lost.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mooring-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "mooring")
+	build := exec.Command("go", "build", "-race", "-o", binary, "../cmd/mooring")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building mooring:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is one running mooring.
+type proc struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	addr string
+	log  *strings.Builder
+	mu   *sync.Mutex
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *strings.Builder
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+// start runs mooring on addr with args and waits until it accepts.
+func start(t *testing.T, addr string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, addr: addr, log: new(strings.Builder), mu: new(sync.Mutex)}
+	p.cmd = exec.Command(binary, append([]string{"serve", "--addr", addr, "--sse-retry", "100ms"}, args...)...)
+	p.cmd.Stdout = lockedWriter{p.mu, p.log}
+	p.cmd.Stderr = lockedWriter{p.mu, p.log}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("mooring log:\n%s", p.logs())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return p
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mooring did not start: %v\n%s", err, p.logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (p *proc) logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+// kill ends mooring with SIGKILL: no shutdown, no flush.
+func (p *proc) kill() {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	_ = p.cmd.Wait()
+}
+
+func (p *proc) url() string { return "http://" + p.addr + "/mcp" }
+
+type progressLog struct {
+	mu  sync.Mutex
+	got []float64
+}
+
+func (l *progressLog) handler(ctx context.Context, req *mcp.ProgressNotificationClientRequest) {
+	l.mu.Lock()
+	l.got = append(l.got, req.Params.Progress)
+	l.mu.Unlock()
+}
+
+func (l *progressLog) snapshot() []float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]float64(nil), l.got...)
+}
+
+func connect(t *testing.T, url string, pl *progressLog) *mcp.ClientSession {
+	t.Helper()
+	opts := &mcp.ClientOptions{}
+	if pl != nil {
+		opts.ProgressNotificationHandler = pl.handler
+	}
+	c := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, opts)
+	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{
+		Endpoint: url, MaxRetries: 20, HTTPClient: &http.Client{},
+	}, nil)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	return cs
+}
+
+func callText(t *testing.T, cs *mcp.ClientSession, name string, args map[string]any) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if res.IsError || len(res.Content) == 0 {
+		t.Fatalf("%s: error result %v", name, res.Content)
+	}
+	return res.Content[0].(*mcp.TextContent).Text
+}
+
+// storeArgs are the flags of each durable store under test, for one test.
+func storeArgs(t *testing.T, kind string) []string {
+	switch kind {
+	case "bolt":
+		return []string{"--store", "bolt", "--data-dir", t.TempDir()}
+	case "redis":
+		return redisArgs(t)
+	}
+	t.Fatalf("unknown store %q", kind)
+	return nil
+}
+
+// A session goes on after SIGKILL and a restart: the same client, the same
+// session id, no new initialize.
+func TestKill_SessionSurvives(t *testing.T) {
+	for _, kind := range []string{"bolt", "redis"} {
+		t.Run(kind, func(t *testing.T) {
+			args := storeArgs(t, kind)
+			addr := freeAddr(t)
+			p := start(t, addr, args...)
+			cs := connect(t, p.url(), nil)
+			if got := callText(t, cs, "test_simple_text", nil); got == "" {
+				t.Fatal("empty text")
+			}
+			sid := cs.ID()
+			p.kill()
+
+			start(t, addr, args...)
+			if got := callText(t, cs, "slow_count", map[string]any{"count": 2, "interval_ms": 1}); !strings.Contains(got, "2") {
+				t.Errorf("after restart: got %q", got)
+			}
+			if cs.ID() != sid {
+				t.Errorf("session id changed: %s -> %s", sid, cs.ID())
+			}
+		})
+	}
+}
+
+// SIGKILL in the middle of a stream: after the restart the client resumes
+// with Last-Event-ID, gets every progress event that was logged exactly once
+// and in order, and the request that was cut off gets an interruption error.
+func TestKill_MidStream(t *testing.T) {
+	for _, kind := range []string{"bolt", "redis"} {
+		t.Run(kind, func(t *testing.T) {
+			args := storeArgs(t, kind)
+			addr := freeAddr(t)
+			p := start(t, addr, args...)
+			pl := new(progressLog)
+			cs := connect(t, p.url(), pl)
+
+			errc := make(chan error, 1)
+			go func() {
+				params := &mcp.CallToolParams{Name: "slow_count", Arguments: map[string]any{"count": 1000, "interval_ms": 20}}
+				params.SetProgressToken("k")
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				defer cancel()
+				res, err := cs.CallTool(ctx, params)
+				if err == nil {
+					err = fmt.Errorf("call finished although its server was killed: %v", res.Content)
+				}
+				errc <- err
+			}()
+			deadline := time.Now().Add(20 * time.Second)
+			for len(pl.snapshot()) < 5 {
+				if time.Now().After(deadline) {
+					t.Fatal("no progress before the kill")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			p.kill()
+			seen := len(pl.snapshot())
+			start(t, addr, args...)
+
+			select {
+			case err := <-errc:
+				if !strings.Contains(err.Error(), "interrupted") {
+					t.Errorf("cut-off request: %v, want an interruption error", err)
+				}
+			case <-time.After(45 * time.Second):
+				t.Fatal("the cut-off request never got an answer")
+			}
+			got := pl.snapshot()
+			if len(got) < seen {
+				t.Fatalf("progress went backwards: %d then %d", seen, len(got))
+			}
+			for i, v := range got {
+				if v != float64(i+1) {
+					t.Fatalf("progress %v: gap or duplicate at %d", got, i)
+				}
+			}
+			// The session itself goes on.
+			if got := callText(t, cs, "test_simple_text", nil); got == "" {
+				t.Error("empty text after restart")
+			}
+		})
+	}
+}
