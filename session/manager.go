@@ -31,6 +31,11 @@ type Options struct {
 	// backend connection. Default 10s.
 	RestoreTimeout time.Duration
 	Logger         *slog.Logger
+	// LocalTools are answered by mooring itself, added to the backend's.
+	LocalTools []LocalTool
+	// OnEvent, if set, is told of every session event: "created",
+	// "restored", "expired" or "ended" (for metrics).
+	OnEvent func(event string)
 	// Now replaces time.Now in tests.
 	Now func() time.Time
 }
@@ -44,6 +49,8 @@ type Manager struct {
 	restoreTTL time.Duration
 	log        *slog.Logger
 	now        func() time.Time
+	localTools []LocalTool
+	onEvent    func(string)
 
 	mu       sync.Mutex // guards the fields below
 	sessions map[string]*entry
@@ -80,6 +87,8 @@ func New(st store.Store, opener backend.Opener, opts *Options) *Manager {
 		if opts.Now != nil {
 			m.now = opts.Now
 		}
+		m.localTools = opts.LocalTools
+		m.onEvent = opts.OnEvent
 	}
 	if m.ttl <= 0 {
 		m.ttl = store.DefaultTTL
@@ -115,7 +124,7 @@ func (m *Manager) Create(ctx context.Context) (*Session, error) {
 		return nil, ErrClosed
 	}
 	m.sessions[s.id] = &entry{s: s, ready: closedChan}
-	m.log.Info("session created", "session", s.id)
+	m.event("created", s.id)
 	return s, nil
 }
 
@@ -189,7 +198,7 @@ func (m *Manager) restore(ctx context.Context, id string) (*Session, error) {
 	if err := s.interruptOrphans(rctx); err != nil {
 		m.log.Error("answering interrupted requests", "session", id, "err", err)
 	}
-	m.log.Info("session restored", "session", id, "protocolVersion", rec.ProtocolVersion)
+	m.event("restored", id)
 	return s, nil
 }
 
@@ -303,7 +312,7 @@ func (m *Manager) End(ctx context.Context, id string) error {
 	if err := m.store.DeleteSession(ctx, id); err != nil {
 		return fmt.Errorf("session %s: delete: %w", id, err)
 	}
-	m.log.Info("session ended", "session", id)
+	m.event("ended", id)
 	return nil
 }
 
@@ -354,7 +363,7 @@ func (m *Manager) sweep() {
 	m.mu.Unlock()
 	for _, s := range idle {
 		s.close()
-		m.log.Info("session expired", "session", s.id)
+		m.event("expired", s.id)
 	}
 }
 
@@ -388,6 +397,14 @@ func (m *Manager) Close() error {
 		s.close()
 	}
 	return nil
+}
+
+// event logs a session event (one line, with the session id) and counts it.
+func (m *Manager) event(kind, id string) {
+	m.log.Info("session "+kind, "session", id)
+	if m.onEvent != nil {
+		m.onEvent(kind)
+	}
 }
 
 func randomHex(n int) string {

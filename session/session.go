@@ -177,6 +177,10 @@ func (s *Session) Call(ctx context.Context, req *jsonrpc.Request, opts CallOptio
 		}
 	}
 
+	if lt := s.m.localTool(req); lt != nil {
+		go s.answerLocal(req, lt)
+		return sub, nil
+	}
 	hdr := opts.Header.Clone()
 	if hdr == nil {
 		hdr = make(http.Header, 1)
@@ -342,6 +346,9 @@ func (s *Session) response(ctx context.Context, resp *jsonrpc.Response) error {
 	var changed bool
 	if c != nil && resp.Error == nil {
 		changed = s.applyLocked(c, resp)
+		if c.method == "tools/list" {
+			resp = &jsonrpc.Response{ID: resp.ID, Result: s.m.withLocalTools(c.params, resp.Result)}
+		}
 	}
 	s.mu.Unlock()
 	if c == nil {

@@ -31,6 +31,8 @@ type config struct {
 	MaxEvents      int
 	LogLevel       string
 	LogFormat      string
+	MetricsAddr    string
+	HealthTool     bool
 }
 
 // flagSet binds flags to their environment twins.
@@ -123,6 +125,8 @@ func parseServe(args []string, out io.Writer) (*config, error) {
 	fs.integer(&c.MaxEvents, "max-events", "MAX_EVENTS_PER_SESSION", 1000, "events kept per session for resumption")
 	fs.str(&c.LogLevel, "log-level", "MOORING_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	fs.str(&c.LogFormat, "log-format", "MOORING_LOG_FORMAT", "text", "log format: text or json")
+	fs.str(&c.MetricsAddr, "metrics-addr", "MOORING_METRICS_ADDR", "", "serve /metrics on this address instead of the main one")
+	fs.boolean(&c.HealthTool, "health-tool", "MOORING_HEALTH_TOOL", true, "add the session_health_check tool to the tools clients see")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return nil, errUsage

@@ -12,7 +12,10 @@ import (
 
 	"github.com/mooring-dev/mooring/backend"
 	"github.com/mooring-dev/mooring/backend/builtin"
+	"github.com/mooring-dev/mooring/health"
+	"github.com/mooring-dev/mooring/metrics"
 	"github.com/mooring-dev/mooring/session"
+	"github.com/mooring-dev/mooring/store/compress"
 	"github.com/mooring-dev/mooring/transport"
 )
 
@@ -25,14 +28,41 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, c, log)
+	var mgr *session.Manager
+	var cst *compress.Store
+	met := metrics.New(metrics.Options{
+		ActiveSessions: func() int { return mgr.Len() },
+		PayloadBytes:   func() (int64, int64) { s := cst.Stats(); return s.BytesIn, s.BytesStored },
+	})
+	opened, err := openStore(ctx, c, log, met.SetFallback)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	// Compression outermost, so that the metrics time the store itself.
+	cst = compress.Wrap(met.Instrument(opened.Store), &compress.Options{Enabled: c.Compression})
+	defer cst.Close()
 
+	hopts := health.Options{
+		Store:         cst,
+		Kind:          c.Store,
+		AllowFallback: c.StoreFallback == "memory",
+		Sessions:      func() int { return mgr.Len() },
+	}
+	if opened.fallback != nil {
+		hopts.Degraded = opened.fallback.Degraded
+	}
+	if c.Store == "redis" {
+		hopts.RedisInfo = opened.redisInfo
+	}
+	checker := health.New(hopts)
+	var local []session.LocalTool
+	if c.HealthTool {
+		local = append(local, checker.Tool())
+	}
 	ttl := time.Duration(c.SessionTTL) * time.Second
-	mgr := session.New(st, backend.NewInProcess(builtin.New()), &session.Options{TTL: ttl, Logger: log})
+	mgr = session.New(cst, backend.NewInProcess(builtin.New()), &session.Options{
+		TTL: ttl, Logger: log, LocalTools: local, OnEvent: met.SessionEvent,
+	})
 	defer mgr.Close()
 
 	ln, err := net.Listen("tcp", c.Addr)
@@ -52,24 +82,46 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Logger:         log,
 	})
 	mux := http.NewServeMux()
-	mux.Handle(c.Path, h)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	mux.Handle(c.Path, met.HTTP(h))
+	mux.HandleFunc("GET /healthz", health.Healthz)
+	mux.HandleFunc("GET /readyz", checker.Readyz)
+	servers := []*http.Server{{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+	listeners := []net.Listener{ln}
+	if c.MetricsAddr == "" {
+		mux.Handle("GET /metrics", met.Handler())
+	} else {
+		mln, err := net.Listen("tcp", c.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen for metrics: %w", err)
+		}
+		mmux := http.NewServeMux()
+		mmux.Handle("GET /metrics", met.Handler())
+		servers = append(servers, &http.Server{Handler: mmux, ReadHeaderTimeout: 10 * time.Second})
+		listeners = append(listeners, mln)
+	}
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("mooring serving", "url", fmt.Sprintf("http://%s%s", ln.Addr(), c.Path), "store", st.Kind(), "version", version)
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { errc <- srv.Serve(listeners[i]) }()
+	}
+	log.Info("mooring serving", "url", fmt.Sprintf("http://%s%s", ln.Addr(), c.Path), "store", c.Store, "version", version)
 
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	// Drain: stop accepting, end open SSE responses with a retry hint so
+	// that clients resume after the restart or on another replica, then
+	// close the store (deferred), which flushes it.
 	log.Info("shutting down: open streams get a retry hint")
-	close(done) // SSE responses are never idle: they end on this.
+	close(done)
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("shutdown: %w", err)
+	for _, srv := range servers {
+		if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("shutdown: %w", err)
+		}
 	}
 	return nil
 }

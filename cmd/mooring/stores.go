@@ -9,7 +9,6 @@ import (
 
 	"github.com/mooring-dev/mooring/store"
 	"github.com/mooring-dev/mooring/store/boltstore"
-	"github.com/mooring-dev/mooring/store/compress"
 	"github.com/mooring-dev/mooring/store/fallback"
 	"github.com/mooring-dev/mooring/store/memstore"
 	"github.com/mooring-dev/mooring/store/redisstore"
@@ -18,17 +17,30 @@ import (
 // openedStore is the store that serve runs on, with what health needs to
 // know of it.
 type openedStore struct {
-	*compress.Store
-	fallback *fallback.Store // nil unless --store redis with --store-fallback memory
+	store.Store                   // the configured store, fallback included
+	fallback    *fallback.Store   // nil unless --store redis with --store-fallback memory
+	redis       *redisstore.Store // the Redis store when it runs without fallback
 }
 
-// openStore opens the configured store and wraps it with payload
-// compression.
-func openStore(ctx context.Context, c *config, log *slog.Logger) (*openedStore, error) {
+// redisInfo reads Redis' INFO through whichever Redis store is in use.
+func (o *openedStore) redisInfo(ctx context.Context) (string, int64, int64, error) {
+	r := o.redis
+	if o.fallback != nil {
+		r, _ = o.fallback.Primary().(*redisstore.Store)
+	}
+	if r == nil {
+		return "", 0, 0, fmt.Errorf("not connected to Redis")
+	}
+	return r.Info(ctx)
+}
+
+// openStore opens the configured store.
+func openStore(ctx context.Context, c *config, log *slog.Logger, onFallback func(bool, error)) (*openedStore, error) {
 	limits := store.Limits{TTL: time.Duration(c.SessionTTL) * time.Second, MaxEvents: c.MaxEvents, MaxBytes: c.MaxBytes}
 	var (
-		st store.Store
-		fb *fallback.Store
+		st  store.Store
+		fb  *fallback.Store
+		rds *redisstore.Store
 	)
 	switch c.Store {
 	case "memory":
@@ -44,20 +56,17 @@ func openStore(ctx context.Context, c *config, log *slog.Logger) (*openedStore, 
 			return redisstore.Open(ctx, &redisstore.Options{URL: c.RedisURL, Limits: limits})
 		}
 		if c.StoreFallback == "fail" {
-			r, err := open(ctx)
+			r, err := redisstore.Open(ctx, &redisstore.Options{URL: c.RedisURL, Limits: limits})
 			if err != nil {
 				return nil, fmt.Errorf("redis store (--store-fallback fail): %w", err)
 			}
-			st = r
+			st, rds = r, r
 		} else {
-			fb = fallback.New(ctx, fallback.Options{Open: open, Limits: limits, Logger: log})
+			fb = fallback.New(ctx, fallback.Options{Open: open, Limits: limits, Logger: log, OnChange: onFallback})
 			st = fb
 		}
 	default:
 		return nil, fmt.Errorf("--store %q: want bolt, redis or memory", c.Store)
 	}
-	return &openedStore{
-		Store:    compress.Wrap(st, &compress.Options{Enabled: c.Compression}),
-		fallback: fb,
-	}, nil
+	return &openedStore{Store: st, fallback: fb, redis: rds}, nil
 }
