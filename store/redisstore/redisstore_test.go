@@ -1,0 +1,671 @@
+package redisstore_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mooring-dev/mooring/internal/redistest"
+	"github.com/mooring-dev/mooring/store"
+	"github.com/mooring-dev/mooring/store/redisstore"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		if err := checkGoroutines(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// checkGoroutines fails if goroutines of rueidis or of this package outlive
+// the tests: every Store must stop its janitor and connections on Close.
+func checkGoroutines() error {
+	var stacks string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		buf := make([]byte, 1<<20)
+		stacks = string(buf[:runtime.Stack(buf, true)])
+		if !strings.Contains(stacks, "rueidis") && !strings.Contains(stacks, "redisstore.(*Store)") {
+			return nil
+		}
+	}
+	return fmt.Errorf("leaked goroutines:\n%s", stacks)
+}
+
+// open opens a Store on url with limits and closes it when the test ends.
+func open(t testing.TB, url string, limits store.Limits) *redisstore.Store {
+	t.Helper()
+	s, err := redisstore.Open(context.Background(), &redisstore.Options{URL: url, Limits: limits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// opener opens a fresh Store for one test.
+type opener func(t *testing.T, limits store.Limits) *redisstore.Store
+
+// uniquePrefix keeps stores of different tests on one server apart.
+func uniquePrefix(t testing.TB) string {
+	return strings.NewReplacer("/", ":", "{", "(", "}", ")").Replace(t.Name()) + ":"
+}
+
+func openerFor(url string) opener {
+	return func(t *testing.T, limits store.Limits) *redisstore.Store {
+		t.Helper()
+		s, err := redisstore.Open(context.Background(), &redisstore.Options{URL: url, Limits: limits, KeyPrefix: uniquePrefix(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+}
+
+func TestStandalone(t *testing.T) {
+	srv := redistest.Start(t)
+	runBehaviour(t, openerFor(srv.URL()))
+}
+
+func TestCluster(t *testing.T) {
+	c := redistest.StartCluster(t, 3)
+	runBehaviour(t, openerFor(c.URL()))
+}
+
+// runBehaviour checks the store's own behaviour on one deployment.
+func runBehaviour(t *testing.T, open opener) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, open opener)
+	}{
+		{"Session_PutGetTouchDelete", testSessionLifecycle},
+		{"Session_TTLSlidesAndExpires", testTTL},
+		{"Append_OrderAndIsolation", testAppendIsolation},
+		{"Append_CountCapPurges", testCountCap},
+		{"Append_ByteCapKeepsNewest", testByteCap},
+		{"Append_Concurrent", testConcurrentAppend},
+		{"Streams_OrderOfFirstRetained", testStreams},
+		{"List_PagesAndSkipsGone", testList},
+		{"Sweep_DropsExpiredKeepsAppended", testSweep},
+		{"Keys_OddSessionIDs", testOddIDs},
+		{"Close_Idempotent", testClose},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
+	}
+}
+
+var ctx = context.Background()
+
+func testSessionLifecycle(t *testing.T, open opener) {
+	s := open(t, store.Limits{})
+	if _, err := s.GetSession(ctx, "a"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get of unknown session: err = %v, want ErrNotFound", err)
+	}
+	if err := s.TouchSession(ctx, "a"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Touch of unknown session: err = %v, want ErrNotFound", err)
+	}
+	if err := s.PutSession(ctx, store.Record{ID: "a", Data: []byte("one\x00two")}); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.GetSession(ctx, "a")
+	if err != nil || rec.ID != "a" || string(rec.Data) != "one\x00two" {
+		t.Fatalf("Get = %+v, %v", rec, err)
+	}
+	if err := s.TouchSession(ctx, "a"); err != nil {
+		t.Fatalf("Touch: %v", err)
+	}
+	if _, err := s.Append(ctx, "a", "get", []byte("e1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteSession(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetSession(ctx, "a"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get after Delete: err = %v", err)
+	}
+	if _, err := s.After(ctx, "a", store.EventID{Stream: "get"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("After after Delete: err = %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteSession(ctx, "a"); err != nil {
+		t.Fatalf("second Delete: %v", err)
+	}
+}
+
+func testTTL(t *testing.T, open opener) {
+	const ttl = 400 * time.Millisecond
+	s := open(t, store.Limits{TTL: ttl})
+	if err := s.PutSession(ctx, store.Record{ID: "a", Data: []byte("r")}); err != nil {
+		t.Fatal(err)
+	}
+	// Appends keep record and events alive past the first TTL.
+	for range 4 {
+		time.Sleep(ttl / 2)
+		if _, err := s.Append(ctx, "a", "get", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.GetSession(ctx, "a"); err != nil {
+		t.Fatalf("record expired although Append slid the TTL: %v", err)
+	}
+	time.Sleep(ttl + 200*time.Millisecond)
+	if _, err := s.GetSession(ctx, "a"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get after TTL: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.After(ctx, "a", store.EventID{Stream: "get"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("After after TTL: err = %v, want ErrNotFound", err)
+	}
+	// A new incarnation starts its sequence again.
+	id, err := s.Append(ctx, "a", "get", []byte("y"))
+	if err != nil || id.Seq != 1 {
+		t.Fatalf("Append after expiry = %v, %v; want seq 1", id, err)
+	}
+}
+
+func testAppendIsolation(t *testing.T, open opener) {
+	s := open(t, store.Limits{})
+	var want []store.Event
+	for i := range 10 {
+		stream := []string{"get", "post-1"}[i%2]
+		data := []byte(fmt.Sprintf("m%d", i))
+		id, err := s.Append(ctx, "a", stream, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id.Seq != uint64(i+1) || id.Stream != stream {
+			t.Fatalf("Append #%d = %v", i, id)
+		}
+		if stream == "get" {
+			want = append(want, store.Event{ID: id, Data: data})
+		}
+		if _, err := s.Append(ctx, "b", stream, []byte("other session")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.After(ctx, "a", store.EventID{Stream: "get"})
+	if err != nil || !equalEvents(got, want) {
+		t.Fatalf("After(get, 0) = %v, %v; want %v", got, err, want)
+	}
+	got, err = s.After(ctx, "a", want[2].ID)
+	if err != nil || !equalEvents(got, want[3:]) {
+		t.Fatalf("After(%v) = %v, %v; want %v", want[2].ID, got, err, want[3:])
+	}
+	got, err = s.After(ctx, "a", store.EventID{Stream: "get", Seq: 1 << 63})
+	if err != nil || len(got) != 0 {
+		t.Fatalf("After past the end = %v, %v", got, err)
+	}
+	got, err = s.After(ctx, "a", store.EventID{Stream: "nope"})
+	if err != nil || got != nil {
+		t.Fatalf("After of an unknown stream = %v, %v; want nil, nil", got, err)
+	}
+	// The caller owns returned data.
+	got, _ = s.After(ctx, "a", store.EventID{Stream: "get"})
+	got[0].Data[0] = 'X'
+	again, _ := s.After(ctx, "a", store.EventID{Stream: "get"})
+	if string(again[0].Data) != "m0" {
+		t.Fatalf("changing returned data changed the store: %q", again[0].Data)
+	}
+	if _, err := s.Append(ctx, "a", "bad_stream", nil); err == nil {
+		t.Fatal("Append with an invalid stream id succeeded")
+	}
+}
+
+func testCountCap(t *testing.T, open opener) {
+	s := open(t, store.Limits{MaxEvents: 5})
+	var ids []store.EventID
+	for i := range 12 {
+		id, err := s.Append(ctx, "a", []string{"get", "post"}[i%3/2], []byte{byte(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	// Kept: seqs 8..12. Removed: 1..7, the last "post" one being 6.
+	if _, err := s.After(ctx, "a", store.EventID{Stream: "get"}); !errors.Is(err, store.ErrPurged) {
+		t.Fatalf("After(get, 0): err = %v, want ErrPurged", err)
+	}
+	if _, err := s.After(ctx, "a", store.EventID{Stream: "post", Seq: 3}); !errors.Is(err, store.ErrPurged) {
+		t.Fatalf("After(post, 3): err = %v, want ErrPurged", err)
+	}
+	got, err := s.After(ctx, "a", store.EventID{Stream: "post", Seq: 6})
+	if err != nil || len(got) != 2 || got[0].ID.Seq != 9 || got[1].ID.Seq != 12 {
+		t.Fatalf("After(post, 6) = %v, %v; want seqs 9 and 12", got, err)
+	}
+	got, err = s.After(ctx, "a", store.EventID{Stream: "get", Seq: 7})
+	if err != nil || len(got) != 3 || got[0].ID.Seq != 8 {
+		t.Fatalf("After(get, 7) = %v, %v; want seqs 8, 10, 11", got, err)
+	}
+}
+
+func testByteCap(t *testing.T, open opener) {
+	s := open(t, store.Limits{MaxBytes: 100})
+	for range 5 {
+		if _, err := s.Append(ctx, "a", "get", bytes.Repeat([]byte("x"), 30)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 3 × 30 bytes fit; seqs 1 and 2 are gone.
+	got, err := s.After(ctx, "a", store.EventID{Stream: "get", Seq: 2})
+	if err != nil || len(got) != 3 {
+		t.Fatalf("After(get, 2) = %d events, %v; want 3", len(got), err)
+	}
+	// One event bigger than the cap is still kept, alone.
+	big, err := s.Append(ctx, "a", "get", bytes.Repeat([]byte("y"), 500))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.After(ctx, "a", store.EventID{Stream: "get", Seq: big.Seq - 1})
+	if err != nil || len(got) != 1 || len(got[0].Data) != 500 {
+		t.Fatalf("After the big event's predecessor = %d events, %v", len(got), err)
+	}
+	if _, err := s.After(ctx, "a", store.EventID{Stream: "get", Seq: big.Seq - 2}); !errors.Is(err, store.ErrPurged) {
+		t.Fatalf("err = %v, want ErrPurged", err)
+	}
+	// The byte count followed the trimming: small events fit again.
+	for range 3 {
+		if _, err := s.Append(ctx, "a", "get", bytes.Repeat([]byte("z"), 30)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err = s.After(ctx, "a", big)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("After the big event = %d events, %v; want 3", len(got), err)
+	}
+}
+
+func testConcurrentAppend(t *testing.T, open opener) {
+	s := open(t, store.Limits{MaxEvents: 10000})
+	const workers, each = 8, 50
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				if _, err := s.Append(ctx, "a", "get", []byte(fmt.Sprintf("%d-%d", w, i))); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	got, err := s.After(ctx, "a", store.EventID{Stream: "get"})
+	if err != nil || len(got) != workers*each {
+		t.Fatalf("After = %d events, %v", len(got), err)
+	}
+	for i, ev := range got {
+		if ev.ID.Seq != uint64(i+1) {
+			t.Fatalf("event %d has seq %d: seqs must be dense and ordered", i, ev.ID.Seq)
+		}
+	}
+}
+
+func testStreams(t *testing.T, open opener) {
+	s := open(t, store.Limits{MaxEvents: 3})
+	if got, err := s.Streams(ctx, "a"); err != nil || got != nil {
+		t.Fatalf("Streams of unknown session = %v, %v", got, err)
+	}
+	for _, st := range []string{"A", "B", "A", "C"} {
+		if _, err := s.Append(ctx, "a", st, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A1 was trimmed: retained B2 A3 C4.
+	got, err := s.Streams(ctx, "a")
+	if err != nil || !slices.Equal(got, []string{"B", "A", "C"}) {
+		t.Fatalf("Streams = %v, %v; want [B A C]", got, err)
+	}
+}
+
+func testList(t *testing.T, open opener) {
+	s := open(t, store.Limits{})
+	var want []string
+	for i := range 25 {
+		id := fmt.Sprintf("s%02d", i)
+		if err := s.PutSession(ctx, store.Record{ID: id, Data: []byte("r")}); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, id)
+	}
+	// Events alone do not make a listed session.
+	if _, err := s.Append(ctx, "events-only", "get", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"s03", "s10", "s11", "s24"} {
+		if err := s.DeleteSession(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		want = slices.DeleteFunc(want, func(x string) bool { return x == id })
+	}
+	var got []string
+	cursor, pages := "", 0
+	for {
+		ids, next, err := s.ListSessions(ctx, cursor, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ids) > 7 {
+			t.Fatalf("page of %d ids, limit 7", len(ids))
+		}
+		got = append(got, ids...)
+		pages++
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if !slices.Equal(got, want) || pages != 3 {
+		t.Fatalf("listed %v in %d pages; want %v in 3", got, pages, want)
+	}
+	all, next, err := s.ListSessions(ctx, "", 0)
+	if err != nil || next != "" || !slices.Equal(all, want) {
+		t.Fatalf("ListSessions(limit 0) = %v, %q, %v", all, next, err)
+	}
+}
+
+func testSweep(t *testing.T, open opener) {
+	const ttl = 300 * time.Millisecond
+	s := open(t, store.Limits{TTL: ttl})
+	for _, id := range []string{"dies", "lives"} {
+		if err := s.PutSession(ctx, store.Record{ID: id, Data: []byte("r")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Only Appends keep "lives" alive; its index score falls behind.
+	for range 4 {
+		time.Sleep(ttl / 3)
+		if _, err := s.Append(ctx, "lives", "get", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(ttl / 3)
+	removed, err := s.Sweep(ctx)
+	if err != nil || removed != 1 {
+		t.Fatalf("Sweep = %d, %v; want 1 removed", removed, err)
+	}
+	ids, _, err := s.ListSessions(ctx, "", 0)
+	if err != nil || !slices.Equal(ids, []string{"lives"}) {
+		t.Fatalf("ListSessions = %v, %v", ids, err)
+	}
+	if removed, err := s.Sweep(ctx); err != nil || removed != 0 {
+		t.Fatalf("second Sweep = %d, %v; want 0", removed, err)
+	}
+}
+
+func testOddIDs(t *testing.T, open opener) {
+	s := open(t, store.Limits{})
+	// Braces would break the hash tag (CROSSSLOT on a Cluster) if they
+	// reached the keys unescaped; % must not collide with the escapes.
+	ids := []string{"", "}", "{", "a}b{c", "%7D", "%", "x:rec", "ü ✓"}
+	for i, id := range ids {
+		data := []byte(fmt.Sprintf("rec %d", i))
+		if err := s.PutSession(ctx, store.Record{ID: id, Data: data}); err != nil {
+			t.Fatalf("Put %q: %v", id, err)
+		}
+		if _, err := s.Append(ctx, id, "get", data); err != nil {
+			t.Fatalf("Append %q: %v", id, err)
+		}
+	}
+	for i, id := range ids {
+		want := fmt.Sprintf("rec %d", i)
+		rec, err := s.GetSession(ctx, id)
+		if err != nil || string(rec.Data) != want {
+			t.Fatalf("Get %q = %q, %v; want %q", id, rec.Data, err, want)
+		}
+		evs, err := s.After(ctx, id, store.EventID{Stream: "get"})
+		if err != nil || len(evs) != 1 || string(evs[0].Data) != want {
+			t.Fatalf("After %q = %v, %v", id, evs, err)
+		}
+	}
+	listed, _, err := s.ListSessions(ctx, "", 0)
+	if err != nil || len(listed) != len(ids) {
+		t.Fatalf("ListSessions = %q, %v", listed, err)
+	}
+}
+
+func testClose(t *testing.T, open opener) {
+	s := open(t, store.Limits{})
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("first Close: %v", err)
+	}
+	if err := s.Close(); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("second Close: err = %v, want ErrClosed", err)
+	}
+	if err := s.Ping(ctx); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("Ping after Close: err = %v", err)
+	}
+	if _, err := s.Append(ctx, "a", "get", nil); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("Append after Close: err = %v", err)
+	}
+}
+
+func equalEvents(a, b []store.Event) bool {
+	return slices.EqualFunc(a, b, func(x, y store.Event) bool {
+		return x.ID == y.ID && bytes.Equal(x.Data, y.Data)
+	})
+}
+
+func TestOpen_Reopen_SameServerSeesData(t *testing.T) {
+	srv := redistest.Start(t)
+	a := open(t, srv.URL(), store.Limits{})
+	if err := a.PutSession(ctx, store.Record{ID: "s", Data: []byte("r")}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := a.Append(ctx, "s", "get", []byte("e"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := open(t, srv.URL(), store.Limits{})
+	if _, err := b.GetSession(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	if evs, err := b.After(ctx, "s", store.EventID{Stream: "get"}); err != nil || len(evs) != 1 || evs[0].ID != id {
+		t.Fatalf("After on the new store = %v, %v", evs, err)
+	}
+	if next, err := b.Append(ctx, "s", "get", nil); err != nil || next.Seq != id.Seq+1 {
+		t.Fatalf("Append on the new store = %v, %v; want seq %d", next, err, id.Seq+1)
+	}
+}
+
+func TestOpen_RedisRestart_AppendOnlyKeepsSessions(t *testing.T) {
+	srv := redistest.Start(t, redistest.AppendOnly())
+	s := open(t, srv.URL(), store.Limits{})
+	if err := s.PutSession(ctx, store.Record{ID: "s", Data: []byte("r")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "s", "get", []byte("e")); err != nil {
+		t.Fatal(err)
+	}
+	srv.Restart()
+	// rueidis reconnects by itself, and the scripts come back through the
+	// NOSCRIPT fallback. A write that was sent on a connection the old
+	// server had closed fails (EOF) rather than being retried, because
+	// rueidis cannot know whether it ran: the caller sees the outage.
+	var id store.EventID
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if id, err = s.Append(ctx, "s", "get", []byte("f")); err == nil {
+			break
+		}
+	}
+	if err != nil || id.Seq != 2 {
+		t.Fatalf("Append after restart = %v, %v; want seq 2", id, err)
+	}
+	if _, err := s.GetSession(ctx, "s"); err != nil {
+		t.Fatalf("Get after restart: %v", err)
+	}
+	if err := s.TouchSession(ctx, "s"); err != nil {
+		t.Fatalf("Touch after restart (execMulti NOSCRIPT path): %v", err)
+	}
+}
+
+func TestOpen_Password(t *testing.T) {
+	srv := redistest.Start(t, redistest.Password("pa:ss@word"))
+	s := open(t, "redis://:pa%3Ass%40word@"+srv.Addr(), store.Limits{})
+	if err := s.PutSession(ctx, store.Record{ID: "s", Data: []byte("r")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := redisstore.Open(ctx, &redisstore.Options{URL: "redis://:wrong@" + srv.Addr()})
+	if err == nil {
+		t.Fatal("Open with a wrong password succeeded")
+	}
+	if strings.Contains(err.Error(), "wrong") {
+		t.Errorf("error shows the password: %v", err)
+	}
+}
+
+func TestOpen_ACLUser(t *testing.T) {
+	// A user limited to the store's keys and the commands it needs; the
+	// default user is off.
+	srv := redistest.Start(t, redistest.Args(
+		"--user", "default", "off",
+		"--user", "mooring", "on", ">s3cret", "~mooring:*", "resetchannels",
+		"+@read", "+@write", "+@scripting", "+@connection", "-@dangerous", "+info", "+time",
+	))
+	s := open(t, "redis://mooring:s3cret@"+srv.Addr(), store.Limits{})
+	if err := s.PutSession(ctx, store.Record{ID: "s", Data: []byte("r")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "s", "get", []byte("e")); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _, err := s.ListSessions(ctx, "", 0); err != nil || len(ids) != 1 {
+		t.Fatalf("ListSessions = %v, %v", ids, err)
+	}
+	if _, err := s.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := s.Info(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := redisstore.Open(ctx, &redisstore.Options{URL: "redis://" + srv.Addr()}); err == nil {
+		t.Fatal("Open without credentials succeeded although the default user is off")
+	}
+}
+
+func TestOpen_NothingListening_FailsFast(t *testing.T) {
+	// A port that was free a moment ago: connection refused.
+	srv := redistest.Start(t)
+	addr := srv.Addr()
+	srv.Stop()
+	start := time.Now()
+	_, err := redisstore.Open(ctx, &redisstore.Options{URL: "redis://" + addr, DialTimeout: time.Second})
+	if err == nil {
+		t.Fatal("Open succeeded with nothing listening")
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("Open took %v to fail", took)
+	}
+	if !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "redisstore: connect") {
+		t.Errorf("error does not say what failed: %v", err)
+	}
+
+	// A black hole (TEST-NET-1, unroutable): the dial timeout bounds Open.
+	start = time.Now()
+	_, err = redisstore.Open(ctx, &redisstore.Options{URL: "redis://192.0.2.1:6379", DialTimeout: 300 * time.Millisecond})
+	if err == nil {
+		t.Fatal("Open succeeded against an unroutable address")
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("Open took %v to fail with a 300ms dial timeout", took)
+	}
+
+	// ctx bounds Open too.
+	cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	_, err = redisstore.Open(cctx, &redisstore.Options{URL: "redis://192.0.2.1:6379", DialTimeout: 2 * time.Second})
+	if err == nil {
+		t.Fatal("Open succeeded against an unroutable address")
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("Open took %v to fail with a 100ms context", took)
+	}
+}
+
+func TestOpen_BadOptions(t *testing.T) {
+	for _, o := range []redisstore.Options{
+		{URL: "http://127.0.0.1:6379"},
+		{URL: "127.0.0.1:6379"},
+		{URL: "redis://a:1,,b:2"},
+		{URL: "redis://127.0.0.1:1", KeyPrefix: "x{y}:"},
+	} {
+		if s, err := redisstore.Open(ctx, &o); err == nil {
+			s.Close()
+			t.Errorf("Open(%+v) succeeded", o)
+		}
+	}
+}
+
+func TestInfo(t *testing.T) {
+	srv := redistest.Start(t)
+	s := open(t, srv.URL(), store.Limits{})
+	version, mem, clients, err := s.Info(ctx)
+	if err != nil || version == "" || mem <= 0 || clients < 1 {
+		t.Fatalf("Info = %q, %d, %d, %v", version, mem, clients, err)
+	}
+}
+
+func TestKeys_SessionSharesOneSlot(t *testing.T) {
+	srv := redistest.Start(t)
+	s := open(t, srv.URL(), store.Limits{})
+	if err := s.PutSession(ctx, store.Record{ID: "abc", Data: []byte("r")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "abc", "get", []byte("e")); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := srv.Command("KEYS", "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(keys, "\n")
+	slices.Sort(got)
+	want := []string{"mooring:{abc}:ev", "mooring:{abc}:meta", "mooring:{abc}:rec", "mooring:{index}:exp", "mooring:{index}:ids"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("keys = %q, want %q", got, want)
+	}
+	for _, k := range want[:3] {
+		if ttl, err := srv.Command("PTTL", k); err != nil || ttl == "-1" || ttl == "-2" {
+			t.Errorf("PTTL %s = %s, %v; every session key must expire", k, ttl, err)
+		}
+	}
+}
+
+func TestOpen_Sentinel(t *testing.T) {
+	master := redistest.Start(t, redistest.Password("pw"))
+	sentinel := redistest.StartSentinel(t, master, "mymaster")
+	s := open(t, "redis://:pw@"+sentinel.Addr()+"/?master_set=mymaster", store.Limits{})
+	if err := s.PutSession(ctx, store.Record{ID: "s", Data: []byte("r")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "s", "get", []byte("e")); err != nil {
+		t.Fatal(err)
+	}
+	// The data went to the master the sentinel named.
+	if got, err := master.Command("GET", "mooring:{s}:rec"); err != nil || got != "r" {
+		t.Fatalf("GET on the master = %q, %v", got, err)
+	}
+}

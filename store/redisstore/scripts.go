@@ -1,0 +1,197 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+
+	"github.com/redis/rueidis"
+)
+
+// The Lua scripts. Session scripts take KEYS rec, ev, meta of one session
+// (one hash tag, so one Cluster slot); index scripts take KEYS ids, exp.
+// Sequence numbers travel as decimal strings and are compared as such
+// (longer is greater, else lexical), because Lua numbers are doubles and
+// lose precision past 2^53.
+
+// appendLua adds one event. ARGV: stream, data, ttl ms, max events, max
+// bytes. It returns the new seq.
+const appendLua = `
+local rec, ev, meta = KEYS[1], KEYS[2], KEYS[3]
+local stream, data = ARGV[1], ARGV[2]
+local maxEvents, maxBytes = tonumber(ARGV[4]), tonumber(ARGV[5])
+
+local seq = redis.call('HINCRBY', meta, 'seq', 1)
+local id = string.format('%d-0', seq)
+redis.call('XADD', ev, id, 's', stream, 'd', data)
+local bytes = redis.call('HINCRBY', meta, 'bytes', #data)
+local count = redis.call('XLEN', ev)
+
+if count > maxEvents or bytes > maxBytes then
+  -- Remove the oldest entries until both caps hold, never the one just
+  -- added, and remember the last removed seq of each stream. XRANGE copies
+  -- payloads into Lua, so read only as many entries as the count cap
+  -- needs (usually one), and a few at a time while the byte cap does not
+  -- hold yet.
+  local purged, from = {}, '-'
+  while count > 1 and (count > maxEvents or bytes > maxBytes) do
+    local n = count - maxEvents
+    if n < 1 then n = 8 elseif n > 256 then n = 256 end
+    local batch = redis.call('XRANGE', ev, from, '+', 'COUNT', n)
+    if #batch == 0 then break end
+    for _, e in ipairs(batch) do
+      if count <= 1 or (count <= maxEvents and bytes <= maxBytes) then break end
+      local f = e[2] -- s, <stream>, d, <data>
+      purged[f[2]] = e[1]
+      bytes = bytes - #f[4]
+      count = count - 1
+      from = '(' .. e[1]
+    end
+  end
+  redis.call('XTRIM', ev, 'MAXLEN', count)
+  local fields = {'bytes', bytes}
+  for s, last in pairs(purged) do
+    fields[#fields + 1] = 'p:' .. s
+    fields[#fields + 1] = string.match(last, '^%d+')
+  end
+  redis.call('HSET', meta, unpack(fields))
+end
+
+redis.call('PEXPIRE', rec, ARGV[3])
+redis.call('PEXPIRE', ev, ARGV[3])
+redis.call('PEXPIRE', meta, ARGV[3])
+return seq
+`
+
+// putLua writes the record and restarts the TTL of the session's keys.
+// ARGV: data, ttl ms.
+const putLua = `
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
+return 1
+`
+
+// touchLua restarts the TTL of the session's keys if the record exists.
+// ARGV: ttl ms. It returns 1 if it did, 0 if there is no record.
+const touchLua = `
+if redis.call('PEXPIRE', KEYS[1], ARGV[1]) == 0 then
+  return 0
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[3], ARGV[1])
+return 1
+`
+
+// indexLua records when a session expires, by the clock of the node that
+// holds the index, so that pruneLua compares like with like. ARGV: id, ttl
+// ms, mode. Mode "put" adds the id to both sets; "touch" only re-scores an
+// id that is already indexed, so touching an unknown id adds nothing.
+const indexLua = `
+local t = redis.call('TIME')
+local exp = string.format('%d', t[1] * 1000 + math.floor(t[2] / 1000) + tonumber(ARGV[2]))
+if ARGV[3] == 'touch' then
+  redis.call('ZADD', KEYS[2], 'XX', exp, ARGV[1])
+else
+  redis.call('ZADD', KEYS[1], 0, ARGV[1])
+  redis.call('ZADD', KEYS[2], exp, ARGV[1])
+end
+return 1
+`
+
+// pruneLua settles index entries whose records looked expired or alive to
+// the caller. ARGV: pairs of id and the record's remaining ms (0 = gone).
+// An entry whose exp is still in the future was written after the caller
+// looked (a concurrent PutSession or TouchSession) and is left alone. It
+// returns the number of entries removed.
+const pruneLua = `
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local removed = 0
+for i = 1, #ARGV, 2 do
+  local id, left = ARGV[i], tonumber(ARGV[i + 1])
+  local score = redis.call('ZSCORE', KEYS[2], id)
+  if not score or tonumber(score) <= now then
+    if left > 0 then
+      redis.call('ZADD', KEYS[2], string.format('%d', now + left), id)
+    else
+      redis.call('ZREM', KEYS[1], id)
+      redis.call('ZREM', KEYS[2], id)
+      removed = removed + 1
+    end
+  end
+end
+return removed
+`
+
+// script is a Lua script run by EVALSHA with a fallback to EVAL when the
+// server does not know it yet (after a restart or SCRIPT FLUSH).
+type script struct {
+	lua       *rueidis.Lua
+	src, sha  string
+	retryable bool
+}
+
+// newScript prepares a script. A retryable one is sent again by rueidis
+// after a network error (a Redis restart breaks every pooled connection
+// once), which is safe only if running it twice does what running it once
+// does.
+func newScript(src string, retryable bool) *script {
+	sum := sha1.Sum([]byte(src))
+	s := &script{src: src, sha: hex.EncodeToString(sum[:]), retryable: retryable}
+	if retryable {
+		s.lua = rueidis.NewLuaScriptRetryable(src)
+	} else {
+		s.lua = rueidis.NewLuaScript(src)
+	}
+	return s
+}
+
+var (
+	// Not retryable: if the reply was lost, a second run would append the
+	// event again under a new seq. The caller sees the error instead.
+	appendScript = newScript(appendLua, false)
+
+	// These set state rather than change it, so a second run is harmless.
+	putScript   = newScript(putLua, true)
+	touchScript = newScript(touchLua, true)
+	indexScript = newScript(indexLua, true)
+	pruneScript = newScript(pruneLua, true)
+)
+
+// exec runs the script alone.
+func (s *script) exec(ctx context.Context, c rueidis.Client, keys, args []string) rueidis.RedisResult {
+	return s.lua.Exec(ctx, c, keys, args)
+}
+
+// call is one script invocation for execMulti.
+type call struct {
+	script *script
+	keys   []string
+	args   []string
+}
+
+// execMulti runs several scripts in one round trip (per node, on a
+// Cluster), then repeats with EVAL those the server did not know.
+// rueidis' Lua.ExecMulti would SCRIPT LOAD on every node each time.
+func execMulti(ctx context.Context, c rueidis.Client, calls ...call) []rueidis.RedisResult {
+	cmds := make(rueidis.Commands, len(calls))
+	for i, cl := range calls {
+		cmds[i] = cl.script.retry(c.B().Evalsha().Sha1(cl.script.sha).Numkeys(int64(len(cl.keys))).Key(cl.keys...).Arg(cl.args...).Build())
+	}
+	res := c.DoMulti(ctx, cmds...)
+	for i, r := range res {
+		if re, ok := rueidis.IsRedisErr(r.Error()); ok && re.IsNoScript() {
+			cl := calls[i]
+			res[i] = c.Do(ctx, cl.script.retry(c.B().Eval().Script(cl.script.src).Numkeys(int64(len(cl.keys))).Key(cl.keys...).Arg(cl.args...).Build()))
+		}
+	}
+	return res
+}
+
+func (s *script) retry(cmd rueidis.Completed) rueidis.Completed {
+	if s.retryable {
+		return cmd.ToRetryable()
+	}
+	return cmd
+}
