@@ -1,0 +1,109 @@
+package boltstore
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// Root buckets; see the package doc for the layout.
+var (
+	bucketSessions = []byte("sessions")
+	bucketData     = []byte("data")
+	bucketInfo     = []byte("info")
+)
+
+// keyFormat in the info bucket names the layout of the file, so that a
+// later mooring that changes it can tell an old file from a new one.
+var (
+	keyFormat   = []byte("format")
+	formatValue = []byte("1")
+)
+
+// Key kinds inside a session's data bucket.
+const (
+	kindRecord = 'r'
+	kindOrder  = 'o'
+	kindEvent  = 'e'
+	kindPurged = 'p'
+)
+
+var keyRecord = []byte{kindRecord}
+
+// orderKey names the order entry of an event: o<seq>.
+func orderKey(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{kindOrder}, seq)
+}
+
+// eventPrefix is what every key of one stream's events starts with:
+// e<stream>0x00.
+func eventPrefix(stream string) []byte {
+	b := make([]byte, 0, len(stream)+10)
+	b = append(b, kindEvent)
+	b = append(b, stream...)
+	return append(b, 0)
+}
+
+// eventKey names the payload of an event: e<stream>0x00<seq>.
+func eventKey(stream string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(eventPrefix(stream), seq)
+}
+
+// purgeKey names a stream's purge watermark: p<stream>.
+func purgeKey(stream string) []byte {
+	return append([]byte{kindPurged}, stream...)
+}
+
+func encodeSeq(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+
+// decodeSeq reads the 8-byte seq at the end of a key or value.
+func decodeSeq(b []byte) (uint64, error) {
+	if len(b) < 8 {
+		return 0, fmt.Errorf("boltstore: corrupt seq %x", b)
+	}
+	return binary.BigEndian.Uint64(b[len(b)-8:]), nil
+}
+
+// meta is what the sessions bucket holds for one session. Its counts are
+// running totals, kept in step with the data bucket by every write, so that
+// caps are enforced without scanning.
+type meta struct {
+	expires int64  // unix nanoseconds; the session is missing from then on
+	seq     uint64 // the last seq assigned
+	count   uint64 // events kept
+	bytes   uint64 // payload bytes kept
+	record  bool   // PutSession wrote a record
+}
+
+const (
+	metaVersion = 1
+	metaLen     = 1 + 4*8 + 1
+)
+
+func (m meta) encode() []byte {
+	b := make([]byte, 1, metaLen)
+	b[0] = metaVersion
+	b = binary.BigEndian.AppendUint64(b, uint64(m.expires))
+	b = binary.BigEndian.AppendUint64(b, m.seq)
+	b = binary.BigEndian.AppendUint64(b, m.count)
+	b = binary.BigEndian.AppendUint64(b, m.bytes)
+	if m.record {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+func decodeMeta(b []byte) (meta, error) {
+	if len(b) != metaLen || b[0] != metaVersion {
+		return meta{}, fmt.Errorf("boltstore: corrupt session meta %x", b)
+	}
+	return meta{
+		expires: int64(binary.BigEndian.Uint64(b[1:])),
+		seq:     binary.BigEndian.Uint64(b[9:]),
+		count:   binary.BigEndian.Uint64(b[17:]),
+		bytes:   binary.BigEndian.Uint64(b[25:]),
+		record:  b[33] == 1,
+	}, nil
+}
+
+// live reports whether the session has not expired at now.
+func (m meta) live(now int64) bool { return now < m.expires }

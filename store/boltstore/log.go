@@ -1,0 +1,209 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/mooring-dev/mooring/store"
+)
+
+// Append implements store.Store. The event, the new seq, the trimming of
+// the oldest events and the new expiry commit together.
+func (s *Store) Append(ctx context.Context, session, stream string, data []byte) (store.EventID, error) {
+	if !store.ValidStreamID(stream) {
+		return store.EventID{}, fmt.Errorf("boltstore: append to %q: invalid stream id %q", session, stream)
+	}
+	if err := checkSessionID(session); err != nil {
+		return store.EventID{}, fmt.Errorf("boltstore: append: %w", err)
+	}
+	if err := s.enter(ctx); err != nil {
+		return store.EventID{}, err
+	}
+	defer s.leave()
+	var id store.EventID
+	err := s.write(func(tx *bolt.Tx) error {
+		now := nowNano()
+		m, b, err := openForWrite(tx, session, now)
+		if err != nil {
+			return err
+		}
+		m.seq++
+		if err := b.Put(orderKey(m.seq), []byte(stream)); err != nil {
+			return err
+		}
+		if err := b.Put(eventKey(stream, m.seq), data); err != nil {
+			return err
+		}
+		m.count++
+		m.bytes += uint64(len(data))
+		if err := s.trim(b, &m); err != nil {
+			return err
+		}
+		m.expires = s.expiry(now)
+		if err := putMeta(tx, session, m); err != nil {
+			return err
+		}
+		id = store.EventID{Stream: stream, Seq: m.seq}
+		return nil
+	})
+	if err != nil {
+		return store.EventID{}, fmt.Errorf("boltstore: append to %q stream %q: %w", session, stream, err)
+	}
+	return id, nil
+}
+
+// trim removes the oldest events of a session while it is over either cap,
+// but never its newest event: Append has just promised it to a sender. Each
+// removal raises the purge watermark of the event's stream, so that a
+// replay across it fails with ErrPurged rather than skipping it.
+func (s *Store) trim(b *bolt.Bucket, m *meta) error {
+	for m.count > 1 && (m.count > uint64(s.limits.MaxEvents) || m.bytes > uint64(s.limits.MaxBytes)) {
+		k, v := b.Cursor().Seek([]byte{kindOrder})
+		if k == nil || k[0] != kindOrder {
+			return fmt.Errorf("meta counts %d events but the order index is empty", m.count)
+		}
+		seq, err := decodeSeq(k)
+		if err != nil {
+			return err
+		}
+		// Copy out of bbolt's memory before changing the bucket.
+		stream := string(v)
+		ek := eventKey(stream, seq)
+		size := uint64(len(b.Get(ek)))
+		for _, del := range [][]byte{orderKey(seq), ek} {
+			if err := b.Delete(del); err != nil {
+				return err
+			}
+		}
+		if err := b.Put(purgeKey(stream), encodeSeq(seq)); err != nil {
+			return err
+		}
+		m.count--
+		m.bytes -= min(size, m.bytes)
+	}
+	return nil
+}
+
+// After implements store.Store.
+func (s *Store) After(ctx context.Context, session string, after store.EventID) ([]store.Event, error) {
+	// No issued id has such a stream, and its bytes could otherwise run
+	// into another stream's key prefix.
+	if !store.ValidStreamID(after.Stream) {
+		return nil, fmt.Errorf("boltstore: after %q in %q: %w", after.String(), session, store.ErrBadEventID)
+	}
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	var events []store.Event
+	var found, purged bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		_, ok, err := loadMeta(tx, session, nowNano())
+		if err != nil || !ok {
+			return err
+		}
+		found = true
+		b := tx.Bucket(bucketData).Bucket([]byte(session))
+		if b == nil {
+			return fmt.Errorf("data bucket missing")
+		}
+		if w := b.Get(purgeKey(after.Stream)); w != nil {
+			mark, err := decodeSeq(w)
+			if err != nil {
+				return err
+			}
+			if mark > after.Seq {
+				purged = true
+				return nil
+			}
+		}
+		events, err = readStream(b, after)
+		return err
+	})
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("boltstore: after %q in %q: %w", after.String(), session, err)
+	case !found:
+		return nil, fmt.Errorf("boltstore: %w: session %q", store.ErrNotFound, session)
+	case purged:
+		return nil, fmt.Errorf("boltstore: %w: session %q stream %q after %d", store.ErrPurged, session, after.Stream, after.Seq)
+	}
+	return events, nil
+}
+
+// readStream reads the events of after.Stream past after.Seq: one seek,
+// then a walk along the stream's keys. The payloads are copied out of
+// bbolt's memory into one buffer, to allocate once rather than per event.
+func readStream(b *bolt.Bucket, after store.EventID) ([]store.Event, error) {
+	if after.Seq == math.MaxUint64 {
+		return nil, nil
+	}
+	prefix := eventPrefix(after.Stream)
+	type kv struct {
+		seq  uint64
+		data []byte
+	}
+	var found []kv
+	total := 0
+	c := b.Cursor()
+	for k, v := c.Seek(eventKey(after.Stream, after.Seq+1)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(k) != len(prefix)+8 {
+			return nil, fmt.Errorf("corrupt event key %x", k)
+		}
+		seq, _ := decodeSeq(k)
+		found = append(found, kv{seq, v})
+		total += len(v)
+	}
+	if len(found) == 0 {
+		return nil, nil
+	}
+	buf := make([]byte, 0, total)
+	events := make([]store.Event, len(found))
+	for i, f := range found {
+		start := len(buf)
+		buf = append(buf, f.data...)
+		events[i] = store.Event{
+			ID: store.EventID{Stream: after.Stream, Seq: f.seq},
+			// A full slice expression: appending to one payload must not
+			// overwrite the next.
+			Data: buf[start:len(buf):len(buf)],
+		}
+	}
+	return events, nil
+}
+
+// Streams implements store.Store. It walks the session's order index.
+func (s *Store) Streams(ctx context.Context, session string) ([]string, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	var streams []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		_, ok, err := loadMeta(tx, session, nowNano())
+		if err != nil || !ok {
+			return err
+		}
+		b := tx.Bucket(bucketData).Bucket([]byte(session))
+		if b == nil {
+			return fmt.Errorf("data bucket missing")
+		}
+		seen := make(map[string]bool)
+		c := b.Cursor()
+		for k, v := c.Seek([]byte{kindOrder}); k != nil && k[0] == kindOrder; k, v = c.Next() {
+			if !seen[string(v)] {
+				seen[string(v)] = true
+				streams = append(streams, string(v))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: streams of %q: %w", session, err)
+	}
+	return streams, nil
+}
