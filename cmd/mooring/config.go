@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -38,13 +40,14 @@ type config struct {
 // flagSet binds flags to their environment twins.
 type flagSet struct {
 	*flag.FlagSet
-	envErr error
+	envErr  error
+	fromEnv map[string]bool // flags whose default came from the environment
 }
 
 func newFlagSet(name string, out io.Writer) *flagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
-	return &flagSet{FlagSet: fs}
+	return &flagSet{FlagSet: fs, fromEnv: make(map[string]bool)}
 }
 
 func (fs *flagSet) env(name string) (string, bool) {
@@ -52,10 +55,18 @@ func (fs *flagSet) env(name string) (string, bool) {
 	return strings.TrimSpace(v), ok && strings.TrimSpace(v) != ""
 }
 
+// noteEnv remembers that flag name took its default from the environment.
+func (fs *flagSet) noteEnv(name, env string) {
+	if _, ok := fs.env(env); ok {
+		fs.fromEnv[name] = true
+	}
+}
+
 func (fs *flagSet) str(p *string, name, env, def, usage string) {
 	if v, ok := fs.env(env); ok {
 		def = v
 	}
+	fs.noteEnv(name, env)
 	fs.StringVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
 }
 
@@ -67,6 +78,7 @@ func (fs *flagSet) integer(p *int, name, env string, def int, usage string) {
 		}
 		def = n
 	}
+	fs.noteEnv(name, env)
 	fs.IntVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
 }
 
@@ -78,6 +90,7 @@ func (fs *flagSet) int64(p *int64, name, env string, def int64, usage string) {
 		}
 		def = n
 	}
+	fs.noteEnv(name, env)
 	fs.Int64Var(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
 }
 
@@ -89,6 +102,7 @@ func (fs *flagSet) boolean(p *bool, name, env string, def bool, usage string) {
 		}
 		def = b
 	}
+	fs.noteEnv(name, env)
 	fs.BoolVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
 }
 
@@ -100,46 +114,112 @@ func (fs *flagSet) duration(p *time.Duration, name, env string, def time.Duratio
 		}
 		def = d
 	}
+	fs.noteEnv(name, env)
 	fs.DurationVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
 }
 
-// parseServe reads the flags and environment of `mooring serve`.
-func parseServe(args []string, out io.Writer) (*config, error) {
-	c := new(config)
-	fs := newFlagSet("mooring serve", out)
-	fs.str(&c.Addr, "addr", "MOORING_ADDR", "127.0.0.1:8080", "address to listen on")
-	fs.str(&c.Path, "path", "MOORING_PATH", "/mcp", "URL path of the MCP endpoint")
+// storeFlags are the flags that say which store to use: serve, sessions
+// and init share them.
+func (c *config) storeFlags(fs *flagSet) {
 	fs.str(&c.Store, "store", "MOORING_STORE", "bolt", "session store: bolt (embedded file), redis, or memory (nothing survives a restart)")
 	fs.str(&c.DataDir, "data-dir", "MOORING_DATA_DIR", "mooring-data", "directory of the bolt store")
 	fs.str(&c.RedisURL, "redis-url", "REDIS_URL", "redis://127.0.0.1:6379", "Redis URL: redis:// or rediss://, user:password@, several addresses for Cluster, master_set for Sentinel")
 	fs.str(&c.StoreFallback, "store-fallback", "MOORING_STORE_FALLBACK", "memory", "when Redis is unreachable: memory (serve degraded, move sessions back later) or fail")
 	fs.boolean(&c.Compression, "compression", "SESSION_COMPRESSION", true, "zstd-compress event payloads of 512 bytes or more")
 	fs.int64(&c.MaxBytes, "max-event-bytes", "MAX_EVENT_BYTES_PER_SESSION", 16<<20, "event payload bytes kept per session")
+	fs.integer(&c.SessionTTL, "session-ttl", "SESSION_TTL", 3600, "seconds an idle session lives")
+	fs.integer(&c.MaxEvents, "max-events", "MAX_EVENTS_PER_SESSION", 1000, "events kept per session for resumption")
+}
+
+// serveFlags are the rest of serve's flags.
+func (c *config) serveFlags(fs *flagSet) {
+	fs.str(&c.Addr, "addr", "MOORING_ADDR", "127.0.0.1:8080", "address to listen on")
+	fs.str(&c.Path, "path", "MOORING_PATH", "/mcp", "URL path of the MCP endpoint")
 	fs.int64(&c.MaxBody, "max-body", "MOORING_MAX_BODY", 4<<20, "largest POST body in bytes (larger gets 413)")
 	fs.duration(&c.Heartbeat, "heartbeat", "MOORING_HEARTBEAT", 15*time.Second, "interval of keep-alive comments on idle SSE streams (0 disables)")
 	fs.duration(&c.Retry, "sse-retry", "MOORING_SSE_RETRY", time.Second, "reconnection delay announced to clients in SSE retry fields")
 	fs.str(&c.ResponseMode, "response-mode", "MOORING_RESPONSE_MODE", "sse", "how requests are answered: sse (resumable streams) or json")
 	fs.str(&c.AllowedOrigins, "allowed-origins", "MOORING_ALLOWED_ORIGINS", "", "comma-separated Origin values accepted besides loopback ones (* for any)")
 	fs.str(&c.AllowedHosts, "allowed-hosts", "MOORING_ALLOWED_HOSTS", "", "comma-separated Host names accepted on a loopback listener besides loopback names")
-	fs.integer(&c.SessionTTL, "session-ttl", "SESSION_TTL", 3600, "seconds an idle session lives")
-	fs.integer(&c.MaxEvents, "max-events", "MAX_EVENTS_PER_SESSION", 1000, "events kept per session for resumption")
 	fs.str(&c.LogLevel, "log-level", "MOORING_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	fs.str(&c.LogFormat, "log-format", "MOORING_LOG_FORMAT", "text", "log format: text or json")
 	fs.str(&c.MetricsAddr, "metrics-addr", "MOORING_METRICS_ADDR", "", "serve /metrics on this address instead of the main one")
 	fs.boolean(&c.HealthTool, "health-tool", "MOORING_HEALTH_TOOL", true, "add the session_health_check tool to the tools clients see")
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
+}
+
+// parseServe reads the flags, environment and config file of `mooring serve`.
+func parseServe(args []string, out io.Writer) (*config, error) {
+	c := new(config)
+	fs := newFlagSet("mooring serve", out)
+	c.storeFlags(fs)
+	c.serveFlags(fs)
+	pos, err := fs.parse(args)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(pos, " "))
+	}
+	return c, c.validate()
+}
+
+// parse reads args, which may mix flags and positional arguments, then the
+// config file (--config or MOORING_CONFIG) for every flag that neither the
+// command line nor the environment set. It returns the positionals.
+func (fs *flagSet) parse(args []string) ([]string, error) {
+	var file string
+	fs.str(&file, "config", "MOORING_CONFIG", "", "JSON config file: an object whose keys are flag names (as mooring init writes it)")
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, errHelp
+			}
 			return nil, errUsage
 		}
-		return nil, errUsage
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
 	if fs.envErr != nil {
 		return nil, fs.envErr
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	if file == "" {
+		return pos, nil
 	}
-	return c, c.validate()
+	return pos, fs.applyFile(file)
+}
+
+func (fs *flagSet) applyFile(file string) error {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	var values map[string]any
+	if err := json.Unmarshal(data, &values); err != nil {
+		return fmt.Errorf("config file %s: %w", file, err)
+	}
+	given := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for name, v := range values {
+		f := fs.Lookup(name)
+		if f == nil || name == "config" {
+			return fmt.Errorf("config file %s: unknown key %q (keys are flag names)", file, name)
+		}
+		if given[name] || fs.fromEnv[name] {
+			continue // the command line and the environment win
+		}
+		text := fmt.Sprint(v)
+		if fv, ok := v.(float64); ok {
+			text = strconv.FormatFloat(fv, 'f', -1, 64)
+		}
+		if err := fs.Set(name, text); err != nil {
+			return fmt.Errorf("config file %s: %s: %w", file, name, err)
+		}
+	}
+	return nil
 }
 
 func (c *config) validate() error {

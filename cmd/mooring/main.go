@@ -31,6 +31,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "serve":
 		err = serve(ctx, args, stderr)
+	case "health":
+		err = healthCmd(ctx, args, stdout, stderr)
+	case "sessions":
+		err = sessionsCmd(ctx, args, stdout, stderr)
+	case "init":
+		err = initCmd(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "mooring", version)
 	case "help":
@@ -40,8 +46,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
+	if errors.Is(err, errHelp) {
+		return 0
+	}
 	if errors.Is(err, errUsage) {
 		return 2
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.msg != "" {
+			fmt.Fprintln(stderr, "mooring:", ee.msg)
+		}
+		return ee.code
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "mooring:", err)
@@ -50,16 +66,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-var errUsage = errors.New("usage")
+var (
+	errUsage = errors.New("usage")
+	errHelp  = errors.New("help shown")
+)
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `mooring: an MCP Streamable HTTP server whose sessions survive restarts.
 
 Usage:
   mooring [serve] [flags]   serve MCP (the default command)
+  mooring health [--url U]  print mooring's health; exit 0 healthy, 1 degraded, 2 unhealthy
+  mooring sessions list | show ID | end ID
+                            look at and end sessions (store flags, or --url of a running mooring)
+  mooring init [flags]      check the store, write a config file, print the client snippet
   mooring version           print the version
   mooring help              this text
 
-Run "mooring serve --help" for the flags; each has an environment twin.
+Run "mooring COMMAND --help" for its flags; each has an environment twin,
+and serve reads a JSON config file too (--config, keys are flag names).
 `)
 }

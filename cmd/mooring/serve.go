@@ -85,6 +85,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	mux.Handle(c.Path, met.HTTP(h))
 	mux.HandleFunc("GET /healthz", health.Healthz)
 	mux.HandleFunc("GET /readyz", checker.Readyz)
+	(&admin{store: cst, mgr: mgr}).register(mux)
 	servers := []*http.Server{{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 	listeners := []net.Listener{ln}
 	if c.MetricsAddr == "" {

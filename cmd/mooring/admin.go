@@ -1,0 +1,91 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+
+	"github.com/mooring-dev/mooring/session"
+	"github.com/mooring-dev/mooring/store"
+)
+
+// admin serves /admin/sessions for `mooring sessions --url`, so that a
+// running mooring can be asked about its sessions (its bolt file is locked
+// while it runs). Only loopback peers are answered: session ids are secrets.
+type admin struct {
+	store store.Store
+	mgr   *session.Manager
+}
+
+func (a *admin) register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /admin/sessions", a.local(a.list))
+	mux.HandleFunc("GET /admin/sessions/{id}", a.local(a.show))
+	mux.HandleFunc("DELETE /admin/sessions/{id}", a.local(a.end))
+}
+
+func (a *admin) local(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			http.Error(w, "the admin API answers loopback clients only", http.StatusForbidden)
+			return
+		}
+		h(w, r)
+	}
+}
+
+type sessionPage struct {
+	Sessions []string `json:"sessions"`
+	Next     string   `json:"next,omitempty"`
+}
+
+func (a *admin) list(w http.ResponseWriter, r *http.Request) {
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	ids, next, err := a.store.ListSessions(r.Context(), r.URL.Query().Get("cursor"), limit)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	writeJSON(w, sessionPage{Sessions: ids, Next: next})
+}
+
+func (a *admin) show(w http.ResponseWriter, r *http.Request) {
+	info, err := session.Inspect(r.Context(), a.store, r.PathValue("id"))
+	if errors.Is(err, session.ErrNotFound) {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, info)
+}
+
+func (a *admin) end(w http.ResponseWriter, r *http.Request) {
+	err := a.mgr.End(r.Context(), r.PathValue("id"))
+	if errors.Is(err, session.ErrNotFound) {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

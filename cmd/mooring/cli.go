@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mooring-dev/mooring/health"
+	"github.com/mooring-dev/mooring/session"
+	"github.com/mooring-dev/mooring/store/redisstore"
+)
+
+// exitError carries a specific exit status out of a command.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// health: mooring health [--url URL]
+func healthCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("mooring health", stderr)
+	var base string
+	fs.str(&base, "url", "MOORING_URL", "http://127.0.0.1:8080", "mooring's address (its MCP endpoint URL works too)")
+	if _, err := fs.parse(args); err != nil {
+		return err
+	}
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" {
+		return &exitError{2, fmt.Sprintf("--url %q: not an http URL", base)}
+	}
+	u.Path, u.RawQuery = "/readyz", ""
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintf(stdout, "status: %s\n  because: mooring at %s does not answer: %v\n", health.Unhealthy, base, err)
+		return &exitError{2, ""}
+	}
+	defer resp.Body.Close()
+	var rep health.Report
+	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil || rep.Status == "" {
+		fmt.Fprintf(stdout, "status: %s\n  because: %s answered %s without a health report\n", health.Unhealthy, u, resp.Status)
+		return &exitError{2, ""}
+	}
+	fmt.Fprint(stdout, rep.Text())
+	switch rep.Status {
+	case health.Healthy:
+		return nil
+	case health.Degraded:
+		return &exitError{1, ""}
+	}
+	return &exitError{2, ""}
+}
+
+// sessions: mooring sessions list|show ID|end ID [--url URL | store flags]
+func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := new(config)
+	fs := newFlagSet("mooring sessions", stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: mooring sessions list [--cursor C] [--limit N] | show ID | end ID\n"+
+			"Reads the configured store directly, or asks a running mooring with --url.\n\n")
+		fs.PrintDefaults()
+	}
+	c.storeFlags(fs)
+	var base, cursor string
+	var limit int
+	fs.str(&base, "url", "MOORING_URL", "", "ask the mooring at this address (needed for a bolt store that a running mooring holds)")
+	fs.str(&cursor, "cursor", "MOORING_CURSOR", "", "list: start after this cursor (printed by the previous page)")
+	fs.integer(&limit, "limit", "MOORING_LIMIT", 100, "list: sessions per page")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 || (pos[0] == "list") != (len(pos) == 1) || len(pos) > 2 {
+		fs.Usage()
+		return errUsage
+	}
+	verb, id := pos[0], ""
+	if len(pos) == 2 {
+		id = pos[1]
+	}
+	if base != "" {
+		return sessionsRemote(ctx, base, verb, id, cursor, limit, stdout)
+	}
+	if err := c.validateStore(); err != nil {
+		return err
+	}
+	quiet := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	c.StoreFallback = "fail" // a CLI must not report a memory fallback's empty view
+	opened, err := openStore(ctx, c, quiet, nil)
+	if err != nil {
+		return err
+	}
+	defer opened.Close()
+	switch verb {
+	case "list":
+		ids, next, err := opened.ListSessions(ctx, cursor, limit)
+		if err != nil {
+			return err
+		}
+		printPage(stdout, sessionPage{Sessions: ids, Next: next})
+	case "show":
+		info, err := session.Inspect(ctx, opened, id)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(info)
+	case "end":
+		if _, err := opened.GetSession(ctx, id); err != nil {
+			return fmt.Errorf("session %s: %w", id, err)
+		}
+		if err := opened.DeleteSession(ctx, id); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "ended %s\n", id)
+	default:
+		fs.Usage()
+		return errUsage
+	}
+	return nil
+}
+
+func printPage(w io.Writer, p sessionPage) {
+	for _, id := range p.Sessions {
+		fmt.Fprintln(w, id)
+	}
+	if p.Next != "" {
+		fmt.Fprintf(w, "more: --cursor %s\n", p.Next)
+	}
+}
+
+func sessionsRemote(ctx context.Context, base, verb, id, cursor string, limit int, stdout io.Writer) error {
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("--url %q: not an http URL", base)
+	}
+	u.Path, u.RawQuery = "/admin/sessions", ""
+	method := http.MethodGet
+	switch verb {
+	case "list":
+		u.RawQuery = url.Values{"cursor": {cursor}, "limit": {fmt.Sprint(limit)}}.Encode()
+	case "show":
+		u.Path += "/" + url.PathEscape(id)
+	case "end":
+		u.Path += "/" + url.PathEscape(id)
+		method = http.MethodDelete
+	default:
+		return errUsage
+	}
+	req, _ := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	switch verb {
+	case "list":
+		var p sessionPage
+		if err := json.Unmarshal(body, &p); err != nil {
+			return fmt.Errorf("reading the session list: %w", err)
+		}
+		printPage(stdout, p)
+	case "show":
+		_, err = stdout.Write(body)
+		return err
+	case "end":
+		fmt.Fprintf(stdout, "ended %s\n", id)
+	}
+	return nil
+}
+
+// init: check the store, write a config file, print the client snippet.
+func initCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := new(config)
+	fs := newFlagSet("mooring init", stderr)
+	c.storeFlags(fs)
+	fs.str(&c.Addr, "addr", "MOORING_ADDR", "127.0.0.1:8080", "address mooring will listen on")
+	fs.str(&c.Path, "path", "MOORING_PATH", "/mcp", "URL path of the MCP endpoint")
+	var out string
+	var force bool
+	fs.str(&out, "out", "MOORING_INIT_OUT", "mooring.json", "config file to write")
+	fs.boolean(&force, "force", "MOORING_INIT_FORCE", false, "overwrite an existing config file")
+	if _, err := fs.parse(args); err != nil {
+		return err
+	}
+	if err := c.validateStore(); err != nil {
+		return err
+	}
+	if err := checkStore(ctx, c, stdout); err != nil {
+		return err
+	}
+	if _, err := os.Stat(out); err == nil && !force {
+		return fmt.Errorf("%s exists; use --force to overwrite it", out)
+	}
+	file := map[string]any{"addr": c.Addr, "path": c.Path, "store": c.Store, "session-ttl": c.SessionTTL, "max-events": c.MaxEvents, "compression": c.Compression}
+	switch c.Store {
+	case "bolt":
+		file["data-dir"] = c.DataDir
+	case "redis":
+		file["redis-url"] = c.RedisURL
+		file["store-fallback"] = c.StoreFallback
+	}
+	data, _ := json.MarshalIndent(file, "", "  ")
+	if err := os.WriteFile(out, append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", out, err)
+	}
+	fmt.Fprintf(stdout, "wrote %s; start mooring with:\n  mooring serve --config %s\n\n", out, out)
+	snippet, _ := json.MarshalIndent(map[string]any{"mcpServers": map[string]any{
+		"mooring": map[string]string{"type": "http", "url": "http://" + c.Addr + c.Path},
+	}}, "", "  ")
+	fmt.Fprintf(stdout, "Add this to your MCP client's configuration:\n%s\n", snippet)
+	return nil
+}
+
+// checkStore makes sure that the configured store can be used.
+func checkStore(ctx context.Context, c *config, stdout io.Writer) error {
+	switch c.Store {
+	case "bolt":
+		if err := os.MkdirAll(c.DataDir, 0o755); err != nil {
+			return fmt.Errorf("data directory %s: %w", c.DataDir, err)
+		}
+		probe, err := os.CreateTemp(c.DataDir, ".mooring-init-*")
+		if err != nil {
+			return fmt.Errorf("data directory %s is not writable: %w", c.DataDir, err)
+		}
+		probe.Close()
+		os.Remove(probe.Name())
+		abs, _ := filepath.Abs(c.DataDir)
+		fmt.Fprintf(stdout, "ok: data directory %s is writable\n", abs)
+	case "redis":
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		r, err := redisstore.Open(ctx, &redisstore.Options{URL: c.RedisURL})
+		if err != nil {
+			return fmt.Errorf("redis at %s: %w", c.RedisURL, err)
+		}
+		defer r.Close()
+		v, _, _, err := r.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("redis at %s: %w", c.RedisURL, err)
+		}
+		fmt.Fprintf(stdout, "ok: Redis %s answers at %s\n", v, c.RedisURL)
+	case "memory":
+		fmt.Fprintln(stdout, "note: the memory store keeps nothing across restarts")
+	}
+	return nil
+}
+
+func (c *config) validateStore() error {
+	if c.Store != "memory" && c.Store != "bolt" && c.Store != "redis" {
+		return fmt.Errorf("--store %q: want bolt, redis or memory", c.Store)
+	}
+	return nil
+}
