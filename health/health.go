@@ -54,15 +54,15 @@ func New(opts Options) *Checker { return &Checker{opts: opts} }
 // Report is what a health check found. Its JSON form is the body of
 // /readyz and the structuredContent of session_health_check.
 type Report struct {
-	Status          string         `json:"status"`
-	Reasons         []string       `json:"reasons,omitempty"`
-	Store           StoreReport    `json:"store"`
-	Session         *SessionReport `json:"session,omitempty"`
-	LiveSessions    int            `json:"liveSessions"`
-	Redis           *RedisReport   `json:"redis,omitempty"`
-	Warnings        []string       `json:"warnings,omitempty"`
-	Recommendations []string       `json:"recommendations,omitempty"`
-	CheckedAt       time.Time      `json:"checkedAt"`
+	Status          string        `json:"status"`
+	Reasons         []string      `json:"reasons,omitempty"`
+	Store           StoreReport   `json:"store"`
+	Session         *session.Info `json:"session,omitempty"`
+	LiveSessions    int           `json:"liveSessions"`
+	Redis           *RedisReport  `json:"redis,omitempty"`
+	Warnings        []string      `json:"warnings,omitempty"`
+	Recommendations []string      `json:"recommendations,omitempty"`
+	CheckedAt       time.Time     `json:"checkedAt"`
 }
 
 // StoreReport is the state of the store.
@@ -74,21 +74,6 @@ type StoreReport struct {
 	TestOK         bool    `json:"writeReadDeleteOK"`
 	TestLatencyMS  float64 `json:"writeReadDeleteLatencyMs"`
 	Error          string  `json:"error,omitempty"`
-}
-
-// SessionReport describes the caller's session.
-type SessionReport struct {
-	ID              string         `json:"id"`
-	ProtocolVersion string         `json:"protocolVersion"`
-	AgeSeconds      float64        `json:"ageSeconds"`
-	Streams         []StreamReport `json:"streams"`
-	Events          int            `json:"events"`
-}
-
-// StreamReport is one stream of a session.
-type StreamReport struct {
-	ID     string `json:"id"`
-	Events int    `json:"events"`
 }
 
 // RedisReport is what Redis says of itself.
@@ -185,28 +170,18 @@ func (c *Checker) storeTest(ctx context.Context, r *Report) {
 	}
 }
 
-func (c *Checker) sessionReport(ctx context.Context, s *session.Session, r *Report) *SessionReport {
-	rec := s.Record()
-	sr := &SessionReport{ID: rec.ID, ProtocolVersion: rec.ProtocolVersion, AgeSeconds: time.Since(rec.CreatedAt).Seconds(), Streams: []StreamReport{}}
-	streams, err := c.opts.Store.Streams(ctx, rec.ID)
+func (c *Checker) sessionReport(ctx context.Context, s *session.Session, r *Report) *session.Info {
+	info, err := session.Inspect(ctx, c.opts.Store, s.ID())
 	if err != nil {
-		r.Warnings = append(r.Warnings, "listing the session's streams: "+err.Error())
-		return sr
+		r.Warnings = append(r.Warnings, "reading this session from the store: "+err.Error())
+		return &session.Info{Record: s.Record(), Streams: []session.StreamInfo{}}
 	}
-	for _, id := range streams {
-		evs, err := c.opts.Store.After(ctx, rec.ID, store.EventID{Stream: id})
-		if err != nil {
-			if errors.Is(err, store.ErrPurged) {
-				r.Warnings = append(r.Warnings, "stream "+id+" lost old events to the per-session cap")
-				continue
-			}
-			r.Warnings = append(r.Warnings, "reading stream "+id+": "+err.Error())
-			continue
+	for _, st := range info.Streams {
+		if st.Purged {
+			r.Warnings = append(r.Warnings, "stream "+st.ID+" lost old events to the per-session event cap")
 		}
-		sr.Streams = append(sr.Streams, StreamReport{ID: id, Events: len(evs)})
-		sr.Events += len(evs)
 	}
-	return sr
+	return info
 }
 
 // Text renders a report for people.
@@ -227,7 +202,8 @@ func (r Report) Text() string {
 		fmt.Fprintf(&b, "redis: version %s, used memory %d bytes, %d clients\n", r.Redis.Version, r.Redis.UsedMemoryBytes, r.Redis.Clients)
 	}
 	if s := r.Session; s != nil {
-		fmt.Fprintf(&b, "your session: %s (protocol %s), %.0f s old, %d events in %d streams\n", s.ID, s.ProtocolVersion, s.AgeSeconds, s.Events, len(s.Streams))
+		fmt.Fprintf(&b, "your session: %s (protocol %s), %.0f s old, %d events in %d streams\n",
+			s.Record.ID, s.Record.ProtocolVersion, time.Since(s.Record.CreatedAt).Seconds(), s.Events, len(s.Streams))
 	}
 	for _, w := range r.Warnings {
 		fmt.Fprintf(&b, "warning: %s\n", w)
