@@ -272,8 +272,8 @@ func (s *Session) Resume(ctx context.Context, lastEventID string) ([]store.Event
 			sub.Close()
 		}
 		if errors.Is(err, store.ErrNotFound) {
-			// The session has a record but no events at all: the id cannot
-			// be one of ours.
+			// No events at all under this session: the id cannot be one
+			// of ours.
 			return nil, nil, fmt.Errorf("%w: %q", store.ErrBadEventID, lastEventID)
 		}
 		return nil, nil, err

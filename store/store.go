@@ -156,16 +156,18 @@ type Store interface {
 	ListSessions(ctx context.Context, cursor string, limit int) (ids []string, next string, err error)
 
 	// Append adds an event to a stream of a session and returns its id. It
-	// enforces the session's caps by removing the oldest events, and restarts
-	// the TTL of the session's events. Appending to a session without a record
-	// is allowed (the record may be written later) but its events expire with
-	// the TTL like any other.
+	// enforces the session's caps by removing the oldest events (never the
+	// one just appended, however large: append-before-send must not lose a
+	// message), and restarts the TTL of the session and its events.
+	// Appending to a session without a record is allowed (the record may be
+	// written later) but its events expire with the TTL like any other.
 	Append(ctx context.Context, session, stream string, data []byte) (EventID, error)
 	// After returns the events of after.Stream with a sequence greater than
 	// after.Seq, in order. A zero after.Seq means the whole stream. If any
 	// such event was removed by a cap it returns ErrPurged and no events: a
 	// replay is complete or it is an error, never a gap. Events of other
-	// streams and other sessions are never returned.
+	// streams and other sessions are never returned. A session with no
+	// events at all answers ErrNotFound.
 	After(ctx context.Context, session string, after EventID) ([]Event, error)
 	// Streams lists the ids of the streams that have events in the session,
 	// in the order of their first retained event.
