@@ -303,12 +303,7 @@ func (m *Manager) End(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	m.mu.Lock()
-	if e := m.sessions[id]; e != nil && e.s == s {
-		delete(m.sessions, id)
-	}
-	m.mu.Unlock()
-	s.close()
+	m.forget(s)
 	if err := m.store.DeleteSession(ctx, id); err != nil {
 		return fmt.Errorf("session %s: delete: %w", id, err)
 	}
@@ -318,13 +313,19 @@ func (m *Manager) End(ctx context.Context, id string) error {
 
 // Discard drops a session whose initialize failed: nothing of it is kept.
 func (m *Manager) Discard(s *Session) {
+	m.forget(s)
+	_ = m.store.DeleteSession(context.Background(), s.id)
+}
+
+// forget removes a session from this process and closes its backend; the
+// store is left alone.
+func (m *Manager) forget(s *Session) {
 	m.mu.Lock()
 	if e := m.sessions[s.id]; e != nil && e.s == s {
 		delete(m.sessions, s.id)
 	}
 	m.mu.Unlock()
 	s.close()
-	_ = m.store.DeleteSession(context.Background(), s.id)
 }
 
 // janitor closes the backends of sessions that were idle for a TTL. Their

@@ -246,3 +246,24 @@ func TestManager_UnknownAndEnded(t *testing.T) {
 		t.Fatalf("ended session still in the store: %v", err)
 	}
 }
+
+// A session that the store expired answers ErrNotFound even while this
+// process still holds it, and from then on.
+func TestManager_StoreExpiryEndsLiveSession(t *testing.T) {
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	st := memstore.New(&memstore.Options{Limits: store.Limits{TTL: time.Minute}, Now: clock})
+	m := session.New(st, newRecorder().opener, &session.Options{TTL: time.Hour, Now: clock})
+	defer m.Close()
+	s := open(t, m)
+	mu.Lock()
+	now = now.Add(2 * time.Minute) // past the store's TTL, not the manager's
+	mu.Unlock()
+	if _, err := s.Call(context.Background(), request(t, 5, "tools/list", `{}`), session.CallOptions{}); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("call after store expiry: %v, want ErrNotFound", err)
+	}
+	if _, err := m.Get(context.Background(), s.ID()); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("get after store expiry: %v, want ErrNotFound", err)
+	}
+}

@@ -121,6 +121,9 @@ func (s *Session) used(ctx context.Context) error {
 	}
 	if err := s.m.store.TouchSession(ctx, s.id); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
+			// The store expired or another replica ended it: so does this
+			// process, or the next requests would still be served.
+			s.m.forget(s)
 			return fmt.Errorf("%w: %s", ErrNotFound, s.id)
 		}
 		return fmt.Errorf("session %s: touch: %w", s.id, err)
