@@ -187,7 +187,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) error {
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		return badRequest(jsonrpc.CodeInvalidRequest, "JSON-RPC batches are not supported; send one message per POST")
 	}
-	msg, err := jsonrpc.DecodeMessage(body)
+	msg, err := decodeMessage(body)
 	if err != nil {
 		return badRequest(jsonrpc.CodeParseError, "parse error: %v", err)
 	}
