@@ -21,12 +21,20 @@ import (
 	"github.com/mooring-dev/mooring/store"
 )
 
+// DefaultIdleEvict is the default of Options.IdleEvict.
+const DefaultIdleEvict = 2 * time.Minute
+
 // Options configure a Manager. Zero fields take the documented defaults.
 type Options struct {
 	// TTL is how long an idle session lives. Default store.DefaultTTL. The
 	// store enforces it for stored data; the manager closes idle backend
 	// connections after it.
 	TTL time.Duration
+	// IdleEvict is how long a session may sit idle (no request, no open
+	// stream) before this process closes its backend connection to free
+	// memory. Its state stays in the store, and its next request restores
+	// it. Default DefaultIdleEvict; never more than TTL.
+	IdleEvict time.Duration
 	// RestoreTimeout bounds the replay of a session's state into a fresh
 	// backend connection. Default 10s.
 	RestoreTimeout time.Duration
@@ -45,6 +53,7 @@ type Manager struct {
 	store      store.Store
 	opener     backend.Opener
 	ttl        time.Duration
+	idleEvict  time.Duration
 	touchEvery time.Duration
 	restoreTTL time.Duration
 	log        *slog.Logger
@@ -80,6 +89,7 @@ func New(st store.Store, opener backend.Opener, opts *Options) *Manager {
 	}
 	if opts != nil {
 		m.ttl = opts.TTL
+		m.idleEvict = opts.IdleEvict
 		m.restoreTTL = opts.RestoreTimeout
 		if opts.Logger != nil {
 			m.log = opts.Logger
@@ -93,6 +103,10 @@ func New(st store.Store, opener backend.Opener, opts *Options) *Manager {
 	if m.ttl <= 0 {
 		m.ttl = store.DefaultTTL
 	}
+	if m.idleEvict <= 0 {
+		m.idleEvict = DefaultIdleEvict
+	}
+	m.idleEvict = min(m.idleEvict, m.ttl)
 	if m.restoreTTL <= 0 {
 		m.restoreTTL = 10 * time.Second
 	}
@@ -328,12 +342,12 @@ func (m *Manager) forget(s *Session) {
 	s.close()
 }
 
-// janitor closes the backends of sessions that were idle for a TTL. Their
-// data stays in the store until the store expires it, so a late client is
-// restored rather than refused.
+// janitor closes the backends of idle sessions: an idle session costs this
+// process nothing, and its next request restores it from the store. Past
+// the TTL the store has expired it too.
 func (m *Manager) janitor() {
 	defer m.wg.Done()
-	every := min(max(m.ttl/4, time.Second), time.Minute)
+	every := min(max(m.idleEvict/4, time.Second), time.Minute)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -347,7 +361,7 @@ func (m *Manager) janitor() {
 }
 
 func (m *Manager) sweep() {
-	cutoff := m.now().Add(-m.ttl)
+	now := m.now()
 	var idle []*Session
 	m.mu.Lock()
 	for id, e := range m.sessions {
@@ -356,7 +370,7 @@ func (m *Manager) sweep() {
 		default:
 			continue
 		}
-		if e.s != nil && e.s.idle(cutoff) {
+		if e.s != nil && e.s.idle(now.Add(-m.idleEvict)) {
 			idle = append(idle, e.s)
 			delete(m.sessions, id)
 		}
@@ -364,7 +378,11 @@ func (m *Manager) sweep() {
 	m.mu.Unlock()
 	for _, s := range idle {
 		s.close()
-		m.event("expired", s.id)
+		if s.idle(now.Add(-m.ttl)) {
+			m.event("expired", s.id)
+		} else {
+			m.log.Debug("idle session evicted from memory; the store keeps it", "session", s.id)
+		}
 	}
 }
 

@@ -267,3 +267,37 @@ func TestManager_StoreExpiryEndsLiveSession(t *testing.T) {
 		t.Fatalf("get after store expiry: %v, want ErrNotFound", err)
 	}
 }
+
+// An idle session leaves memory but not the store: its next request
+// restores it, with no new initialize from the client.
+func TestManager_IdleEvictionRestoresOnNextUse(t *testing.T) {
+	st := memstore.New(nil)
+	var events []string
+	var mu sync.Mutex
+	m := session.New(st, newRecorder().opener, &session.Options{IdleEvict: time.Second, OnEvent: func(e string) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}})
+	defer m.Close()
+	s := open(t, m)
+	deadline := time.Now().Add(10 * time.Second)
+	for m.Len() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("idle session never evicted")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s2, err := m.Get(context.Background(), s.ID())
+	if err != nil {
+		t.Fatalf("after eviction: %v", err)
+	}
+	if r := call(t, s2, 9, "tools/list", `{}`); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(events, ",") != "created,restored" {
+		t.Errorf("events %v, want created then restored (eviction is not expiry)", events)
+	}
+}

@@ -124,6 +124,7 @@ func (s *Session) used(ctx context.Context) error {
 			// The store expired or another replica ended it: so does this
 			// process, or the next requests would still be served.
 			s.m.forget(s)
+			s.m.event("expired", s.id)
 			return fmt.Errorf("%w: %s", ErrNotFound, s.id)
 		}
 		return fmt.Errorf("session %s: touch: %w", s.id, err)

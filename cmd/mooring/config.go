@@ -35,6 +35,7 @@ type config struct {
 	LogFormat      string
 	MetricsAddr    string
 	HealthTool     bool
+	IdleEvict      time.Duration
 }
 
 // flagSet binds flags to their environment twins.
@@ -144,6 +145,7 @@ func (c *config) serveFlags(fs *flagSet) {
 	fs.str(&c.LogLevel, "log-level", "MOORING_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	fs.str(&c.LogFormat, "log-format", "MOORING_LOG_FORMAT", "text", "log format: text or json")
 	fs.str(&c.MetricsAddr, "metrics-addr", "MOORING_METRICS_ADDR", "", "serve /metrics on this address instead of the main one")
+	fs.duration(&c.IdleEvict, "idle-evict", "MOORING_IDLE_EVICT", 2*time.Minute, "close the backend of a session idle this long (the store keeps it; its next request restores it)")
 	fs.boolean(&c.HealthTool, "health-tool", "MOORING_HEALTH_TOOL", true, "add the session_health_check tool to the tools clients see")
 }
 

@@ -61,7 +61,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	ttl := time.Duration(c.SessionTTL) * time.Second
 	mgr = session.New(cst, backend.NewInProcess(builtin.New()), &session.Options{
-		TTL: ttl, Logger: log, LocalTools: local, OnEvent: met.SessionEvent,
+		TTL: ttl, IdleEvict: c.IdleEvict, Logger: log, LocalTools: local, OnEvent: met.SessionEvent,
 	})
 	defer mgr.Close()
 
