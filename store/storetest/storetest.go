@@ -104,6 +104,9 @@ func Run(t *testing.T, h Harness, opts *Options) {
 		{"Lifecycle/CloseThenErrClosed", testClose},
 		{"Lifecycle/CloseWhileBusy", testCloseWhileBusy},
 		{"Lifecycle/ReopenKeepsEverything", testReopen},
+
+		// Moving sessions in (store.Importer); skipped by stores without it.
+		{"Import", testImport},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
