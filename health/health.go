@@ -176,11 +176,6 @@ func (c *Checker) sessionReport(ctx context.Context, s *session.Session, r *Repo
 		r.Warnings = append(r.Warnings, "reading this session from the store: "+err.Error())
 		return &session.Info{Record: s.Record(), Streams: []session.StreamInfo{}}
 	}
-	for _, st := range info.Streams {
-		if st.Purged {
-			r.Warnings = append(r.Warnings, "stream "+st.ID+" lost old events to the per-session event cap")
-		}
-	}
 	return info
 }
 

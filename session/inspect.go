@@ -20,8 +20,6 @@ type Info struct {
 type StreamInfo struct {
 	ID     string `json:"id"`
 	Events int    `json:"events"`
-	// Purged is set when the per-session cap removed some of its events.
-	Purged bool `json:"purged,omitempty"`
 }
 
 // Inspect reads a session from st without restoring it. ErrNotFound if the
@@ -39,21 +37,20 @@ func Inspect(ctx context.Context, st store.Store, id string) (*Info, error) {
 		return nil, err
 	}
 	info := &Info{Record: *rec, Streams: []StreamInfo{}}
-	streams, err := st.Streams(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("session %s: streams: %w", id, err)
+	events, err := st.Log(ctx, id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("session %s: log: %w", id, err)
 	}
-	for _, sid := range streams {
-		evs, err := st.After(ctx, id, store.EventID{Stream: sid})
-		si := StreamInfo{ID: sid, Events: len(evs)}
-		switch {
-		case errors.Is(err, store.ErrPurged):
-			si.Purged = true
-		case err != nil:
-			return nil, fmt.Errorf("session %s: stream %s: %w", id, sid, err)
+	index := make(map[string]int)
+	for _, ev := range events {
+		i, ok := index[ev.ID.Stream]
+		if !ok {
+			i = len(info.Streams)
+			index[ev.ID.Stream] = i
+			info.Streams = append(info.Streams, StreamInfo{ID: ev.ID.Stream})
 		}
-		info.Streams = append(info.Streams, si)
-		info.Events += si.Events
+		info.Streams[i].Events++
 	}
+	info.Events = len(events)
 	return info, nil
 }

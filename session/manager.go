@@ -5,6 +5,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -244,28 +245,18 @@ func (s *Session) replayState(ctx context.Context) error {
 }
 
 // interruptOrphans answers, on its own stream, every request that was opened
-// in the log but never answered: the process serving it is gone.
+// in the log but never answered: the process serving it is gone. One read of
+// the whole log finds them.
 func (s *Session) interruptOrphans(ctx context.Context) error {
-	streams, err := s.m.store.Streams(ctx, s.id)
+	events, err := s.m.store.Log(ctx, s.id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	for _, sid := range streams {
-		if sid == GetStream {
-			continue
-		}
-		events, err := s.m.store.After(ctx, s.id, store.EventID{Stream: sid})
-		if errors.Is(err, store.ErrPurged) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		reqID, open := openRequest(events)
-		if !open {
-			continue
-		}
-		resp := &jsonrpc.Response{ID: reqID, Error: &jsonrpc.Error{
+	for _, o := range openRequests(events) {
+		resp := &jsonrpc.Response{ID: o.id, Error: &jsonrpc.Error{
 			Code:    CodeInterrupted,
 			Message: "request interrupted: the server that handled it stopped before answering; retry it",
 		}}
@@ -273,41 +264,56 @@ func (s *Session) interruptOrphans(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if _, err := s.m.store.Append(ctx, s.id, sid, data); err != nil {
+		if _, err := s.m.store.Append(ctx, s.id, o.stream, data); err != nil {
 			return err
 		}
-		s.m.log.Warn("request interrupted by a restart", "session", s.id, "stream", sid, "id", reqID.Raw())
+		s.m.log.Warn("request interrupted by a restart", "session", s.id, "stream", o.stream, "id", o.id.Raw())
 	}
 	return nil
 }
 
-// openRequest reads a stream's events and returns the id of the request that
-// opened it if no response to it was logged.
-func openRequest(events []store.Event) (jsonrpc.ID, bool) {
-	if len(events) == 0 || !IsMarker(events[0].Data) {
-		return jsonrpc.ID{}, false
-	}
-	var raw any
-	if err := json.Unmarshal(events[0].Data[1:], &raw); err != nil {
-		return jsonrpc.ID{}, false
-	}
-	if f, ok := raw.(float64); ok {
-		raw = f // MakeID takes JSON numbers as float64
-	}
-	id, err := jsonrpc.MakeID(raw)
-	if err != nil || !id.IsValid() {
-		return jsonrpc.ID{}, false
-	}
-	for _, ev := range events[1:] {
-		msg, err := jsonrpc.DecodeMessage(ev.Data)
-		if err != nil {
+type openReq struct {
+	stream string
+	id     jsonrpc.ID
+}
+
+// openRequests reads a session's log and returns the requests whose stream
+// was opened (its marker is there) but holds no response. A stream whose
+// marker the cap removed is left alone: its start is unknown.
+func openRequests(events []store.Event) []openReq {
+	var open []openReq
+	index := make(map[string]int) // stream -> position in open
+	for _, ev := range events {
+		if IsMarker(ev.Data) {
+			var raw any
+			if json.Unmarshal(ev.Data[1:], &raw) != nil {
+				continue
+			}
+			id, err := jsonrpc.MakeID(raw)
+			if err != nil || !id.IsValid() {
+				continue // the GET stream's markers carry no request
+			}
+			index[ev.ID.Stream] = len(open)
+			open = append(open, openReq{stream: ev.ID.Stream, id: id})
 			continue
 		}
-		if r, ok := msg.(*jsonrpc.Response); ok && r.ID == id {
-			return jsonrpc.ID{}, false
+		i, ok := index[ev.ID.Stream]
+		if !ok || !bytes.Contains(ev.Data, []byte(`"id"`)) {
+			continue
+		}
+		if msg, err := jsonrpc.DecodeMessage(ev.Data); err == nil {
+			if r, ok := msg.(*jsonrpc.Response); ok && r.ID == open[i].id {
+				open[i].stream = "" // answered
+			}
 		}
 	}
-	return id, true
+	out := open[:0]
+	for _, o := range open {
+		if o.stream != "" {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // End ends a session for good: its backend is closed and its data deleted.

@@ -172,6 +172,11 @@ type Store interface {
 	// Streams lists the ids of the streams that have events in the session,
 	// in the order of their first retained event.
 	Streams(ctx context.Context, session string) ([]string, error)
+	// Log returns every retained event of the session, all streams, in Seq
+	// order: one read for what would otherwise take one After per stream
+	// (a restore looking for requests that were cut off). ErrNotFound if
+	// the session has neither record nor events.
+	Log(ctx context.Context, session string) ([]Event, error)
 
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error

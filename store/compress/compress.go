@@ -102,6 +102,20 @@ func (c *Store) After(ctx context.Context, session string, after store.EventID) 
 	return events, nil
 }
 
+// Log implements store.Store.
+func (c *Store) Log(ctx context.Context, session string) ([]store.Event, error) {
+	events, err := c.Store.Log(ctx, session)
+	if err != nil {
+		return nil, err
+	}
+	for i := range events {
+		if events[i].Data, err = c.decode(events[i].Data); err != nil {
+			return nil, fmt.Errorf("compress: session %q event %s: %w", session, events[i].ID, err)
+		}
+	}
+	return events, nil
+}
+
 func (c *Store) decode(b []byte) ([]byte, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("empty payload")

@@ -203,6 +203,11 @@ func (s *Store) Streams(ctx context.Context, session string) (ids []string, err 
 	return ids, err
 }
 
+func (s *Store) Log(ctx context.Context, session string) (evs []store.Event, err error) {
+	err = s.run(func(st store.Store) error { evs, err = st.Log(ctx, session); return err }, true)
+	return evs, err
+}
+
 // Ping implements store.Store: it fails while degraded, so that readiness
 // shows the outage.
 func (s *Store) Ping(ctx context.Context) error {

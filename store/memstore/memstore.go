@@ -257,6 +257,23 @@ func (s *Store) Streams(ctx context.Context, sessionID string) ([]string, error)
 	return out, nil
 }
 
+// Log implements store.Store.
+func (s *Store) Log(ctx context.Context, sessionID string) ([]store.Event, error) {
+	if err := s.lock(); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	ss := s.live(sessionID)
+	if ss == nil {
+		return nil, fmt.Errorf("%w: session %q", store.ErrNotFound, sessionID)
+	}
+	out := make([]store.Event, len(ss.events))
+	for i, ev := range ss.events {
+		out[i] = store.Event{ID: ev.ID, Data: append([]byte(nil), ev.Data...)}
+	}
+	return out, nil
+}
+
 // Ping implements store.Store.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.lock(); err != nil {

@@ -82,6 +82,7 @@ func Run(t *testing.T, h Harness, opts *Options) {
 		{"Log/AfterInvalidStreamReturnsNothing", testAfterInvalidStream},
 		{"Log/AppendRejectsInvalidStream", testAppendInvalidStream},
 		{"Log/StreamsInFirstEventOrder", testStreamsOrder},
+		{"Log/LogReturnsAllStreamsInOrder", testLogAllStreams},
 
 		// Caps.
 		{"Caps/MaxEventsTrimsOldest", testMaxEvents},
