@@ -78,6 +78,14 @@ func sparse(streams []string, offsets []uint64) []store.Event {
 	return evs
 }
 
+func payloads(evs []store.Event) [][]byte {
+	data := make([][]byte, len(evs))
+	for i, ev := range evs {
+		data[i] = ev.Data
+	}
+	return data
+}
+
 // ofStream picks one stream's ids and payloads out of events.
 func ofStream(evs []store.Event, stream string) ([]store.EventID, [][]byte) {
 	var ids []store.EventID
@@ -105,6 +113,12 @@ func testImportKeepsIDs(t *testing.T, h Harness, _ *Options) {
 		wantEvents(t, mustAfter(t, s, "s1", store.EventID{Stream: stream}), ids, data)
 		// A Last-Event-ID that the fallback issued means the same here.
 		wantEvents(t, mustAfter(t, s, "s1", ids[0]), ids[1:], data[1:])
+	}
+	// The whole log, as a restore reads it, has them in seq order.
+	if all, err := s.Log(ctx(t), "s1"); err != nil {
+		t.Fatalf("Log after Import: %v", err)
+	} else {
+		wantEvents(t, all, eventIDs(evs), payloads(evs))
 	}
 	if streams, err := s.Streams(ctx(t), "s1"); err != nil || !slices.Equal(streams, []string{"get", "p-1"}) {
 		t.Fatalf("Streams after Import = %q, %v; want [get p-1]", streams, err)
@@ -182,6 +196,13 @@ func testImportOverAppended(t *testing.T, h Harness, _ *Options) {
 	// A client that saw the last event before the outage gets exactly the
 	// ones written during it.
 	wantEvents(t, mustAfter(t, s, "s1", ids[2]), fids, fdata)
+	if all, err := s.Log(ctx(t), "s1"); err != nil {
+		t.Fatalf("Log after Import: %v", err)
+	} else {
+		wantIDs := append(slices.Clone(ids), eventIDs(fresh)...)
+		wantData := append(slices.Clone(data), payloads(fresh)...)
+		wantEvents(t, all, wantIDs, wantData)
+	}
 	pids, pdata := ofStream(fresh, "p-9")
 	wantEvents(t, mustAfter(t, s, "s1", store.EventID{Stream: "p-9"}), pids, pdata)
 	if next := mustAppend(t, s, "s1", "get", nil); next.Seq <= fresh[2].ID.Seq {
