@@ -194,3 +194,11 @@ func (s *instrumented) After(ctx context.Context, session string, after store.Ev
 	s.m.eventsReplayed.Add(float64(len(evs)))
 	return evs, err
 }
+
+func (s *instrumented) Log(ctx context.Context, session string) ([]store.Event, error) {
+	start := time.Now()
+	evs, err := s.Store.Log(ctx, session)
+	s.observe("log", start, err)
+	s.m.eventsReplayed.Add(float64(len(evs)))
+	return evs, err
+}

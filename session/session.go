@@ -190,10 +190,13 @@ func (s *Session) Call(ctx context.Context, req *jsonrpc.Request, opts CallOptio
 		hdr = make(http.Header, 1)
 	}
 	hdr.Set(backend.RouteHeader, st.id)
-	fwd := &jsonrpc.Request{ID: req.ID, Method: req.Method, Params: req.Params, Extra: &mcp.RequestExtra{
-		Header:         hdr,
-		CloseSSEStream: func(a mcp.CloseSSEStreamArgs) { st.closeWriter(a.RetryAfter) },
-	}}
+	extra := &mcp.RequestExtra{Header: hdr}
+	if !opts.JSON {
+		// Only an SSE stream can be closed and resumed (SEP-1699); a
+		// handler that finds no CloseSSEStream just answers.
+		extra.CloseSSEStream = func(a mcp.CloseSSEStreamArgs) { st.closeWriter(a.RetryAfter) }
+	}
+	fwd := &jsonrpc.Request{ID: req.ID, Method: req.Method, Params: req.Params, Extra: extra}
 	if err := s.conn.Send(ctx, fwd); err != nil {
 		s.forget(req.ID, c)
 		return nil, fmt.Errorf("session %s: send to backend: %w", s.id, err)
@@ -529,7 +532,9 @@ func (s *Session) close() {
 func (s *Session) idle(t time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.lastUsed.Before(t) {
+	if !s.lastUsed.Before(t) || len(s.calls) > 0 || len(s.outbound) > 0 {
+		// Recently used, a request still running, or the backend waiting
+		// for the client's reply: closing the backend would cut them off.
 		return false
 	}
 	for _, st := range s.streams {

@@ -32,6 +32,12 @@ func (a *admin) local(h http.HandlerFunc) http.HandlerFunc {
 			http.Error(w, "the admin API answers loopback clients only", http.StatusForbidden)
 			return
 		}
+		// A reverse proxy on the same host is a loopback peer too: what it
+		// forwards comes from elsewhere.
+		if r.Header.Get("X-Forwarded-For") != "" || r.Header.Get("Forwarded") != "" || r.Header.Get("X-Real-Ip") != "" {
+			http.Error(w, "the admin API does not answer proxied requests", http.StatusForbidden)
+			return
+		}
 		h(w, r)
 	}
 }
@@ -43,9 +49,10 @@ type sessionPage struct {
 
 func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
-	if limit <= 0 || limit > 1000 {
+	if limit <= 0 {
 		limit = 100
 	}
+	limit = min(limit, 1000)
 	ids, next, err := a.store.ListSessions(r.Context(), r.URL.Query().Get("cursor"), limit)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)

@@ -96,6 +96,13 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := c.validateStore(); err != nil {
 		return err
 	}
+	if c.Store == "bolt" {
+		// Opening would create an empty store: a mistyped --data-dir must
+		// not look like a store without sessions.
+		if _, err := os.Stat(filepath.Join(c.DataDir, "mooring.db")); err != nil {
+			return fmt.Errorf("no bolt store in --data-dir %s: %w", c.DataDir, err)
+		}
+	}
 	quiet := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	c.StoreFallback = "fail" // a CLI must not report a memory fallback's empty view
 	opened, err := openStore(ctx, c, quiet, nil)
@@ -209,7 +216,8 @@ func initCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if _, err := os.Stat(out); err == nil && !force {
 		return fmt.Errorf("%s exists; use --force to overwrite it", out)
 	}
-	file := map[string]any{"addr": c.Addr, "path": c.Path, "store": c.Store, "session-ttl": c.SessionTTL, "max-events": c.MaxEvents, "compression": c.Compression}
+	file := map[string]any{"addr": c.Addr, "path": c.Path, "store": c.Store, "session-ttl": c.SessionTTL,
+		"max-events": c.MaxEvents, "max-event-bytes": c.MaxBytes, "compression": c.Compression}
 	switch c.Store {
 	case "bolt":
 		file["data-dir"] = c.DataDir

@@ -194,6 +194,17 @@ func (fs *flagSet) parse(args []string) ([]string, error) {
 	return pos, fs.applyFile(file)
 }
 
+// serveKeys are the names of serve's flags: other commands skip them in a
+// config file.
+var serveKeys = func() map[string]bool {
+	c, fs := new(config), newFlagSet("keys", io.Discard)
+	c.storeFlags(fs)
+	c.serveFlags(fs)
+	keys := make(map[string]bool)
+	fs.VisitAll(func(f *flag.Flag) { keys[f.Name] = true })
+	return keys
+}()
+
 func (fs *flagSet) applyFile(file string) error {
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -207,6 +218,9 @@ func (fs *flagSet) applyFile(file string) error {
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	for name, v := range values {
 		f := fs.Lookup(name)
+		if f == nil && fs.Name() != "mooring serve" && serveKeys[name] {
+			continue // a serve setting: the file is shared by every command
+		}
 		if f == nil || name == "config" {
 			return fmt.Errorf("config file %s: unknown key %q (keys are flag names)", file, name)
 		}

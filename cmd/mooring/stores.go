@@ -46,17 +46,17 @@ func openStore(ctx context.Context, c *config, log *slog.Logger, onFallback func
 	case "memory":
 		st = memstore.New(&memstore.Options{Limits: limits})
 	case "bolt":
-		b, err := boltstore.Open(filepath.Join(c.DataDir, "mooring.db"), &boltstore.Options{Limits: limits})
+		b, err := boltstore.Open(filepath.Join(c.DataDir, "mooring.db"), &boltstore.Options{Limits: limits, Logger: log})
 		if err != nil {
 			return nil, err
 		}
 		st = b
 	case "redis":
 		open := func(ctx context.Context) (store.Store, error) {
-			return redisstore.Open(ctx, &redisstore.Options{URL: c.RedisURL, Limits: limits})
+			return redisstore.Open(ctx, &redisstore.Options{URL: c.RedisURL, Limits: limits, Logger: log})
 		}
 		if c.StoreFallback == "fail" {
-			r, err := redisstore.Open(ctx, &redisstore.Options{URL: c.RedisURL, Limits: limits})
+			r, err := redisstore.Open(ctx, &redisstore.Options{URL: c.RedisURL, Limits: limits, Logger: log})
 			if err != nil {
 				return nil, fmt.Errorf("redis store (--store-fallback fail): %w", err)
 			}
