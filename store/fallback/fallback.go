@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mooring-dev/mooring/store"
@@ -30,7 +31,10 @@ type Options struct {
 	Limits store.Limits
 	// RetryEvery defaults to 2s.
 	RetryEvery time.Duration
-	Logger     *slog.Logger
+	// OpTimeout bounds each operation on the primary before it counts as
+	// an outage. Default 3s.
+	OpTimeout time.Duration
+	Logger    *slog.Logger
 	// OnChange, if set, is called with the new state on every switch.
 	OnChange func(degraded bool, reason error)
 }
@@ -50,6 +54,11 @@ type Store struct {
 	delMu   sync.Mutex
 	deleted map[string]bool // sessions ended while degraded: to delete from the primary
 
+	// degradedSeq is the clock (in microseconds, the memory store's seq
+	// base) when the current outage began: smaller seqs came from the
+	// primary.
+	degradedSeq atomic.Uint64
+
 	kick chan struct{}
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -64,6 +73,9 @@ func New(ctx context.Context, opts Options) *Store {
 	}
 	if s.opts.RetryEvery <= 0 {
 		s.opts.RetryEvery = 2 * time.Second
+	}
+	if s.opts.OpTimeout <= 0 {
+		s.opts.OpTimeout = 3 * time.Second
 	}
 	s.mem = s.newMem()
 	p, err := opts.Open(ctx)
@@ -102,6 +114,9 @@ func (s *Store) Primary() store.Store {
 func (s *Store) setDegraded(reason error) {
 	s.mu.Lock()
 	was := s.degraded
+	if !was {
+		s.degradedSeq.Store(uint64(time.Now().UnixMicro()))
+	}
 	s.degraded, s.reason = true, reason
 	s.mu.Unlock()
 	if !was {
@@ -128,13 +143,17 @@ func isOutage(err error) bool {
 // run calls fn on the primary, and on memory when degraded or when the
 // primary fails with an outage. missing maps a memory miss to
 // ErrUnavailable for reads of sessions that only the primary may know.
-func (s *Store) run(fn func(store.Store) error, missing bool) error {
+func (s *Store) run(ctx context.Context, fn func(context.Context, store.Store) error, missing bool) error {
 	s.mu.RLock()
 	p, degraded := s.primary, s.degraded
 	s.mu.RUnlock()
 	if !degraded && p != nil {
-		err := fn(p)
-		if !isOutage(err) {
+		// A client library may retry for as long as ctx lives; an outage
+		// must show within OpTimeout, not when the caller gives up.
+		pctx, cancel := context.WithTimeout(ctx, s.opts.OpTimeout)
+		err := fn(pctx, p)
+		cancel()
+		if !isOutage(err) || ctx.Err() != nil {
 			return err
 		}
 		s.setDegraded(err)
@@ -144,7 +163,7 @@ func (s *Store) run(fn func(store.Store) error, missing bool) error {
 	if s.closed {
 		return store.ErrClosed
 	}
-	err := fn(s.mem)
+	err := fn(ctx, s.mem)
 	if missing && errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: primary store is away and the session is not in the fallback: %v", store.ErrUnavailable, s.reason)
 	}
@@ -160,20 +179,20 @@ func (s *Store) Kind() string {
 }
 
 func (s *Store) PutSession(ctx context.Context, rec store.Record) error {
-	return s.run(func(st store.Store) error { return st.PutSession(ctx, rec) }, false)
+	return s.run(ctx, func(ctx context.Context, st store.Store) error { return st.PutSession(ctx, rec) }, false)
 }
 
 func (s *Store) GetSession(ctx context.Context, id string) (rec store.Record, err error) {
-	err = s.run(func(st store.Store) error { rec, err = st.GetSession(ctx, id); return err }, true)
+	err = s.run(ctx, func(ctx context.Context, st store.Store) error { rec, err = st.GetSession(ctx, id); return err }, true)
 	return rec, err
 }
 
 func (s *Store) TouchSession(ctx context.Context, id string) error {
-	return s.run(func(st store.Store) error { return st.TouchSession(ctx, id) }, true)
+	return s.run(ctx, func(ctx context.Context, st store.Store) error { return st.TouchSession(ctx, id) }, true)
 }
 
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	return s.run(func(st store.Store) error {
+	return s.run(ctx, func(ctx context.Context, st store.Store) error {
 		if st == store.Store(s.mem) {
 			s.delMu.Lock()
 			s.deleted[id] = true
@@ -184,27 +203,41 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 }
 
 func (s *Store) ListSessions(ctx context.Context, cursor string, limit int) (ids []string, next string, err error) {
-	err = s.run(func(st store.Store) error { ids, next, err = st.ListSessions(ctx, cursor, limit); return err }, false)
+	err = s.run(ctx, func(ctx context.Context, st store.Store) error {
+		ids, next, err = st.ListSessions(ctx, cursor, limit)
+		return err
+	}, false)
 	return ids, next, err
 }
 
 func (s *Store) Append(ctx context.Context, session, stream string, data []byte) (id store.EventID, err error) {
-	err = s.run(func(st store.Store) error { id, err = st.Append(ctx, session, stream, data); return err }, false)
+	err = s.run(ctx, func(ctx context.Context, st store.Store) error {
+		id, err = st.Append(ctx, session, stream, data)
+		return err
+	}, false)
 	return id, err
 }
 
 func (s *Store) After(ctx context.Context, session string, after store.EventID) (evs []store.Event, err error) {
-	err = s.run(func(st store.Store) error { evs, err = st.After(ctx, session, after); return err }, true)
+	err = s.run(ctx, func(ctx context.Context, st store.Store) error {
+		if st == store.Store(s.mem) && after.Seq != 0 && after.Seq < s.degradedSeq.Load() {
+			// The id was issued by the primary: what follows it there
+			// cannot be read now, and memory alone would be a gap.
+			return fmt.Errorf("%w: event %s is in the primary store, which is away", store.ErrUnavailable, after)
+		}
+		evs, err = st.After(ctx, session, after)
+		return err
+	}, true)
 	return evs, err
 }
 
 func (s *Store) Streams(ctx context.Context, session string) (ids []string, err error) {
-	err = s.run(func(st store.Store) error { ids, err = st.Streams(ctx, session); return err }, false)
+	err = s.run(ctx, func(ctx context.Context, st store.Store) error { ids, err = st.Streams(ctx, session); return err }, false)
 	return ids, err
 }
 
 func (s *Store) Log(ctx context.Context, session string) (evs []store.Event, err error) {
-	err = s.run(func(st store.Store) error { evs, err = st.Log(ctx, session); return err }, true)
+	err = s.run(ctx, func(ctx context.Context, st store.Store) error { evs, err = st.Log(ctx, session); return err }, true)
 	return evs, err
 }
 

@@ -97,6 +97,11 @@ func TestFallback_OutageAndRecovery(t *testing.T) {
 	if _, err := fs.Append(ctx, "new", "s", []byte("n1")); err != nil {
 		t.Fatal(err)
 	}
+	// A replay from an id the primary issued cannot be answered from memory
+	// alone: that would skip what only the primary holds.
+	if _, err := fs.After(ctx, "old", before); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("replay from a primary id during outage: %v, want ErrUnavailable", err)
+	}
 	// A session only the primary knows is unavailable, not gone.
 	if _, err := fs.GetSession(ctx, "old"); !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("get of a primary-only session during outage: %v, want ErrUnavailable", err)
