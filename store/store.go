@@ -198,3 +198,24 @@ type Importer interface {
 // ErrUnavailable: the store cannot answer now (an outage); the caller may
 // retry. It is never a reason to tell a client that its session is gone.
 var ErrUnavailable = errors.New("store: unavailable")
+
+// Lease is the ownership of a session's backend by one replica.
+type Lease struct {
+	// Owner names the holder: opaque to the store (mooring puts its
+	// replica id and the URL where other replicas reach it).
+	Owner string
+	// Token increases with every new holder: a fencing token.
+	Token uint64
+}
+
+// Leaser is implemented by stores shared by several replicas (Redis): it
+// gives each session one owner at a time. Leases expire on their own, so
+// the session of a dead replica is taken over by the next one that needs it.
+type Leaser interface {
+	// AcquireLease takes the session's lease for owner, or renews it if
+	// owner holds it already, for ttl. It returns the lease as it stands:
+	// held by owner (acquired true) or by someone else.
+	AcquireLease(ctx context.Context, session, owner string, ttl time.Duration) (l Lease, acquired bool, err error)
+	// ReleaseLease gives the lease up if owner holds it.
+	ReleaseLease(ctx context.Context, session, owner string) error
+}

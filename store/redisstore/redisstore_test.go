@@ -101,6 +101,7 @@ func runBehaviour(t *testing.T, open opener) {
 		{"Sweep_DropsExpiredKeepsAppended", testSweep},
 		{"Keys_OddSessionIDs", testOddIDs},
 		{"Close_Idempotent", testClose},
+		{"Lease_OneOwnerAtATime", testLease},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })

@@ -1,0 +1,85 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/mooring-dev/mooring/store"
+)
+
+// The lease lives beside the session's other keys, under its hash tag: its
+// value is "<token> <owner>". The token counter outlives single leases so
+// that every new holder gets a larger token; it expires with the session.
+const acquireLua = `
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local sp = string.find(cur, ' ', 1, true)
+  local tok, owner = string.sub(cur, 1, sp - 1), string.sub(cur, sp + 1)
+  if owner == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return {1, tok, owner}
+  end
+  return {0, tok, owner}
+end
+local tok = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('SET', KEYS[1], tok .. ' ' .. ARGV[1], 'PX', ARGV[2])
+return {1, tostring(tok), ARGV[1]}
+`
+
+const releaseLua = `
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local sp = string.find(cur, ' ', 1, true)
+  if string.sub(cur, sp + 1) == ARGV[1] then
+    redis.call('DEL', KEYS[1])
+  end
+end
+return 0
+`
+
+var (
+	// Acquiring twice for the same owner renews: safe to resend.
+	acquireScript = newScript(acquireLua, true)
+	releaseScript = newScript(releaseLua, true)
+)
+
+func (k keys) lease(id string) []string {
+	base := k.prefix + "{" + hashTag(id) + "}:"
+	return []string{base + "lease", base + "leasetok"}
+}
+
+// AcquireLease implements store.Leaser.
+func (s *Store) AcquireLease(ctx context.Context, session, owner string, ttl time.Duration) (store.Lease, bool, error) {
+	if s.closed.Load() {
+		return store.Lease{}, false, store.ErrClosed
+	}
+	args := []string{owner, strconv.FormatInt(ttl.Milliseconds(), 10), strconv.FormatInt(s.limits.TTL.Milliseconds(), 10)}
+	vals, err := acquireScript.exec(ctx, s.client, s.keys.lease(session), args).ToArray()
+	if err != nil {
+		return store.Lease{}, false, s.fail(err, "lease of session %q", session)
+	}
+	if len(vals) != 3 {
+		return store.Lease{}, false, fmt.Errorf("redisstore: lease of session %q: %d values", session, len(vals))
+	}
+	ok, _ := vals[0].AsInt64()
+	tokText, _ := vals[1].ToString()
+	holder, _ := vals[2].ToString()
+	tok, _ := strconv.ParseUint(tokText, 10, 64)
+	return store.Lease{Owner: holder, Token: tok}, ok == 1, nil
+}
+
+// ReleaseLease implements store.Leaser.
+func (s *Store) ReleaseLease(ctx context.Context, session, owner string) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	if err := releaseScript.exec(ctx, s.client, s.keys.lease(session), []string{owner}).Error(); err != nil {
+		return s.fail(err, "release lease of session %q", session)
+	}
+	return nil
+}
+
+var _ store.Leaser = (*Store)(nil)
