@@ -40,6 +40,8 @@ type Options struct {
 	// backend connection. Default 10s.
 	RestoreTimeout time.Duration
 	Logger         *slog.Logger
+	// Ownership, when set, coordinates replicas that share the store.
+	Ownership *Ownership
 	// LocalTools are answered by mooring itself, added to the backend's.
 	LocalTools []LocalTool
 	// OnEvent, if set, is told of every session event: "created",
@@ -61,6 +63,7 @@ type Manager struct {
 	now        func() time.Time
 	localTools []LocalTool
 	onEvent    func(string)
+	own        *Ownership
 
 	mu       sync.Mutex // guards the fields below
 	sessions map[string]*entry
@@ -100,6 +103,13 @@ func New(st store.Store, opener backend.Opener, opts *Options) *Manager {
 		}
 		m.localTools = opts.LocalTools
 		m.onEvent = opts.OnEvent
+		if opts.Ownership != nil {
+			own := *opts.Ownership
+			if own.TTL <= 0 {
+				own.TTL = DefaultLeaseTTL
+			}
+			m.own = &own
+		}
 	}
 	if m.ttl <= 0 {
 		m.ttl = store.DefaultTTL
@@ -116,6 +126,10 @@ func New(st store.Store, opener backend.Opener, opts *Options) *Manager {
 	m.touchEvery = min(m.ttl/10, 30*time.Second)
 	m.wg.Add(1)
 	go m.janitor()
+	if m.own != nil {
+		m.wg.Add(1)
+		go m.renewLeases()
+	}
 	return m
 }
 
@@ -127,6 +141,9 @@ func (m *Manager) Store() store.Store { return m.store }
 func (m *Manager) Create(ctx context.Context) (*Session, error) {
 	rec := &Record{ID: randomHex(16), CreatedAt: m.now()}
 	s := newSession(m, rec)
+	if err := m.claim(ctx, rec.ID); err != nil {
+		return nil, err // a fresh random id: held by someone else means broken
+	}
 	conn, err := m.opener.Open(ctx, s.id, s.fromBackend)
 	if err != nil {
 		return nil, fmt.Errorf("session: open backend: %w", err)
@@ -196,6 +213,9 @@ func (m *Manager) restore(ctx context.Context, id string) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := m.claim(ctx, id); err != nil {
+		return nil, err
+	}
 	s := newSession(m, rec)
 	s.saved = true
 	// The restore outlives a client that gives up waiting.
@@ -203,11 +223,13 @@ func (m *Manager) restore(ctx context.Context, id string) (*Session, error) {
 	defer cancel()
 	conn, err := m.opener.Open(rctx, id, s.fromBackend)
 	if err != nil {
+		m.release(id)
 		return nil, fmt.Errorf("session %s: open backend: %w", id, err)
 	}
 	s.conn = conn
 	if err := s.replayState(rctx); err != nil {
 		s.close()
+		m.release(id)
 		return nil, fmt.Errorf("session %s: restore: %w", id, err)
 	}
 	if err := s.interruptOrphans(rctx); err != nil {
@@ -346,6 +368,7 @@ func (m *Manager) forget(s *Session) {
 	}
 	m.mu.Unlock()
 	s.close()
+	m.release(s.id)
 }
 
 // janitor closes the backends of idle sessions: an idle session costs this
@@ -384,6 +407,7 @@ func (m *Manager) sweep() {
 	m.mu.Unlock()
 	for _, s := range idle {
 		s.close()
+		m.release(s.id)
 		if s.idle(now.Add(-m.ttl)) {
 			m.event("expired", s.id)
 		} else {
@@ -420,6 +444,8 @@ func (m *Manager) Close() error {
 	m.wg.Wait()
 	for _, s := range all {
 		s.close()
+		// Another replica may take the session over at once.
+		m.release(s.id)
 	}
 	return nil
 }

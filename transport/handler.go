@@ -73,6 +73,10 @@ type Options struct {
 	// LocalOnly rejects requests whose Host is not a loopback name: set it
 	// when listening on a loopback address, against DNS rebinding.
 	LocalOnly bool
+	// OwnerWait bounds how long a request for a session whose owner
+	// replica does not answer waits to take it over. Default
+	// DefaultOwnerWait.
+	OwnerWait time.Duration
 	// Done ends open SSE streams when closed (server shutdown); each gets a
 	// retry hint so that its client reconnects.
 	Done   <-chan struct{}
@@ -100,6 +104,9 @@ func New(m *session.Manager, opts *Options) *Handler {
 	}
 	if h.opts.Retry <= 0 {
 		h.opts.Retry = DefaultRetry
+	}
+	if h.opts.OwnerWait <= 0 {
+		h.opts.OwnerWait = DefaultOwnerWait
 	}
 	if h.opts.Mode == "" {
 		h.opts.Mode = SSE
@@ -206,31 +213,29 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) error {
 	if sid == "" {
 		return badRequest(jsonrpc.CodeInvalidRequest, "Mcp-Session-Id header is required; send initialize first")
 	}
-	s, err := h.m.Get(ctx, sid)
-	if err != nil {
-		return err
-	}
-	switch m := msg.(type) {
-	case *jsonrpc.Request:
-		if !m.IsCall() {
-			if err := s.Notify(ctx, m); err != nil {
+	return h.withSession(w, r, sid, body, func(s *session.Session) error {
+		switch m := msg.(type) {
+		case *jsonrpc.Request:
+			if !m.IsCall() {
+				if err := s.Notify(ctx, m); err != nil {
+					return err
+				}
+				w.WriteHeader(http.StatusAccepted)
+				return nil
+			}
+			sub, err := s.Call(ctx, m, session.CallOptions{JSON: h.opts.Mode == JSON})
+			if err != nil {
+				return err
+			}
+			h.answer(w, r, s.ProtocolVersion(), sub)
+		case *jsonrpc.Response:
+			if err := s.Reply(ctx, m); err != nil {
 				return err
 			}
 			w.WriteHeader(http.StatusAccepted)
-			return nil
 		}
-		sub, err := s.Call(ctx, m, session.CallOptions{JSON: h.opts.Mode == JSON})
-		if err != nil {
-			return err
-		}
-		h.answer(w, r, s.ProtocolVersion(), sub)
-	case *jsonrpc.Response:
-		if err := s.Reply(ctx, m); err != nil {
-			return err
-		}
-		w.WriteHeader(http.StatusAccepted)
-	}
-	return nil
+		return nil
+	})
 }
 
 func (h *Handler) initialize(w http.ResponseWriter, r *http.Request, req *jsonrpc.Request) error {
@@ -302,11 +307,13 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) error {
 	if sid == "" {
 		return badRequest(jsonrpc.CodeInvalidRequest, "Mcp-Session-Id header is required")
 	}
+	return h.withSession(w, r, sid, nil, func(s *session.Session) error { return h.listen(w, r, s) })
+}
+
+// listen serves a GET: the session's GET stream, or the resumption of the
+// stream that Last-Event-ID names.
+func (h *Handler) listen(w http.ResponseWriter, r *http.Request, s *session.Session) error {
 	ctx := r.Context()
-	s, err := h.m.Get(ctx, sid)
-	if err != nil {
-		return err
-	}
 	prime := s.ProtocolVersion() >= primingVersion
 	if last := r.Header.Get("Last-Event-ID"); last != "" {
 		replay, sub, err := s.Resume(ctx, last)
@@ -343,11 +350,13 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
 	if sid == "" {
 		return badRequest(jsonrpc.CodeInvalidRequest, "Mcp-Session-Id header is required")
 	}
-	if err := h.m.End(r.Context(), sid); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return h.withSession(w, r, sid, nil, func(*session.Session) error {
+		if err := h.m.End(r.Context(), sid); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
 }
 
 // stream writes a subscription's events until the stream ends, the server

@@ -36,6 +36,8 @@ type config struct {
 	MetricsAddr    string
 	HealthTool     bool
 	IdleEvict      time.Duration
+	AdvertiseURL   string
+	LeaseTTL       time.Duration
 }
 
 // flagSet binds flags to their environment twins.
@@ -146,6 +148,8 @@ func (c *config) serveFlags(fs *flagSet) {
 	fs.str(&c.LogFormat, "log-format", "MOORING_LOG_FORMAT", "text", "log format: text or json")
 	fs.str(&c.MetricsAddr, "metrics-addr", "MOORING_METRICS_ADDR", "", "serve /metrics on this address instead of the main one")
 	fs.duration(&c.IdleEvict, "idle-evict", "MOORING_IDLE_EVICT", 2*time.Minute, "close the backend of a session idle this long (the store keeps it; its next request restores it)")
+	fs.str(&c.AdvertiseURL, "advertise-url", "MOORING_ADVERTISE_URL", "", "URL of this replica's MCP endpoint as other replicas reach it (with --store redis; default http://ADDR/PATH)")
+	fs.duration(&c.LeaseTTL, "lease-ttl", "MOORING_LEASE_TTL", 10*time.Second, "with --store redis: how long a replica owns a session without renewing; a dead replica's sessions move after it")
 	fs.boolean(&c.HealthTool, "health-tool", "MOORING_HEALTH_TOOL", true, "add the session_health_check tool to the tools clients see")
 }
 

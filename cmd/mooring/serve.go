@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -59,16 +61,26 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if c.HealthTool {
 		local = append(local, checker.Tool())
 	}
-	ttl := time.Duration(c.SessionTTL) * time.Second
-	mgr = session.New(cst, backend.NewInProcess(builtin.New()), &session.Options{
-		TTL: ttl, IdleEvict: c.IdleEvict, Logger: log, LocalTools: local, OnEvent: met.SessionEvent,
-	})
-	defer mgr.Close()
-
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	var own *session.Ownership
+	if c.Store == "redis" {
+		// Replicas on one Redis take turns: one owner per session, others
+		// pass its requests on.
+		self := c.AdvertiseURL
+		if self == "" {
+			self = "http://" + ln.Addr().String() + c.Path
+		}
+		own = &session.Ownership{Lease: opened, SelfID: randomID(), SelfURL: self, TTL: c.LeaseTTL}
+	}
+	ttl := time.Duration(c.SessionTTL) * time.Second
+	mgr = session.New(cst, backend.NewInProcess(builtin.New()), &session.Options{
+		TTL: ttl, IdleEvict: c.IdleEvict, Logger: log, LocalTools: local, OnEvent: met.SessionEvent, Ownership: own,
+	})
+	defer mgr.Close()
+
 	done := make(chan struct{})
 	h := transport.New(mgr, &transport.Options{
 		MaxBodyBytes:   c.MaxBody,
@@ -78,6 +90,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		AllowedOrigins: splitList(c.AllowedOrigins),
 		AllowedHosts:   splitList(c.AllowedHosts),
 		LocalOnly:      isLoopbackAddr(ln.Addr()),
+		OwnerWait:      c.LeaseTTL + 5*time.Second,
 		Done:           done,
 		Logger:         log,
 	})
@@ -152,4 +165,10 @@ func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+func randomID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

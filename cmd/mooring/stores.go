@@ -70,3 +70,37 @@ func openStore(ctx context.Context, c *config, log *slog.Logger, onFallback func
 	}
 	return &openedStore{Store: st, fallback: fb, redis: rds}, nil
 }
+
+// AcquireLease implements store.Leaser over whichever Redis store is in use;
+// while the fallback serves from memory there is nobody to coordinate with,
+// and the error makes the session manager serve locally.
+func (o *openedStore) AcquireLease(ctx context.Context, session, owner string, ttl time.Duration) (store.Lease, bool, error) {
+	r, err := o.leaser()
+	if err != nil {
+		return store.Lease{}, false, err
+	}
+	return r.AcquireLease(ctx, session, owner, ttl)
+}
+
+// ReleaseLease implements store.Leaser.
+func (o *openedStore) ReleaseLease(ctx context.Context, session, owner string) error {
+	r, err := o.leaser()
+	if err != nil {
+		return err
+	}
+	return r.ReleaseLease(ctx, session, owner)
+}
+
+func (o *openedStore) leaser() (*redisstore.Store, error) {
+	if o.fallback == nil {
+		return o.redis, nil
+	}
+	if d, why := o.fallback.Degraded(); d {
+		return nil, fmt.Errorf("store degraded: %w", why)
+	}
+	r, _ := o.fallback.Primary().(*redisstore.Store)
+	if r == nil {
+		return nil, fmt.Errorf("not connected to Redis")
+	}
+	return r, nil
+}

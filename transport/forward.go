@@ -1,0 +1,110 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/mooring-dev/mooring/session"
+)
+
+// ForwardedHeader marks a request that one replica passed to the session's
+// owner; the owner never passes it on again.
+const ForwardedHeader = "Mooring-Forwarded"
+
+// DefaultOwnerWait bounds how long a request waits for a dead owner's lease
+// to run out before it is served here.
+const DefaultOwnerWait = 15 * time.Second
+
+// hopHeaders are not passed from one replica to the next.
+var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+var forwardClient = &http.Client{Transport: &http.Transport{
+	DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+	MaxIdleConnsPerHost: 64,
+	IdleConnTimeout:     time.Minute,
+}}
+
+// withSession runs serve with the live session sid. When another replica
+// owns it, the request is passed to that replica instead; when the owner
+// does not answer (it died), the request waits until its lease runs out and
+// the session can be restored here.
+func (h *Handler) withSession(w http.ResponseWriter, r *http.Request, sid string, body []byte, serve func(*session.Session) error) error {
+	deadline := time.Now().Add(h.opts.OwnerWait)
+	for {
+		s, err := h.m.Get(r.Context(), sid)
+		var re *session.RemoteError
+		if !errors.As(err, &re) {
+			if err != nil {
+				return err
+			}
+			return serve(s)
+		}
+		if r.Header.Get(ForwardedHeader) != "" {
+			return statusError(http.StatusServiceUnavailable, "session %s is moving between replicas; retry", sid)
+		}
+		sent, err := forward(w, r, body, re.OwnerURL)
+		if sent || err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return statusError(http.StatusServiceUnavailable, "the replica that owns session %s does not answer; retry", sid)
+		}
+		h.log.Warn("session owner unreachable; waiting for its lease to run out", "session", sid, "owner", re.OwnerID)
+		select {
+		case <-time.After(250 * time.Millisecond):
+		case <-r.Context().Done():
+			return r.Context().Err()
+		}
+	}
+}
+
+// forward passes r to the owner and copies its answer back, streaming. It
+// reports false, with nothing written, when the owner cannot be reached.
+func forward(w http.ResponseWriter, r *http.Request, body []byte, ownerURL string) (bool, error) {
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, ownerURL, bytes.NewReader(body))
+	if err != nil {
+		return false, err
+	}
+	req.Header = r.Header.Clone()
+	for _, k := range hopHeaders {
+		req.Header.Del(k)
+	}
+	req.Header.Set(ForwardedHeader, "1")
+	resp, err := forwardClient.Do(req)
+	if err != nil {
+		if r.Context().Err() != nil {
+			return true, r.Context().Err()
+		}
+		return false, nil
+	}
+	defer resp.Body.Close()
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	for _, k := range hopHeaders {
+		w.Header().Del(k)
+	}
+	w.WriteHeader(resp.StatusCode)
+	rc := http.NewResponseController(w)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return true, nil // the client left
+			}
+			_ = rc.Flush() // SSE: pass each event on at once
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, context.Canceled) {
+				return true, nil // the owner's stream broke: the client resumes
+			}
+			return true, nil
+		}
+	}
+}
