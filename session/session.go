@@ -176,7 +176,7 @@ func (s *Session) Call(ctx context.Context, req *jsonrpc.Request, opts CallOptio
 	if !opts.JSON {
 		marker, _ := json.Marshal(req.ID.Raw())
 		if _, err := st.publish(ctx, append([]byte{markerByte}, marker...), false); err != nil {
-			s.forget(req.ID, c)
+			s.dropCall(req.ID, c)
 			return nil, fmt.Errorf("session %s: open stream: %w", s.id, err)
 		}
 	}
@@ -198,14 +198,14 @@ func (s *Session) Call(ctx context.Context, req *jsonrpc.Request, opts CallOptio
 	}
 	fwd := &jsonrpc.Request{ID: req.ID, Method: req.Method, Params: req.Params, Extra: extra}
 	if err := s.conn.Send(ctx, fwd); err != nil {
-		s.forget(req.ID, c)
+		s.dropCall(req.ID, c)
 		return nil, fmt.Errorf("session %s: send to backend: %w", s.id, err)
 	}
 	return sub, nil
 }
 
-// forget drops a call that never reached the backend.
-func (s *Session) forget(id jsonrpc.ID, c *call) {
+// dropCall drops a call that never reached the backend.
+func (s *Session) dropCall(id jsonrpc.ID, c *call) {
 	s.mu.Lock()
 	if s.calls[id] == c {
 		delete(s.calls, id)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -34,6 +35,11 @@ var forwardClient = &http.Client{Transport: &http.Transport{
 // does not answer (it died), the request waits until its lease runs out and
 // the session can be restored here.
 func (h *Handler) withSession(w http.ResponseWriter, r *http.Request, sid string, body []byte, serve func(*session.Session) error) error {
+	if !validSessionID(sid) {
+		// Not an id mooring could have issued: unknown, without asking the
+		// store.
+		return fmt.Errorf("%w: malformed id", session.ErrNotFound)
+	}
 	deadline := time.Now().Add(h.opts.OwnerWait)
 	for {
 		s, err := h.m.Get(r.Context(), sid)
@@ -107,4 +113,18 @@ func forward(w http.ResponseWriter, r *http.Request, body []byte, ownerURL strin
 			return true, nil
 		}
 	}
+}
+
+// validSessionID accepts what the spec allows (visible ASCII) up to a length
+// far above mooring's own 32-character ids.
+func validSessionID(sid string) bool {
+	if len(sid) == 0 || len(sid) > 256 {
+		return false
+	}
+	for i := 0; i < len(sid); i++ {
+		if sid[i] < 0x21 || sid[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
