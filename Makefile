@@ -16,5 +16,9 @@ run:
 conformance:
 	scripts/conformance.sh $(ARGS)
 
+# The side-by-side benchmark against peer MCP servers (bench/, issue 5): a
+# few minutes; results in bench/results/latest.{json,md,png}. Pass flags with
+# ARGS, e.g. make bench ARGS='-duration 10s -rounds 3 -idle-sessions 10000'.
+# The Go micro-benchmarks: go test -run '^$$' -bench . -benchmem ./...
 bench:
-	go test -run '^$$' -bench . -benchmem ./...
+	bench/run.sh $(ARGS)

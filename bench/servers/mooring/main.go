@@ -1,0 +1,144 @@
+// Command mooring serves mooring for the benchmark: a chosen store (memory,
+// bolt, redis) in front of a chosen backend (the go-sdk echo server or the
+// raw echo backend), assembled as cmd/mooring assembles it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"syscall"
+	"time"
+
+	"github.com/mooring-dev/mooring/backend"
+	"github.com/mooring-dev/mooring/session"
+	"github.com/mooring-dev/mooring/store"
+	"github.com/mooring-dev/mooring/store/boltstore"
+	"github.com/mooring-dev/mooring/store/compress"
+	"github.com/mooring-dev/mooring/store/memstore"
+	"github.com/mooring-dev/mooring/store/redisstore"
+	"github.com/mooring-dev/mooring/transport"
+
+	"github.com/mooring-dev/mooring/bench/internal/echo"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	storeKind := flag.String("store", "memory", "memory, bolt or redis")
+	backendKind := flag.String("backend", "gosdk", "gosdk (go-sdk mcp.Server with an echo tool) or raw (minimal echo backend)")
+	redisURL := flag.String("redis-url", "redis://127.0.0.1:6379", "redis URL for --store redis")
+	dataDir := flag.String("data-dir", "", "directory of the bolt file (default: a temporary directory)")
+	mode := flag.String("mode", "sse", "response mode: sse or json")
+	maxEvents := flag.Int("max-events", 0, "events kept per session (0: mooring's default)")
+	compression := flag.Bool("compression", true, "compress stored payloads (as mooring serve does by default)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file until SIGTERM/SIGINT")
+	memprofile := flag.String("memprofile", "", "write an allocation (heap) profile to this file at SIGTERM/SIGINT")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	limits := store.Limits{TTL: time.Hour, MaxEvents: *maxEvents}
+
+	var st store.Store
+	switch *storeKind {
+	case "memory":
+		st = memstore.New(&memstore.Options{Limits: limits})
+	case "bolt":
+		dir := *dataDir
+		if dir == "" {
+			d, err := os.MkdirTemp("", "mooring-bench-bolt-")
+			if err != nil {
+				log.Fatal(err)
+			}
+			defer os.RemoveAll(d)
+			dir = d
+		}
+		b, err := boltstore.Open(filepath.Join(dir, "mooring.db"), &boltstore.Options{Limits: limits})
+		if err != nil {
+			log.Fatal(err)
+		}
+		st = b
+	case "redis":
+		r, err := redisstore.Open(ctx, &redisstore.Options{URL: *redisURL, Limits: limits, Logger: quiet})
+		if err != nil {
+			log.Fatal(err)
+		}
+		st = r
+	default:
+		log.Fatalf("--store %q: want memory, bolt or redis", *storeKind)
+	}
+	st = compress.Wrap(st, &compress.Options{Enabled: *compression})
+
+	var opener backend.Opener
+	switch *backendKind {
+	case "gosdk":
+		opener = backend.NewInProcess(echo.NewServer())
+	case "raw":
+		opener = echo.Raw{}
+	default:
+		log.Fatalf("--backend %q: want gosdk or raw", *backendKind)
+	}
+	mgr := session.New(st, opener, &session.Options{TTL: time.Hour, Logger: quiet})
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	h := transport.New(mgr, &transport.Options{
+		Mode:      transport.ResponseMode(*mode),
+		LocalOnly: true,
+		Logger:    quiet,
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+	}
+	go func() { _ = srv.Serve(ln) }()
+	fmt.Fprintf(os.Stderr, "mooring bench server on http://%s/mcp store=%s backend=%s mode=%s\n", ln.Addr(), *storeKind, *backendKind, *mode)
+
+	<-ctx.Done()
+	if *cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
+	if *memprofile != "" {
+		f, err := os.Create(*memprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		runtime.GC()
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			log.Fatal(err)
+		}
+		f.Close()
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	closed := make(chan struct{})
+	go func() { mgr.Close(); _ = st.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(2 * time.Second):
+		fmt.Fprintln(os.Stderr, "mooring bench server: store did not close in 2s; exiting anyway")
+	}
+}
