@@ -202,3 +202,11 @@ func (s *instrumented) Log(ctx context.Context, session string) ([]store.Event, 
 	s.m.eventsReplayed.Add(float64(len(evs)))
 	return evs, err
 }
+
+func (s *instrumented) AppendBatch(ctx context.Context, session, stream string, data [][]byte) ([]store.EventID, error) {
+	start := time.Now()
+	ids, err := s.Store.AppendBatch(ctx, session, stream, data)
+	s.observe("append", start, err)
+	s.m.eventsAppended.Add(float64(len(ids)))
+	return ids, err
+}

@@ -162,6 +162,11 @@ type Store interface {
 	// Appending to a session without a record is allowed (the record may be
 	// written later) but its events expire with the TTL like any other.
 	Append(ctx context.Context, session, stream string, data []byte) (EventID, error)
+	// AppendBatch appends events to one stream, in order, as Append would
+	// one by one, in one commit or round trip, and returns their ids. On an
+	// error some leading events may have been appended (Redis); bolt and
+	// memory append all or none.
+	AppendBatch(ctx context.Context, session, stream string, data [][]byte) ([]EventID, error)
 	// After returns the events of after.Stream with a sequence greater than
 	// after.Seq, in order. A zero after.Seq means the whole stream. If any
 	// such event was removed by a cap it returns ErrPurged and no events: a

@@ -14,46 +14,54 @@ import (
 // Append implements store.Store. The event, the new seq, the trimming of
 // the oldest events and the new expiry commit together.
 func (s *Store) Append(ctx context.Context, session, stream string, data []byte) (store.EventID, error) {
-	if !store.ValidStreamID(stream) {
-		return store.EventID{}, fmt.Errorf("boltstore: append to %q: invalid stream id %q", session, stream)
-	}
-	if err := checkSessionID(session); err != nil {
-		return store.EventID{}, fmt.Errorf("boltstore: append: %w", err)
-	}
-	if err := s.enter(ctx); err != nil {
+	ids, err := s.AppendBatch(ctx, session, stream, [][]byte{data})
+	if err != nil {
 		return store.EventID{}, err
 	}
+	return ids[0], nil
+}
+
+// AppendBatch implements store.Store: every event in one transaction.
+func (s *Store) AppendBatch(ctx context.Context, session, stream string, data [][]byte) ([]store.EventID, error) {
+	if !store.ValidStreamID(stream) {
+		return nil, fmt.Errorf("boltstore: append to %q: invalid stream id %q", session, stream)
+	}
+	if err := checkSessionID(session); err != nil {
+		return nil, fmt.Errorf("boltstore: append: %w", err)
+	}
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
 	defer s.leave()
-	var id store.EventID
+	ids := make([]store.EventID, len(data))
 	err := s.write(func(tx *bolt.Tx) error {
 		now := nowNano()
 		m, b, err := openForWrite(tx, session, now)
 		if err != nil {
 			return err
 		}
-		m.seq++
-		if err := b.Put(orderKey(m.seq), []byte(stream)); err != nil {
-			return err
-		}
-		if err := b.Put(eventKey(stream, m.seq), data); err != nil {
-			return err
-		}
-		m.count++
-		m.bytes += uint64(len(data))
-		if err := s.trim(b, &m); err != nil {
-			return err
+		for i, d := range data {
+			m.seq++
+			if err := b.Put(orderKey(m.seq), []byte(stream)); err != nil {
+				return err
+			}
+			if err := b.Put(eventKey(stream, m.seq), d); err != nil {
+				return err
+			}
+			m.count++
+			m.bytes += uint64(len(d))
+			if err := s.trim(b, &m); err != nil {
+				return err
+			}
+			ids[i] = store.EventID{Stream: stream, Seq: m.seq}
 		}
 		m.expires = s.expiry(now)
-		if err := putMeta(tx, session, m); err != nil {
-			return err
-		}
-		id = store.EventID{Stream: stream, Seq: m.seq}
-		return nil
+		return putMeta(tx, session, m)
 	})
 	if err != nil {
-		return store.EventID{}, fmt.Errorf("boltstore: append to %q stream %q: %w", session, stream, err)
+		return nil, fmt.Errorf("boltstore: append to %q stream %q: %w", session, stream, err)
 	}
-	return id, nil
+	return ids, nil
 }
 
 // trim removes the oldest events of a session while it is over either cap,

@@ -73,6 +73,20 @@ func (c *Store) Stats() Stats { return Stats{BytesIn: c.in.Load(), BytesStored: 
 
 // Append implements store.Store.
 func (c *Store) Append(ctx context.Context, session, stream string, data []byte) (store.EventID, error) {
+	return c.Store.Append(ctx, session, stream, c.encode(data))
+}
+
+// AppendBatch implements store.Store.
+func (c *Store) AppendBatch(ctx context.Context, session, stream string, data [][]byte) ([]store.EventID, error) {
+	enc := make([][]byte, len(data))
+	for i, d := range data {
+		enc[i] = c.encode(d)
+	}
+	return c.Store.AppendBatch(ctx, session, stream, enc)
+}
+
+// encode tags a payload, compressed when that pays.
+func (c *Store) encode(data []byte) []byte {
 	var enc []byte
 	if c.enabled && len(data) >= c.threshold {
 		enc = c.enc.EncodeAll(data, append(make([]byte, 0, len(data)/2+8), tagZstd))
@@ -85,7 +99,7 @@ func (c *Store) Append(ctx context.Context, session, stream string, data []byte)
 	}
 	c.in.Add(int64(len(data)))
 	c.out.Add(int64(len(enc)))
-	return c.Store.Append(ctx, session, stream, enc)
+	return enc
 }
 
 // After implements store.Store.

@@ -218,6 +218,14 @@ func (s *Store) Append(ctx context.Context, session, stream string, data []byte)
 	return id, err
 }
 
+func (s *Store) AppendBatch(ctx context.Context, session, stream string, data [][]byte) (ids []store.EventID, err error) {
+	err = s.run(ctx, func(ctx context.Context, st store.Store) error {
+		ids, err = st.AppendBatch(ctx, session, stream, data)
+		return err
+	}, false)
+	return ids, err
+}
+
 func (s *Store) After(ctx context.Context, session string, after store.EventID) (evs []store.Event, err error) {
 	err = s.run(ctx, func(ctx context.Context, st store.Store) error {
 		if st == store.Store(s.mem) && after.Seq != 0 && after.Seq < s.degradedSeq.Load() {

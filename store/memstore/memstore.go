@@ -181,6 +181,26 @@ func (s *Store) Append(ctx context.Context, sessionID, stream string, data []byt
 		return store.EventID{}, err
 	}
 	defer s.mu.Unlock()
+	return s.appendLocked(sessionID, stream, data), nil
+}
+
+// AppendBatch implements store.Store.
+func (s *Store) AppendBatch(ctx context.Context, sessionID, stream string, data [][]byte) ([]store.EventID, error) {
+	if !store.ValidStreamID(stream) {
+		return nil, fmt.Errorf("memstore: invalid stream id %q", stream)
+	}
+	if err := s.lock(); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	ids := make([]store.EventID, len(data))
+	for i, d := range data {
+		ids[i] = s.appendLocked(sessionID, stream, d)
+	}
+	return ids, nil
+}
+
+func (s *Store) appendLocked(sessionID, stream string, data []byte) store.EventID {
 	ss := s.live(sessionID)
 	if ss == nil {
 		ss = &session{}
@@ -209,7 +229,7 @@ func (s *Store) Append(ctx context.Context, sessionID, stream string, data []byt
 	if n > 0 {
 		ss.events = ss.events[n:]
 	}
-	return id, nil
+	return id
 }
 
 // After implements store.Store.

@@ -31,6 +31,32 @@ func (s *Store) Append(ctx context.Context, session, stream string, data []byte)
 	return store.EventID{Stream: stream, Seq: seq}, nil
 }
 
+// AppendBatch implements store.Store: one append script per event, all in
+// one round trip. Redis runs them in order; a failure leaves the leading
+// ones appended.
+func (s *Store) AppendBatch(ctx context.Context, session, stream string, data [][]byte) ([]store.EventID, error) {
+	if !store.ValidStreamID(stream) {
+		return nil, fmt.Errorf("redisstore: append to session %q: invalid stream id %q", session, stream)
+	}
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	keys := s.keys.session(session)
+	calls := make([]call, len(data))
+	for i, d := range data {
+		calls[i] = call{script: appendScript, keys: keys, args: []string{stream, string(d), s.ttlArg, s.maxEventsArg, s.maxBytesArg}}
+	}
+	ids := make([]store.EventID, len(data))
+	for i, r := range execMulti(ctx, s.client, calls...) {
+		seq, err := r.AsUint64()
+		if err != nil {
+			return nil, s.fail(err, "append to session %q stream %q", session, stream)
+		}
+		ids[i] = store.EventID{Stream: stream, Seq: seq}
+	}
+	return ids, nil
+}
+
 // After implements store.Store. One transaction checks that the session
 // exists, reads the stream's purge watermark and the log after the seq, so
 // nothing can be trimmed between the check and the read. The log holds

@@ -83,6 +83,7 @@ func Run(t *testing.T, h Harness, opts *Options) {
 		{"Log/AppendRejectsInvalidStream", testAppendInvalidStream},
 		{"Log/StreamsInFirstEventOrder", testStreamsOrder},
 		{"Log/LogReturnsAllStreamsInOrder", testLogAllStreams},
+		{"Log/AppendBatchInOrder", testAppendBatch},
 
 		// Caps.
 		{"Caps/MaxEventsTrimsOldest", testMaxEvents},
