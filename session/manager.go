@@ -22,6 +22,9 @@ import (
 	"github.com/mooring-dev/mooring/store"
 )
 
+// DefaultPrimeDelay is the default of Options.PrimeDelay.
+const DefaultPrimeDelay = 3 * time.Millisecond
+
 // DefaultIdleEvict is the default of Options.IdleEvict.
 const DefaultIdleEvict = 2 * time.Minute
 
@@ -36,6 +39,10 @@ type Options struct {
 	// memory. Its state stays in the store, and its next request restores
 	// it. Default DefaultIdleEvict; never more than TTL.
 	IdleEvict time.Duration
+	// PrimeDelay is how long a new SSE stream's priming event may wait to be
+	// logged together with the stream's first message (one commit instead
+	// of two for a quick answer). Default DefaultPrimeDelay.
+	PrimeDelay time.Duration
 	// RestoreTimeout bounds the replay of a session's state into a fresh
 	// backend connection. Default 10s.
 	RestoreTimeout time.Duration
@@ -57,6 +64,7 @@ type Manager struct {
 	opener     backend.Opener
 	ttl        time.Duration
 	idleEvict  time.Duration
+	primeDelay time.Duration
 	touchEvery time.Duration
 	restoreTTL time.Duration
 	log        *slog.Logger
@@ -94,6 +102,7 @@ func New(st store.Store, opener backend.Opener, opts *Options) *Manager {
 	if opts != nil {
 		m.ttl = opts.TTL
 		m.idleEvict = opts.IdleEvict
+		m.primeDelay = opts.PrimeDelay
 		m.restoreTTL = opts.RestoreTimeout
 		if opts.Logger != nil {
 			m.log = opts.Logger
@@ -113,6 +122,9 @@ func New(st store.Store, opener backend.Opener, opts *Options) *Manager {
 	}
 	if m.ttl <= 0 {
 		m.ttl = store.DefaultTTL
+	}
+	if m.primeDelay <= 0 {
+		m.primeDelay = DefaultPrimeDelay
 	}
 	if m.idleEvict <= 0 {
 		m.idleEvict = DefaultIdleEvict

@@ -189,7 +189,12 @@ func TestManager_RestoreInterruptsOrphans(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-rec1.started
-	events, _, _ := sub.Take()
+	var events []store.Event
+	select { // the priming event is logged after the prime delay
+	case <-sub.Ready():
+		events, _, _ = sub.Take()
+	case <-time.After(5 * time.Second):
+	}
 	if len(events) == 0 || !session.IsMarker(events[0].Data) {
 		t.Fatalf("stream not primed: %v", events)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/mooring-dev/mooring/store"
@@ -19,9 +18,11 @@ const DefaultLeaseTTL = 10 * time.Second
 type Ownership struct {
 	// Lease is the shared store's lease.
 	Lease store.Leaser
-	// Self names this replica: an id unique to the process and the URL at
-	// which other replicas reach its MCP endpoint.
-	SelfID, SelfURL string
+	// SelfURL is where other replicas reach this replica's MCP endpoint.
+	// It is the replica's identity in leases: a replica that restarts at
+	// the same URL takes its sessions back at once instead of waiting for
+	// its old leases to run out (two processes cannot hold one address).
+	SelfURL string
 	// TTL defaults to DefaultLeaseTTL; leases are renewed every TTL/3.
 	TTL time.Duration
 }
@@ -30,15 +31,14 @@ type Ownership struct {
 // be forwarded to OwnerURL.
 type RemoteError struct {
 	Session  string
-	OwnerID  string
 	OwnerURL string
 }
 
 func (e *RemoteError) Error() string {
-	return fmt.Sprintf("session %s is owned by replica %s at %s", e.Session, e.OwnerID, e.OwnerURL)
+	return fmt.Sprintf("session %s is owned by the replica at %s", e.Session, e.OwnerURL)
 }
 
-func (o *Ownership) owner() string { return o.SelfID + " " + o.SelfURL }
+func (o *Ownership) owner() string { return o.SelfURL }
 
 // claim takes or renews the lease of session id. It returns a *RemoteError
 // if another live replica holds it. When the lease cannot be read (the
@@ -57,8 +57,7 @@ func (m *Manager) claim(ctx context.Context, id string) error {
 	if ok {
 		return nil
 	}
-	rid, url, _ := strings.Cut(l.Owner, " ")
-	return &RemoteError{Session: id, OwnerID: rid, OwnerURL: url}
+	return &RemoteError{Session: id, OwnerURL: l.Owner}
 }
 
 // release gives up the lease of a session this process no longer serves.
@@ -99,7 +98,7 @@ func (m *Manager) renewLeases() {
 			cancel()
 			var re *RemoteError
 			if errors.As(err, &re) {
-				m.log.Warn("session taken over by another replica", "session", s.id, "owner", re.OwnerID)
+				m.log.Warn("session taken over by another replica", "session", s.id, "owner", re.OwnerURL)
 				m.mu.Lock()
 				if e := m.sessions[s.id]; e != nil && e.s == s {
 					delete(m.sessions, s.id)

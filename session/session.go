@@ -175,10 +175,7 @@ func (s *Session) Call(ctx context.Context, req *jsonrpc.Request, opts CallOptio
 	st.attach(sub)
 	if !opts.JSON {
 		marker, _ := json.Marshal(req.ID.Raw())
-		if _, err := st.publish(ctx, append([]byte{markerByte}, marker...), false); err != nil {
-			s.dropCall(req.ID, c)
-			return nil, fmt.Errorf("session %s: open stream: %w", s.id, err)
-		}
+		st.open(append([]byte{markerByte}, marker...), s.m.primeDelay)
 	}
 
 	if lt := s.m.localTool(req); lt != nil {
@@ -384,7 +381,18 @@ func (s *Session) response(ctx context.Context, resp *jsonrpc.Response) error {
 		return nil
 	}
 	if _, err := c.stream.publish(ctx, data, true); err != nil {
+		// Nothing to resume from: the client gets an error it can see
+		// rather than a stream that never answers.
 		s.m.log.Error("appending response", "session", s.id, "stream", c.stream.id, "err", err)
+		lost, _ := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: resp.ID, Error: &jsonrpc.Error{
+			Code: jsonrpc.CodeInternalError, Message: "mooring could not log the response: " + err.Error(),
+		}})
+		c.stream.mu.Lock()
+		c.stream.done = true
+		if sub := c.stream.sub; sub != nil {
+			sub.push(store.Event{Data: lost}, true)
+		}
+		c.stream.mu.Unlock()
 	}
 	return nil
 }

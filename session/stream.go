@@ -30,8 +30,14 @@ type Stream struct {
 	session *Session
 
 	// appendMu serializes append-then-queue, so that the queue is in the
-	// order of the ids that the store assigned.
+	// order of the ids that the store assigned. It guards pending and timer.
 	appendMu sync.Mutex
+	// pending is the stream-open marker while it is not in the log yet: it
+	// goes in with the stream's first message, in the same commit, or alone
+	// when the prime delay runs out first. A quick answer then costs one
+	// commit instead of two.
+	pending []byte
+	timer   *time.Timer
 
 	mu     sync.Mutex // guards the fields below
 	sub    *Sub       // attached writer, or nil
@@ -42,24 +48,69 @@ type Stream struct {
 // ID returns the stream id.
 func (st *Stream) ID() string { return st.id }
 
+// open sets the stream's marker to be logged with its first message, or
+// after delay at the latest.
+func (st *Stream) open(marker []byte, delay time.Duration) {
+	st.appendMu.Lock()
+	st.pending = marker
+	st.timer = time.AfterFunc(delay, st.flushPending)
+	st.appendMu.Unlock()
+}
+
+// flushPending logs the marker alone, if it still waits.
+func (st *Stream) flushPending() {
+	st.appendMu.Lock()
+	defer st.appendMu.Unlock()
+	if st.pending == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	marker := st.pending
+	st.pending = nil
+	id, err := st.session.m.store.Append(ctx, st.session.id, st.id, marker)
+	if err != nil {
+		st.session.m.log.Error("logging a stream's priming event", "session", st.session.id, "stream", st.id, "err", err)
+		return
+	}
+	st.queue(false, store.Event{ID: id, Data: marker})
+}
+
 // publish appends data to the log and hands it to the attached writer. final
 // marks the last message of a POST stream (its response).
 func (st *Stream) publish(ctx context.Context, data []byte, final bool) (store.EventID, error) {
 	st.appendMu.Lock()
 	defer st.appendMu.Unlock()
+	if st.pending != nil {
+		st.timer.Stop()
+		ids, err := st.session.m.store.AppendBatch(ctx, st.session.id, st.id, [][]byte{st.pending, data})
+		if err != nil {
+			return store.EventID{}, err
+		}
+		st.queue(final, store.Event{ID: ids[0], Data: st.pending}, store.Event{ID: ids[1], Data: data})
+		st.pending = nil
+		return ids[1], nil
+	}
 	id, err := st.session.m.store.Append(ctx, st.session.id, st.id, data)
 	if err != nil {
 		return id, err
 	}
+	st.queue(final, store.Event{ID: id, Data: data})
+	return id, nil
+}
+
+// queue hands logged events to the attached writer. Callers hold appendMu.
+func (st *Stream) queue(final bool, events ...store.Event) {
 	st.mu.Lock()
+	defer st.mu.Unlock()
 	if final {
 		st.done = true
 	}
 	if st.sub != nil {
-		st.sub.push(store.Event{ID: id, Data: data}, final)
+		for i, ev := range events {
+			st.sub.push(ev, final && i == len(events)-1)
+		}
 	}
-	st.mu.Unlock()
-	return id, nil
 }
 
 // attach makes sub the stream's writer, detaching any previous one (a client
@@ -89,6 +140,7 @@ func (st *Stream) detach(sub *Sub) {
 // closeWriter ends the attached writer's connection without ending the
 // stream (SEP-1699 polling): the client comes back with Last-Event-ID.
 func (st *Stream) closeWriter(retry time.Duration) {
+	st.flushPending() // the client needs the priming id to come back with
 	st.mu.Lock()
 	sub := st.sub
 	st.sub = nil
@@ -100,6 +152,12 @@ func (st *Stream) closeWriter(retry time.Duration) {
 
 // shut ends the stream because its session closed.
 func (st *Stream) shut() {
+	st.appendMu.Lock()
+	if st.timer != nil {
+		st.timer.Stop()
+	}
+	st.pending = nil
+	st.appendMu.Unlock()
 	st.mu.Lock()
 	st.closed = true
 	sub := st.sub

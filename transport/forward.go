@@ -60,7 +60,7 @@ func (h *Handler) withSession(w http.ResponseWriter, r *http.Request, sid string
 		if time.Now().After(deadline) {
 			return statusError(http.StatusServiceUnavailable, "the replica that owns session %s does not answer; retry", sid)
 		}
-		h.log.Warn("session owner unreachable; waiting for its lease to run out", "session", sid, "owner", re.OwnerID)
+		h.log.Warn("session owner unreachable; waiting for its lease to run out", "session", sid, "owner", re.OwnerURL)
 		select {
 		case <-time.After(250 * time.Millisecond):
 		case <-r.Context().Done():

@@ -2,14 +2,14 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/mooring-dev/mooring/backend"
@@ -69,11 +69,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if c.Store == "redis" {
 		// Replicas on one Redis take turns: one owner per session, others
 		// pass its requests on.
-		self := c.AdvertiseURL
-		if self == "" {
-			self = "http://" + ln.Addr().String() + c.Path
+		self, err := advertiseURL(c, ln.Addr())
+		if err != nil {
+			return err
 		}
-		own = &session.Ownership{Lease: opened, SelfID: randomID(), SelfURL: self, TTL: c.LeaseTTL}
+		own = &session.Ownership{Lease: opened, SelfURL: self, TTL: c.LeaseTTL}
 	}
 	ttl := time.Duration(c.SessionTTL) * time.Second
 	mgr = session.New(cst, backend.NewInProcess(builtin.New()), &session.Options{
@@ -167,8 +167,21 @@ func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
 
-func randomID() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+// advertiseURL is where other replicas reach this one: --advertise-url, or
+// the listen address; a wildcard address becomes the host name, which at
+// least tells replicas apart (set --advertise-url where it does not
+// resolve).
+func advertiseURL(c *config, addr net.Addr) (string, error) {
+	if c.AdvertiseURL != "" {
+		return c.AdvertiseURL, nil
+	}
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok || !ta.IP.IsUnspecified() {
+		return "http://" + addr.String() + c.Path, nil
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return "", fmt.Errorf("--advertise-url is needed: listening on %s and no host name: %w", addr, err)
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(ta.Port)) + c.Path, nil
 }
