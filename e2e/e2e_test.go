@@ -134,11 +134,14 @@ func (l *progressLog) snapshot() []float64 {
 	return append([]float64(nil), l.got...)
 }
 
-func connect(t *testing.T, url string, pl *progressLog) *mcp.ClientSession {
+func connect(t *testing.T, url string, pl *progressLog, more ...func(*mcp.ClientOptions)) *mcp.ClientSession {
 	t.Helper()
 	opts := &mcp.ClientOptions{}
 	if pl != nil {
 		opts.ProgressNotificationHandler = pl.handler
+	}
+	for _, f := range more {
+		f(opts)
 	}
 	c := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, opts)
 	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{
@@ -185,10 +188,21 @@ func TestKill_SessionSurvives(t *testing.T) {
 			args := storeArgs(t, kind)
 			addr := freeAddr(t)
 			p := start(t, addr, args...)
-			cs := connect(t, p.url(), nil)
+			updates := make(chan string, 8)
+			cs := connect(t, p.url(), nil, func(o *mcp.ClientOptions) {
+				o.ResourceUpdatedHandler = func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
+					updates <- req.Params.URI
+				}
+			})
 			if got := callText(t, cs, "test_simple_text", nil); got == "" {
 				t.Fatal("empty text")
 			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "test://watched-resource"}); err != nil {
+				t.Fatal(err)
+			}
+			waitUpdate(t, ctx, updates, "before the kill")
 			sid := cs.ID()
 			p.kill()
 
@@ -199,6 +213,9 @@ func TestKill_SessionSurvives(t *testing.T) {
 			if cs.ID() != sid {
 				t.Errorf("session id changed: %s -> %s", sid, cs.ID())
 			}
+			// The restore gave the new backend the subscription back: the
+			// resource's next change reaches the client.
+			waitUpdate(t, ctx, updates, "after the restart")
 		})
 	}
 }
@@ -260,5 +277,17 @@ func TestKill_MidStream(t *testing.T) {
 				t.Error("empty text after restart")
 			}
 		})
+	}
+}
+
+func waitUpdate(t *testing.T, ctx context.Context, updates <-chan string, when string) {
+	t.Helper()
+	select {
+	case uri := <-updates:
+		if uri != "test://watched-resource" {
+			t.Fatalf("update %s for %q", when, uri)
+		}
+	case <-ctx.Done():
+		t.Fatalf("no notifications/resources/updated for the subscription %s", when)
 	}
 }
