@@ -237,3 +237,35 @@ func TestCLI_BadInput(t *testing.T) {
 		t.Errorf("version: exit %d, %q", code, out)
 	}
 }
+
+// SIGTERM drains: an open SSE stream ends with a retry hint so that its
+// client reconnects, and serve exits 0 (stop checks it).
+func TestServe_ShutdownEndsStreamsWithRetry(t *testing.T) {
+	s := startServer(t, "--store", "bolt", "--data-dir", t.TempDir(), "--sse-retry", "750ms")
+	cs := connect(t, s.url())
+	req, _ := http.NewRequest(http.MethodGet, s.url()+"/mcp", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Mcp-Session-Id", cs.ID())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET stream: %s", resp.Status)
+	}
+	got := make(chan string, 1)
+	go func() { b, _ := io.ReadAll(resp.Body); got <- string(b) }()
+	time.Sleep(100 * time.Millisecond)
+	s.stop(t) // cancels serve's context, as SIGTERM does
+	select {
+	case body := <-got:
+		// The priming event carries one retry field; the shutdown adds its
+		// own as the stream's last frame.
+		if !strings.HasSuffix(body, "retry: 750\n\n") || strings.Count(body, "retry: 750") < 2 {
+			t.Fatalf("stream ended without a retry hint:\n%q", body)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the open stream did not end on shutdown")
+	}
+}
