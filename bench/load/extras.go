@@ -145,7 +145,13 @@ func runIdle(e *env, rs *redisServer, c *config) []IdleRow {
 			continue
 		}
 		rs.flush()
-		p, err := e.start(v, "")
+		var extra []string
+		if c.idleProfile && v.Server == "mooring" {
+			dir := filepath.Join(c.out, "profiles")
+			_ = os.MkdirAll(dir, 0o755)
+			extra = []string{"--memprofile", filepath.Join(dir, "idle-"+v.Key()+".mem.prof")}
+		}
+		p, err := e.start(v, "", extra...)
 		if err != nil {
 			log.Printf("idle: %v", err)
 			continue
@@ -466,7 +472,7 @@ func runProfiles(e *env, c *config) {
 		if err != nil {
 			log.Fatal(err)
 		}
-		s := measure(p, 16, time.Second, c.profileDur)
+		s := measure(p, 0, 16, time.Second, c.profileDur)
 		p.stop()
 		log.Printf("profile %s: %.0f req/s at 16 clients; %s.{cpu,mem}.prof", v.Name(), float64(s.requests)/s.elapsed.Seconds(), base)
 	}

@@ -43,6 +43,7 @@ type config struct {
 	profileDur   time.Duration
 	mooringModes string
 	root         string
+	idleProfile  bool
 }
 
 func main() {
@@ -66,6 +67,7 @@ func main() {
 	flag.IntVar(&c.replayEvents, "replay-events", 1000, "events replayed with Last-Event-ID")
 	flag.IntVar(&c.replayReps, "replay-reps", 20, "replays per store")
 	flag.DurationVar(&c.appendDur, "append-duration", 3*time.Second, "time per store append measurement")
+	flag.BoolVar(&c.idleProfile, "idle-memprofile", false, "write heap profiles of the mooring servers of the idle-session measurement (OUT/profiles/idle-*.mem.prof; read with -sample_index=inuse_space)")
 	flag.BoolVar(&c.profile, "profile", false, "instead of the benchmark: run mooring memory (gosdk and raw backends) at 16 clients with --cpuprofile/--memprofile into OUT/profiles")
 	flag.DurationVar(&c.profileDur, "profile-duration", 10*time.Second, "load time of a -profile run")
 	flag.Parse()
@@ -174,6 +176,7 @@ type sample struct {
 	errors   int
 	elapsed  time.Duration
 	cpu      time.Duration
+	sideCPU  time.Duration // redis-server's CPU in the window, for redis rows
 	rss      int64
 	lat      []time.Duration
 }
@@ -192,7 +195,11 @@ func runLoop(e *env, rs *redisServer, c *config) []Row {
 				continue
 			}
 			for _, n := range c.clients {
-				s := measure(p, n, c.warmup, c.duration)
+				side := 0
+				if v.Store == "redis" {
+					side = rs.cmd.Process.Pid
+				}
+				s := measure(p, side, n, c.warmup, c.duration)
 				if acc[v.Key()] == nil {
 					acc[v.Key()] = map[int][]sample{}
 				}
@@ -217,6 +224,7 @@ func runLoop(e *env, rs *redisServer, c *config) []Row {
 				all.errors += s.errors
 				all.elapsed += s.elapsed
 				all.cpu += s.cpu
+				all.sideCPU += s.sideCPU
 				all.rss = max(all.rss, s.rss)
 				all.lat = append(all.lat, s.lat...)
 			}
@@ -229,6 +237,7 @@ func runLoop(e *env, rs *redisServer, c *config) []Row {
 				Errors:   all.errors,
 				RSSMB:    round1(float64(all.rss) / (1 << 20)),
 				CPUPer1k: round1(perK(all.cpu, all.requests)),
+				RedisCPU: round1(perK(all.sideCPU, all.requests)),
 				Rounds:   len(ss),
 				Requests: all.requests,
 				name:     v.Name(),
@@ -241,7 +250,7 @@ func runLoop(e *env, rs *redisServer, c *config) []Row {
 
 // measure runs n clients against p: handshakes, warmup, then the measured
 // window.
-func measure(p *proc, n int, warmup, dur time.Duration) sample {
+func measure(p *proc, side, n int, warmup, dur time.Duration) sample {
 	tr := newTransport(n)
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
@@ -308,20 +317,20 @@ func measure(p *proc, n int, warmup, dur time.Duration) sample {
 	ready.Wait()
 	close(startCh)
 	time.Sleep(warmup)
-	cpu0 := cpuTime(p.pid())
+	cpu0, side0 := cpuTime(p.pid()), cpuTime(side)
 	t0 := time.Now()
 	phase.Store(1)
 	time.Sleep(dur)
 	phase.Store(2)
 	elapsed := time.Since(t0)
-	cpu1 := cpuTime(p.pid())
+	cpu1, side1 := cpuTime(p.pid()), cpuTime(side)
 	rss := rssBytes(p.pid())
 	done.Wait()
 	if errs > 0 {
 		log.Printf("  errors: %s", elog.String())
 	}
 	slices.Sort(lat)
-	return sample{requests: requests, errors: errs, elapsed: elapsed, cpu: cpu1 - cpu0, rss: rss, lat: lat}
+	return sample{requests: requests, errors: errs, elapsed: elapsed, cpu: cpu1 - cpu0, sideCPU: side1 - side0, rss: rss, lat: lat}
 }
 
 // pct returns the p-th percentile of sorted durations.

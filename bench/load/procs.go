@@ -159,6 +159,9 @@ func rssBytes(pid int) int64 {
 
 // cpuTime reads utime+stime of pid (clock ticks of 10 ms).
 func cpuTime(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0

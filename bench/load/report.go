@@ -21,6 +21,8 @@ type Row struct {
 	Errors   int     `json:"errors"`
 	RSSMB    float64 `json:"rss_mb"`
 	CPUPer1k float64 `json:"cpu_ms_per_1k"`
+	// RedisCPU is redis-server's CPU per 1000 requests (redis store only).
+	RedisCPU float64 `json:"redis_cpu_ms_per_1k,omitempty"`
 	// Ratios of rps to go-sdk (sse) and to mcp-go at the same client count.
 	RatioGoSDK float64 `json:"ratio_gosdk_sse"`
 	RatioMCPGo float64 `json:"ratio_mcpgo"`
@@ -112,11 +114,15 @@ func (r *results) markdown() string {
 	fmt.Fprintf(&b, "The load generator runs on the same 2 cores as the server, and the machine is shared: numbers are noisy.\n\n")
 	if len(r.Rows) > 0 {
 		fmt.Fprintf(&b, "## Request loop: tools/call echo\n\n")
-		fmt.Fprintf(&b, "| server | clients | req/s | × go-sdk sse | × mcp-go | p50 ms | p99 ms | errors | RSS MB | CPU ms / 1k req |\n")
-		fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		fmt.Fprintf(&b, "| server | clients | req/s | × go-sdk sse | × mcp-go | p50 ms | p99 ms | errors | RSS MB | CPU ms / 1k req | redis CPU ms / 1k |\n")
+		fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, row := range r.Rows {
-			fmt.Fprintf(&b, "| %s | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %d | %.1f | %.0f |\n",
-				row.Name(), row.Clients, row.RPS, row.RatioGoSDK, row.RatioMCPGo, row.P50, row.P99, row.Errors, row.RSSMB, row.CPUPer1k)
+			rc := ""
+			if row.RedisCPU > 0 {
+				rc = fmt.Sprintf("%.0f", row.RedisCPU)
+			}
+			fmt.Fprintf(&b, "| %s | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %d | %.1f | %.0f | %s |\n",
+				row.Name(), row.Clients, row.RPS, row.RatioGoSDK, row.RatioMCPGo, row.P50, row.P99, row.Errors, row.RSSMB, row.CPUPer1k, rc)
 		}
 		b.WriteString("\n![throughput by client count](latest.png)\n\n")
 	}
