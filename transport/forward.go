@@ -86,7 +86,13 @@ func forward(w http.ResponseWriter, r *http.Request, body []byte, ownerURL strin
 		if r.Context().Err() != nil {
 			return true, r.Context().Err()
 		}
-		return false, nil
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return false, nil // never reached the owner: safe to wait and retry
+		}
+		// The owner may have received the request: running it again here
+		// could do its work twice.
+		return true, statusError(http.StatusBadGateway, "the replica that owns this session failed during the request: %v", err)
 	}
 	defer resp.Body.Close()
 	for k, v := range resp.Header {

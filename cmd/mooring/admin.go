@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -78,7 +80,13 @@ func (a *admin) show(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *admin) end(w http.ResponseWriter, r *http.Request) {
-	err := a.mgr.End(r.Context(), r.PathValue("id"))
+	id := r.PathValue("id")
+	err := a.mgr.End(r.Context(), id)
+	var re *session.RemoteError
+	if errors.As(err, &re) {
+		// Another replica holds it: end it there, as a client's DELETE would.
+		err = endRemote(r.Context(), re.OwnerURL, id)
+	}
 	if errors.Is(err, session.ErrNotFound) {
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return
@@ -95,4 +103,25 @@ func writeJSON(w http.ResponseWriter, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// endRemote sends the MCP DELETE for session id to the replica that owns it.
+func endRemote(ctx context.Context, ownerURL, id string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, ownerURL, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Mcp-Session-Id", id)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("ending session %s at its owner %s: %w", id, ownerURL, err)
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusNoContent, http.StatusOK:
+		return nil
+	case http.StatusNotFound:
+		return fmt.Errorf("%w: %s", session.ErrNotFound, id)
+	}
+	return fmt.Errorf("ending session %s at its owner %s: %s", id, ownerURL, resp.Status)
 }

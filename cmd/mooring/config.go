@@ -258,6 +258,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("--store %q: want bolt, redis or memory", c.Store)
 	case c.StoreFallback != "memory" && c.StoreFallback != "fail":
 		return fmt.Errorf("--store-fallback %q: want memory or fail", c.StoreFallback)
+	case c.LeaseTTL < time.Second:
+		return fmt.Errorf("--lease-ttl %s: at least 1s", c.LeaseTTL)
 	case c.MaxBytes <= 0:
 		return fmt.Errorf("--max-event-bytes %d: must be positive", c.MaxBytes)
 	}

@@ -60,7 +60,13 @@ func openStore(ctx context.Context, c *config, log *slog.Logger, onFallback func
 			if err != nil {
 				return nil, fmt.Errorf("redis store (--store-fallback fail): %w", err)
 			}
-			st, rds = r, r
+			// No memory fallback, but the same bound on each call: an
+			// outage answers 503 in seconds instead of hanging requests.
+			st = fallback.New(ctx, fallback.Options{
+				Open:       func(context.Context) (store.Store, error) { return r, nil },
+				NoFallback: true, Logger: log,
+			})
+			rds = r
 		} else {
 			fb = fallback.New(ctx, fallback.Options{Open: open, Limits: limits, Logger: log, OnChange: onFallback})
 			st = fb

@@ -34,7 +34,11 @@ type Options struct {
 	// OpTimeout bounds each operation on the primary before it counts as
 	// an outage. Default 3s.
 	OpTimeout time.Duration
-	Logger    *slog.Logger
+	// NoFallback keeps serving from the primary only: an outage answers
+	// store.ErrUnavailable (503 to clients) within OpTimeout instead of
+	// switching to memory (--store-fallback fail).
+	NoFallback bool
+	Logger     *slog.Logger
 	// OnChange, if set, is called with the new state on every switch.
 	OnChange func(degraded bool, reason error)
 }
@@ -155,6 +159,9 @@ func (s *Store) run(ctx context.Context, fn func(context.Context, store.Store) e
 		cancel()
 		if !isOutage(err) || ctx.Err() != nil {
 			return err
+		}
+		if s.opts.NoFallback {
+			return fmt.Errorf("%w: %v", store.ErrUnavailable, err)
 		}
 		s.setDegraded(err)
 	}

@@ -148,3 +148,26 @@ func TestFallback_StartsDegraded(t *testing.T) {
 		t.Fatalf("session created before the primary ever answered: %v", err)
 	}
 }
+
+// With NoFallback an outage is an error the caller can see (503), in
+// OpTimeout at most, and nothing moves to memory.
+func TestFallback_NoFallbackAnswersUnavailable(t *testing.T) {
+	ctx := context.Background()
+	primary := &flaky{Store: memstore.New(nil)}
+	fs := fallback.New(ctx, fallback.Options{
+		Open:       func(context.Context) (store.Store, error) { return primary, nil },
+		NoFallback: true,
+	})
+	defer fs.Close()
+	primary.down.Store(true)
+	if err := fs.PutSession(ctx, store.Record{ID: "a", Data: []byte("x")}); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("put during outage: %v, want ErrUnavailable", err)
+	}
+	if d, _ := fs.Degraded(); d {
+		t.Error("NoFallback switched to memory")
+	}
+	primary.down.Store(false)
+	if err := fs.PutSession(ctx, store.Record{ID: "a", Data: []byte("x")}); err != nil {
+		t.Fatalf("put after the outage: %v", err)
+	}
+}
