@@ -39,8 +39,12 @@ type IdleRow struct {
 	RSSAfterMB      float64 `json:"rss_after_mb"`
 	BytesPerSession int64   `json:"rss_bytes_per_session"`
 	RedisPerSession int64   `json:"redis_used_memory_bytes_per_session,omitempty"`
-	OpenSeconds     float64 `json:"open_seconds"`
-	Errors          int     `json:"errors"`
+	// mooring only: after a forced GC that returns free memory to the OS.
+	RSSAfterGCPerSession int64   `json:"rss_after_gc_bytes_per_session,omitempty"`
+	HeapPerSession       int64   `json:"live_heap_bytes_per_session,omitempty"`
+	GoroutinesPerSession float64 `json:"goroutines_per_session,omitempty"`
+	OpenSeconds          float64 `json:"open_seconds"`
+	Errors               int     `json:"errors"`
 }
 
 // RestoreRow: the first request of a restored session against a warm one.
@@ -135,6 +139,8 @@ func runIdle(e *env, rs *redisServer, c *config) []IdleRow {
 		{Server: "mooring", Mode: "sse", Store: "bolt", Backend: "gosdk"},
 		{Server: "mooring", Mode: "sse", Store: "redis", Backend: "gosdk"},
 		{Server: "mooring", Mode: "sse", Store: "redis", Backend: "raw"},
+		{Server: "mooring", Mode: "sse", Store: "bolt", Backend: "gosdk", Extra: []string{"--idle-evict", "2s"}, Label: "(idle-evict 2s)"},
+		{Server: "mooring", Mode: "sse", Store: "redis", Backend: "gosdk", Extra: []string{"--idle-evict", "2s"}, Label: "(idle-evict 2s)"},
 		{Server: "go-sdk", Mode: "sse"},
 		{Server: "mcp-go", Mode: "json"},
 		{Server: "ts-sdk", Mode: "store"},
@@ -157,13 +163,24 @@ func runIdle(e *env, rs *redisServer, c *config) []IdleRow {
 			continue
 		}
 		openSessions(p.url(), 50, 8) // warm the server up
+		evict := len(v.Extra) > 0
+		if evict {
+			time.Sleep(5 * time.Second) // the warmup sessions are evicted too
+		}
 		time.Sleep(500 * time.Millisecond)
 		rss0, red0 := rssBytes(p.pid()), rs.usedMemory()
+		heap0, gor0, gcOK := debugGC(p)
+		rssGC0 := rssBytes(p.pid())
 		t0 := time.Now()
 		_, errs := openSessions(p.url(), c.idleSessions, 8)
 		open := time.Since(t0)
 		time.Sleep(time.Second)
+		if evict {
+			time.Sleep(5 * time.Second) // idle-evict 2s; the janitor runs every second
+		}
 		rss1, red1 := rssBytes(p.pid()), rs.usedMemory()
+		heap1, gor1, _ := debugGC(p)
+		rssGC1 := rssBytes(p.pid())
 		p.stop()
 		n := int64(c.idleSessions - errs)
 		if n <= 0 {
@@ -175,8 +192,13 @@ func runIdle(e *env, rs *redisServer, c *config) []IdleRow {
 		if v.Store == "redis" {
 			row.RedisPerSession = (red1 - red0) / n
 		}
-		log.Printf("idle %-26s %d sessions: %+d B/session resident (%.1f -> %.1f MB), redis %d B/session, errors %d",
-			v.Name(), c.idleSessions, row.BytesPerSession, row.RSSBeforeMB, row.RSSAfterMB, row.RedisPerSession, errs)
+		if gcOK {
+			row.RSSAfterGCPerSession = (rssGC1 - rssGC0) / n
+			row.HeapPerSession = (heap1 - heap0) / n
+			row.GoroutinesPerSession = round3(float64(gor1-gor0) / float64(n))
+		}
+		log.Printf("idle %-26s %d sessions: %+d B/session resident (%.1f -> %.1f MB), after GC %+d B/session, live heap %+d B/session, %.2f goroutines/session, redis %d B/session, errors %d",
+			v.Name(), c.idleSessions, row.BytesPerSession, row.RSSBeforeMB, row.RSSAfterMB, row.RSSAfterGCPerSession, row.HeapPerSession, row.GoroutinesPerSession, row.RedisPerSession, errs)
 		rows = append(rows, row)
 	}
 	return rows
@@ -481,13 +503,21 @@ func runProfiles(e *env, c *config) {
 func (x *Extras) markdown(b *strings.Builder) {
 	if len(x.IdleMemory) > 0 {
 		fmt.Fprintf(b, "## Memory per idle session\n\nSessions opened (handshake and one echo call each) and left idle; the delta of the server's VmRSS (and, for Redis, of `INFO memory` used_memory) divided by the sessions.\n\n")
-		fmt.Fprintf(b, "| server | sessions | RSS before MB | RSS after MB | resident B/session | redis B/session | errors |\n|---|---:|---:|---:|---:|---:|---:|\n")
-		for _, r := range x.IdleMemory {
-			red := "–"
-			if r.RedisPerSession != 0 {
-				red = strconv.FormatInt(r.RedisPerSession, 10)
+		fmt.Fprintf(b, "For mooring, the bench server also answers `/debug/gc` (a forced GC that returns free memory to the OS, then the live heap and goroutine count): the last columns are the per-session deltas measured after it. The `idle-evict 2s` rows wait until mooring has closed the idle sessions' backends (the store keeps them; the next request restores them).\n\n")
+		fmt.Fprintf(b, "| server | sessions | RSS before MB | RSS after MB | resident B/session | redis B/session | RSS after GC B/session | live heap B/session | goroutines/session | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		dash := func(v int64) string {
+			if v == 0 {
+				return "–"
 			}
-			fmt.Fprintf(b, "| %s | %d | %.1f | %.1f | %d | %s | %d |\n", r.Server, r.Sessions, r.RSSBeforeMB, r.RSSAfterMB, r.BytesPerSession, red, r.Errors)
+			return strconv.FormatInt(v, 10)
+		}
+		for _, r := range x.IdleMemory {
+			g := "–"
+			if r.HeapPerSession != 0 || r.GoroutinesPerSession != 0 {
+				g = strconv.FormatFloat(r.GoroutinesPerSession, 'f', 2, 64)
+			}
+			fmt.Fprintf(b, "| %s | %d | %.1f | %.1f | %d | %s | %s | %s | %s | %d |\n", r.Server, r.Sessions, r.RSSBeforeMB, r.RSSAfterMB, r.BytesPerSession,
+				dash(r.RedisPerSession), dash(r.RSSAfterGCPerSession), dash(r.HeapPerSession), g, r.Errors)
 		}
 		b.WriteString("\n")
 	}
@@ -527,4 +557,21 @@ func closeWithin(st store.Store, d time.Duration) {
 	case <-time.After(d):
 		log.Printf("  %s store: Close did not return in %v; going on", st.Kind(), d)
 	}
+}
+
+// debugGC asks a mooring bench server to collect garbage and return free
+// memory to the OS; it returns the live heap and the goroutine count.
+func debugGC(p *proc) (heap, goroutines int64, ok bool) {
+	resp, err := http.Get("http://" + p.addr + "/debug/gc")
+	if err != nil {
+		return 0, 0, false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, 0, false
+	}
+	if _, err := fmt.Fscan(resp.Body, &heap, &goroutines); err != nil {
+		return 0, 0, false
+	}
+	return heap, goroutines, true
 }

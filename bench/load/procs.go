@@ -17,16 +17,18 @@ import (
 
 // variant is one server configuration under test.
 type variant struct {
-	Server  string // mooring, go-sdk, mcp-go, ts-sdk, plain
-	Mode    string // sse, json, store
-	Store   string // mooring: memory, bolt, redis
-	Backend string // mooring: gosdk, raw
+	Server  string   // mooring, go-sdk, mcp-go, ts-sdk, plain
+	Mode    string   // sse, json, store
+	Store   string   // mooring: memory, bolt, redis
+	Backend string   // mooring: gosdk, raw
+	Extra   []string // more mooring flags
+	Label   string   // appended to the name, for Extra
 }
 
 func (v variant) Name() string {
 	switch v.Server {
 	case "mooring":
-		return fmt.Sprintf("mooring %s/%s %s", v.Store, v.Backend, v.Mode)
+		return strings.TrimSpace(fmt.Sprintf("mooring %s/%s %s %s", v.Store, v.Backend, v.Mode, v.Label))
 	case "go-sdk", "ts-sdk", "mcp-go":
 		return v.Server + " " + v.Mode
 	}
@@ -63,6 +65,7 @@ func (e *env) argv(v variant, addr string, extra ...string) []string {
 		if v.Store == "redis" {
 			a = append(a, "--redis-url", e.redisURL)
 		}
+		a = append(a, v.Extra...)
 		return append(a, extra...)
 	case "go-sdk":
 		return []string{filepath.Join(e.bin, "gosdk"), "--addr", addr, "--mode", v.Mode}

@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -42,6 +43,7 @@ func main() {
 	maxEvents := flag.Int("max-events", 0, "events kept per session (0: mooring's default)")
 	compression := flag.Bool("compression", true, "compress stored payloads (as mooring serve does by default)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file until SIGTERM/SIGINT")
+	idleEvict := flag.Duration("idle-evict", 0, "close the backend of a session idle this long (0: mooring's default)")
 	memprofile := flag.String("memprofile", "", "write an allocation (heap) profile to this file at SIGTERM/SIGINT")
 	flag.Parse()
 
@@ -89,7 +91,7 @@ func main() {
 	default:
 		log.Fatalf("--backend %q: want gosdk or raw", *backendKind)
 	}
-	mgr := session.New(st, opener, &session.Options{TTL: time.Hour, Logger: quiet})
+	mgr := session.New(st, opener, &session.Options{TTL: time.Hour, IdleEvict: *idleEvict, Logger: quiet})
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -102,6 +104,15 @@ func main() {
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", h)
+	// For the idle-session measurement: collect garbage, return free memory
+	// to the OS and report the live heap, so that VmRSS shows what the
+	// sessions hold rather than the collector's headroom.
+	mux.HandleFunc("/debug/gc", func(w http.ResponseWriter, r *http.Request) {
+		debug.FreeOSMemory()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		fmt.Fprintf(w, "%d %d\n", ms.HeapAlloc, runtime.NumGoroutine())
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	if *cpuprofile != "" {
