@@ -268,7 +268,8 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, version string,
 	if h.opts.Mode == JSON {
 		return h.answerJSON(w, r, sub)
 	}
-	sw := h.startSSE(w)
+	// The headers go out with the first event, in one write.
+	sw := h.startSSE(w, false)
 	return h.stream(r.Context(), sw, sub, version >= primingVersion)
 }
 
@@ -320,7 +321,7 @@ func (h *Handler) listen(w http.ResponseWriter, r *http.Request, s *session.Sess
 		if err != nil {
 			return err
 		}
-		sw := h.startSSE(w)
+		sw := h.startSSE(w, true)
 		for _, ev := range replay {
 			sw.event(ev, prime)
 		}
@@ -340,7 +341,7 @@ func (h *Handler) listen(w http.ResponseWriter, r *http.Request, s *session.Sess
 			return err
 		}
 	}
-	sw := h.startSSE(w)
+	sw := h.startSSE(w, true)
 	h.stream(ctx, sw, sub, prime)
 	return nil
 }
@@ -365,11 +366,6 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
 func (h *Handler) stream(ctx context.Context, sw *sseWriter, sub *session.Sub, prime bool) bool {
 	defer sub.Close()
 	var beat <-chan time.Time
-	if h.opts.Heartbeat > 0 {
-		t := time.NewTicker(h.opts.Heartbeat)
-		defer t.Stop()
-		beat = t.C
-	}
 	for {
 		events, over, retry := sub.Take()
 		for _, ev := range events {
@@ -379,7 +375,9 @@ func (h *Handler) stream(ctx context.Context, sw *sseWriter, sub *session.Sub, p
 			if retry > 0 {
 				sw.retry(retry)
 			}
-			sw.flush()
+			// No flush: net/http sends what is buffered with the end of
+			// the response, in one write, when the handler returns.
+			sw.write()
 			return retry == 0 && len(events) > 0 && !session.IsMarker(events[len(events)-1].Data)
 		}
 		if len(events) > 0 {
@@ -387,6 +385,12 @@ func (h *Handler) stream(ctx context.Context, sw *sseWriter, sub *session.Sub, p
 		}
 		if sw.err != nil {
 			return false
+		}
+		if beat == nil && h.opts.Heartbeat > 0 {
+			// Only a stream that waits needs a heartbeat.
+			t := time.NewTicker(h.opts.Heartbeat)
+			defer t.Stop()
+			beat = t.C
 		}
 		select {
 		case <-sub.Ready():

@@ -19,16 +19,28 @@ type sseWriter struct {
 	err   error         // first write error; later writes are skipped
 }
 
-// startSSE sends the headers of an SSE response.
-func (h *Handler) startSSE(w http.ResponseWriter) *sseWriter {
+// Header values shared by every SSE response, so that setting them does not
+// allocate.
+var (
+	eventStream = []string{"text/event-stream"}
+	noCache     = []string{"no-cache, no-transform"}
+	no          = []string{"no"}
+)
+
+// startSSE starts an SSE response; with flush, its headers are sent at once
+// (a GET stream may wait long for its first event; a client must know that
+// it is open).
+func (h *Handler) startSSE(w http.ResponseWriter, flush bool) *sseWriter {
 	hdr := w.Header()
-	hdr.Set("Content-Type", "text/event-stream")
-	hdr.Set("Cache-Control", "no-cache, no-transform")
+	hdr["Content-Type"] = eventStream
+	hdr["Cache-Control"] = noCache
 	// Proxies such as nginx must neither buffer nor hold back the stream.
-	hdr.Set("X-Accel-Buffering", "no")
+	hdr["X-Accel-Buffering"] = no
 	w.WriteHeader(http.StatusOK)
 	sw := &sseWriter{w: w, rc: http.NewResponseController(w), buf: make([]byte, 0, 512), delay: h.opts.Retry}
-	sw.flush()
+	if flush {
+		sw.flush()
+	}
 	return sw
 }
 
@@ -67,6 +79,14 @@ func (sw *sseWriter) retry(d time.Duration) {
 // comment writes a heartbeat that clients ignore.
 func (sw *sseWriter) comment() {
 	sw.buf = append(sw.buf, ": keepalive\n\n"...)
+}
+
+// write hands the buffered frames to the ResponseWriter without flushing.
+func (sw *sseWriter) write() {
+	if sw.err == nil && len(sw.buf) > 0 {
+		_, sw.err = sw.w.Write(sw.buf)
+	}
+	sw.buf = sw.buf[:0]
 }
 
 func (sw *sseWriter) flush() {
