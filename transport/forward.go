@@ -24,11 +24,22 @@ const DefaultOwnerWait = 15 * time.Second
 // hopHeaders are not passed from one replica to the next.
 var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
-var forwardClient = &http.Client{Transport: &http.Transport{
-	DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
-	MaxIdleConnsPerHost: 64,
-	IdleConnTimeout:     time.Minute,
-}}
+// forwardClient passes requests between replicas. Its header timeout holds
+// for SSE answers, whose headers leave the owner within the prime delay,
+// and GET streams, which send theirs at once: an owner that accepts but
+// does not answer (hung, stopped) is not waited on for ever. A JSON answer
+// comes with its headers only when the work is done, so JSON mode has no
+// such bound.
+var forwardClient, forwardClientJSON = newForwardClient(10 * time.Second), newForwardClient(0)
+
+func newForwardClient(headerTimeout time.Duration) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       time.Minute,
+		ResponseHeaderTimeout: headerTimeout,
+	}}
+}
 
 // withSession runs serve with the live session sid. When another replica
 // owns it, the request is passed to that replica instead; when the owner
@@ -53,7 +64,11 @@ func (h *Handler) withSession(w http.ResponseWriter, r *http.Request, sid string
 		if r.Header.Get(ForwardedHeader) != "" {
 			return statusError(http.StatusServiceUnavailable, "session %s is moving between replicas; retry", sid)
 		}
-		sent, err := forward(w, r, body, re.OwnerURL)
+		client := forwardClient
+		if h.opts.Mode == JSON && r.Method == http.MethodPost {
+			client = forwardClientJSON
+		}
+		sent, err := forward(w, r, client, body, re.OwnerURL)
 		if sent || err != nil {
 			return err
 		}
@@ -71,7 +86,7 @@ func (h *Handler) withSession(w http.ResponseWriter, r *http.Request, sid string
 
 // forward passes r to the owner and copies its answer back, streaming. It
 // reports false, with nothing written, when the owner cannot be reached.
-func forward(w http.ResponseWriter, r *http.Request, body []byte, ownerURL string) (bool, error) {
+func forward(w http.ResponseWriter, r *http.Request, client *http.Client, body []byte, ownerURL string) (bool, error) {
 	req, err := http.NewRequestWithContext(r.Context(), r.Method, ownerURL, bytes.NewReader(body))
 	if err != nil {
 		return false, err
@@ -81,7 +96,7 @@ func forward(w http.ResponseWriter, r *http.Request, body []byte, ownerURL strin
 		req.Header.Del(k)
 	}
 	req.Header.Set(ForwardedHeader, "1")
-	resp, err := forwardClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		if r.Context().Err() != nil {
 			return true, r.Context().Err()
