@@ -8,9 +8,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -223,4 +225,21 @@ type Leaser interface {
 	AcquireLease(ctx context.Context, session, owner string, ttl time.Duration) (l Lease, acquired bool, err error)
 	// ReleaseLease gives the lease up if owner holds it.
 	ReleaseLease(ctx context.Context, session, owner string) error
+}
+
+// ImportOrder checks events for Import and returns them in Seq order (a
+// sorted copy if they were not): every id valid, so that a backend can
+// validate before it writes anything.
+func ImportOrder(events []Event) ([]Event, error) {
+	for _, ev := range events {
+		if !ValidStreamID(ev.ID.Stream) || ev.ID.Seq == 0 {
+			return nil, fmt.Errorf("%w: %q", ErrBadEventID, ev.ID.String())
+		}
+	}
+	bySeq := func(a, b Event) int { return cmp.Compare(a.ID.Seq, b.ID.Seq) }
+	if !slices.IsSortedFunc(events, bySeq) {
+		events = slices.Clone(events)
+		slices.SortStableFunc(events, bySeq)
+	}
+	return events, nil
 }

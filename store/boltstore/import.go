@@ -3,7 +3,6 @@ package boltstore
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -21,28 +20,20 @@ func (s *Store) Import(ctx context.Context, session string, events []store.Event
 	if err := checkSessionID(session); err != nil {
 		return fmt.Errorf("boltstore: import: %w", err)
 	}
-	for _, ev := range events {
-		// Checked before the write: a failure inside a shared commit
-		// would redo the whole batch.
-		if !store.ValidStreamID(ev.ID.Stream) || ev.ID.Seq == 0 {
-			return fmt.Errorf("boltstore: import into %q: invalid event id %q", session, ev.ID.String())
-		}
+	// Checked before the write: a failure inside a shared commit would redo
+	// the whole batch.
+	events, err := store.ImportOrder(events)
+	if err != nil {
+		return fmt.Errorf("boltstore: import into %q: %w", session, err)
 	}
 	if len(events) == 0 {
 		return nil
-	}
-	// The contract hands events over in seq order; sorting a copy costs
-	// little and keeps an unordered caller from losing events to the skip
-	// below.
-	if !slices.IsSortedFunc(events, cmpSeq) {
-		events = slices.Clone(events)
-		slices.SortStableFunc(events, cmpSeq)
 	}
 	if err := s.enter(ctx); err != nil {
 		return err
 	}
 	defer s.leave()
-	err := s.write(func(tx *bolt.Tx) error {
+	err = s.write(func(tx *bolt.Tx) error {
 		now := nowNano()
 		m, b, err := openForWrite(tx, session, now)
 		if err != nil {
@@ -72,16 +63,6 @@ func (s *Store) Import(ctx context.Context, session string, events []store.Event
 		return fmt.Errorf("boltstore: import %d events into %q: %w", len(events), session, err)
 	}
 	return nil
-}
-
-func cmpSeq(a, b store.Event) int {
-	switch {
-	case a.ID.Seq < b.ID.Seq:
-		return -1
-	case a.ID.Seq > b.ID.Seq:
-		return 1
-	}
-	return 0
 }
 
 var _ store.Importer = (*Store)(nil)

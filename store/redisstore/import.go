@@ -3,7 +3,6 @@ package redisstore
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 
 	"github.com/mooring-dev/mooring/store"
@@ -102,19 +101,12 @@ func (s *Store) Import(ctx context.Context, session string, events []store.Event
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
-	for _, ev := range events {
-		if !store.ValidStreamID(ev.ID.Stream) || ev.ID.Seq == 0 {
-			return fmt.Errorf("redisstore: import into session %q: invalid event id %q", session, ev.ID.String())
-		}
+	events, err := store.ImportOrder(events)
+	if err != nil {
+		return fmt.Errorf("redisstore: import into session %q: %w", session, err)
 	}
 	if len(events) == 0 {
 		return nil
-	}
-	// The contract hands events over in seq order; sorting a copy costs
-	// little and keeps an unordered caller from losing events to the skip.
-	if !slices.IsSortedFunc(events, cmpSeq) {
-		events = slices.Clone(events)
-		slices.SortStableFunc(events, cmpSeq)
 	}
 	args := make([]string, 0, 3+3*len(events))
 	args = append(args, s.ttlArg, s.maxEventsArg, s.maxBytesArg)
@@ -126,16 +118,6 @@ func (s *Store) Import(ctx context.Context, session string, events []store.Event
 		return s.fail(err, "import %d events into session %q", len(events), session)
 	}
 	return nil
-}
-
-func cmpSeq(a, b store.Event) int {
-	switch {
-	case a.ID.Seq < b.ID.Seq:
-		return -1
-	case a.ID.Seq > b.ID.Seq:
-		return 1
-	}
-	return 0
 }
 
 var _ store.Importer = (*Store)(nil)
