@@ -19,13 +19,13 @@ import (
 // nothing; the last seq rises to the highest one imported, so that
 // appendLua's HINCRBY continues above it. Seqs are compared as decimal
 // strings (longer is greater, else lexical): Lua numbers are doubles and
-// lose precision past 2^53. The caps are enforced and the TTL restarted as
-// appendLua does. It returns the number of events written.
+// lose precision past 2^53. The caps are enforced (capLua) and the TTL
+// restarted as appendLua does. It returns the number of events written.
 //
 // Nothing after the first write can fail on valid input (XADD's id is
 // above both the last seq and the newest entry), which matters because
 // Redis does not undo a script's writes when it fails half way.
-const importLua = `
+const importLua = capLua + `
 local rec, ev, meta = KEYS[1], KEYS[2], KEYS[3]
 local maxEvents, maxBytes = tonumber(ARGV[2]), tonumber(ARGV[3])
 
@@ -55,33 +55,7 @@ end
 if added > 0 then
   redis.call('HSET', meta, 'seq', last)
   local bytes = redis.call('HINCRBY', meta, 'bytes', size)
-  local count = redis.call('XLEN', ev)
-  if count > maxEvents or bytes > maxBytes then
-    -- As in appendLua: remove the oldest entries until both caps hold,
-    -- never the newest, and remember each stream's last removed seq.
-    local purged, from = {}, '-'
-    while count > 1 and (count > maxEvents or bytes > maxBytes) do
-      local n = count - maxEvents
-      if n < 1 then n = 8 elseif n > 256 then n = 256 end
-      local batch = redis.call('XRANGE', ev, from, '+', 'COUNT', n)
-      if #batch == 0 then break end
-      for _, e in ipairs(batch) do
-        if count <= 1 or (count <= maxEvents and bytes <= maxBytes) then break end
-        local f = e[2] -- s, <stream>, d, <data>
-        purged[f[2]] = e[1]
-        bytes = bytes - #f[4]
-        count = count - 1
-        from = '(' .. e[1]
-      end
-    end
-    redis.call('XTRIM', ev, 'MAXLEN', count)
-    local fields = {'bytes', bytes}
-    for s, id in pairs(purged) do
-      fields[#fields + 1] = 'p:' .. s
-      fields[#fields + 1] = string.match(id, '^%d+')
-    end
-    redis.call('HSET', meta, unpack(fields))
-  end
+  enforce(ev, meta, redis.call('XLEN', ev), bytes, maxEvents, maxBytes)
 end
 
 redis.call('PEXPIRE', rec, ARGV[1])

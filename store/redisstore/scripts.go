@@ -14,25 +14,15 @@ import (
 // (longer is greater, else lexical), because Lua numbers are doubles and
 // lose precision past 2^53.
 
-// appendLua adds one event. ARGV: stream, data, ttl ms, max events, max
-// bytes. It returns the new seq.
-const appendLua = `
-local rec, ev, meta = KEYS[1], KEYS[2], KEYS[3]
-local stream, data = ARGV[1], ARGV[2]
-local maxEvents, maxBytes = tonumber(ARGV[4]), tonumber(ARGV[5])
-
-local seq = redis.call('HINCRBY', meta, 'seq', 1)
-local id = string.format('%d-0', seq)
-redis.call('XADD', ev, id, 's', stream, 'd', data)
-local bytes = redis.call('HINCRBY', meta, 'bytes', #data)
-local count = redis.call('XLEN', ev)
-
-if count > maxEvents or bytes > maxBytes then
-  -- Remove the oldest entries until both caps hold, never the one just
-  -- added, and remember the last removed seq of each stream. XRANGE copies
-  -- payloads into Lua, so read only as many entries as the count cap
-  -- needs (usually one), and a few at a time while the byte cap does not
-  -- hold yet.
+// capLua defines enforce(ev, meta, count, bytes, maxEvents, maxBytes): it
+// removes the oldest entries until both caps hold, never the newest one,
+// and remembers the last removed seq of each stream (the purge marks).
+// XRANGE copies payloads into Lua, so it reads only as many entries as the
+// count cap needs (usually one), and a few at a time while the byte cap
+// does not hold yet. appendLua and importLua both start with it.
+const capLua = `
+local function enforce(ev, meta, count, bytes, maxEvents, maxBytes)
+  if count <= maxEvents and bytes <= maxBytes then return end
   local purged, from = {}, '-'
   while count > 1 and (count > maxEvents or bytes > maxBytes) do
     local n = count - maxEvents
@@ -56,6 +46,20 @@ if count > maxEvents or bytes > maxBytes then
   end
   redis.call('HSET', meta, unpack(fields))
 end
+`
+
+// appendLua adds one event. ARGV: stream, data, ttl ms, max events, max
+// bytes. It returns the new seq.
+const appendLua = capLua + `
+local rec, ev, meta = KEYS[1], KEYS[2], KEYS[3]
+local stream, data = ARGV[1], ARGV[2]
+local maxEvents, maxBytes = tonumber(ARGV[4]), tonumber(ARGV[5])
+
+local seq = redis.call('HINCRBY', meta, 'seq', 1)
+local id = string.format('%d-0', seq)
+redis.call('XADD', ev, id, 's', stream, 'd', data)
+local bytes = redis.call('HINCRBY', meta, 'bytes', #data)
+enforce(ev, meta, redis.call('XLEN', ev), bytes, maxEvents, maxBytes)
 
 redis.call('PEXPIRE', rec, ARGV[3])
 redis.call('PEXPIRE', ev, ARGV[3])
