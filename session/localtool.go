@@ -25,6 +25,17 @@ func (m *Manager) localTool(req *jsonrpc.Request) *LocalTool {
 	if len(m.localTools) == 0 || req.Method != "tools/call" {
 		return nil
 	}
+	// Every tools/call passes here: decode only when a local tool's name
+	// is in the params at all.
+	named := false
+	for i := range m.localTools {
+		if bytes.Contains(req.Params, []byte(m.localTools[i].Tool.Name)) {
+			named = true
+		}
+	}
+	if !named {
+		return nil
+	}
 	var p struct {
 		Name string `json:"name"`
 	}

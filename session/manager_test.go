@@ -21,15 +21,14 @@ import (
 // recorder is a go-sdk server that records what each of its sessions was
 // told, so that a test can see what a restore replayed.
 type recorder struct {
-	mu       sync.Mutex
-	levels   []string
-	subs     []string
-	inits    int
-	release  chan struct{}
-	started  chan struct{}
-	srv      *mcp.Server
-	opener   *backend.InProcess
-	captured []string
+	mu      sync.Mutex
+	levels  []string
+	subs    []string
+	inits   int
+	release chan struct{}
+	started chan struct{}
+	srv     *mcp.Server
+	opener  *backend.InProcess
 }
 
 func newRecorder() *recorder {

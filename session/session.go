@@ -34,16 +34,11 @@ const CodeInterrupted = -32000
 
 // call is a client request in flight.
 type call struct {
-	stream *Stream
-	method string
-	params json.RawMessage
-	json   bool // answered as application/json: the response is not logged
-	respCh chan *jsonrpc.Response
-}
-
-// outbound is a server-to-client request waiting for the client's reply.
-type outbound struct {
-	backendID jsonrpc.ID
+	stream   *Stream
+	method   string
+	params   json.RawMessage
+	json     bool   // answered as application/json: the response is not logged
+	progress string // the request's progress token (JSON), if any
 }
 
 // Session is one live MCP session: its record, its backend connection and its
@@ -64,9 +59,9 @@ type Session struct {
 	lastTouch time.Time
 	nextSeq   uint64
 	calls     map[jsonrpc.ID]*call
-	streams   map[string]*Stream // open streams, GET stream included
-	outbound  map[string]outbound
-	progress  map[string]string // progress token (JSON) -> stream id
+	streams   map[string]*Stream    // open streams, GET stream included
+	outbound  map[string]jsonrpc.ID // client-facing id of a server request -> the backend's
+	progress  map[string]string     // progress token (JSON) -> stream id
 	internal  map[jsonrpc.ID]chan *jsonrpc.Response
 	closed    bool
 }
@@ -80,7 +75,7 @@ func newSession(m *Manager, rec *Record) *Session {
 		lastUsed: m.now(),
 		calls:    make(map[jsonrpc.ID]*call),
 		streams:  make(map[string]*Stream),
-		outbound: make(map[string]outbound),
+		outbound: make(map[string]jsonrpc.ID),
 		progress: make(map[string]string),
 		internal: make(map[jsonrpc.ID]chan *jsonrpc.Response),
 	}
@@ -139,7 +134,9 @@ type CallOptions struct {
 	// response cannot be resumed). Messages related to the request go on the
 	// GET stream.
 	JSON bool
-	// Header is passed to the backend in mcp.RequestExtra.Header.
+	// Header is passed to the backend in mcp.RequestExtra.Header, as
+	// go-sdk's own handler passes the HTTP request's header. Call sets
+	// backend.RouteHeader in it (a client cannot choose a route).
 	Header http.Header
 }
 
@@ -165,8 +162,8 @@ func (s *Session) Call(ctx context.Context, req *jsonrpc.Request, opts CallOptio
 	s.calls[req.ID] = c
 	if !opts.JSON {
 		s.streams[st.id] = st
-		if tok := progressToken(req.Params); tok != "" {
-			s.progress[tok] = st.id
+		if c.progress = progressToken(req.Params); c.progress != "" {
+			s.progress[c.progress] = st.id
 		}
 	}
 	s.mu.Unlock()
@@ -182,7 +179,7 @@ func (s *Session) Call(ctx context.Context, req *jsonrpc.Request, opts CallOptio
 		go s.answerLocal(req, lt)
 		return sub, nil
 	}
-	hdr := opts.Header.Clone()
+	hdr := opts.Header
 	if hdr == nil {
 		hdr = make(http.Header, 1)
 	}
@@ -239,14 +236,14 @@ func (s *Session) Reply(ctx context.Context, resp *jsonrpc.Response) error {
 	}
 	key, _ := resp.ID.Raw().(string)
 	s.mu.Lock()
-	ob, ok := s.outbound[key]
+	backendID, ok := s.outbound[key]
 	delete(s.outbound, key)
 	s.mu.Unlock()
 	if !ok {
 		s.m.log.Warn("reply to an unknown server request dropped", "session", s.id, "id", resp.ID.Raw())
 		return nil
 	}
-	return s.conn.Send(ctx, &jsonrpc.Response{ID: ob.backendID, Result: resp.Result, Error: resp.Error})
+	return s.conn.Send(ctx, &jsonrpc.Response{ID: backendID, Result: resp.Result, Error: resp.Error})
 }
 
 // Resume attaches a writer to the stream that lastEventID belongs to. It
@@ -341,10 +338,8 @@ func (s *Session) response(ctx context.Context, resp *jsonrpc.Response) error {
 	delete(s.calls, resp.ID)
 	if c != nil {
 		delete(s.streams, c.stream.id)
-		for tok, sid := range s.progress {
-			if sid == c.stream.id {
-				delete(s.progress, tok)
-			}
+		if c.progress != "" && s.progress[c.progress] == c.stream.id {
+			delete(s.progress, c.progress)
 		}
 	}
 	var changed bool
@@ -371,13 +366,7 @@ func (s *Session) response(ctx context.Context, resp *jsonrpc.Response) error {
 		return fmt.Errorf("session %s: encode response: %w", s.id, err)
 	}
 	if c.json {
-		c.stream.mu.Lock()
-		c.stream.done = true
-		sub := c.stream.sub
-		c.stream.mu.Unlock()
-		if sub != nil {
-			sub.push(store.Event{Data: data}, true)
-		}
+		c.stream.finishUnlogged(data)
 		return nil
 	}
 	if _, err := c.stream.publish(ctx, data, true); err != nil {
@@ -387,12 +376,7 @@ func (s *Session) response(ctx context.Context, resp *jsonrpc.Response) error {
 		lost, _ := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: resp.ID, Error: &jsonrpc.Error{
 			Code: jsonrpc.CodeInternalError, Message: "mooring could not log the response: " + err.Error(),
 		}})
-		c.stream.mu.Lock()
-		c.stream.done = true
-		if sub := c.stream.sub; sub != nil {
-			sub.push(store.Event{Data: lost}, true)
-		}
-		c.stream.mu.Unlock()
+		c.stream.finishUnlogged(lost)
 	}
 	return nil
 }
@@ -447,7 +431,7 @@ func (s *Session) serverMessage(ctx context.Context, req *jsonrpc.Request) error
 	if req.IsCall() {
 		// A fresh id that no earlier backend connection used.
 		cid := "m-" + s.tag + "-" + idText(req.ID)
-		s.outbound[cid] = outbound{backendID: req.ID}
+		s.outbound[cid] = req.ID
 		id, _ := jsonrpc.MakeID(cid)
 		req = &jsonrpc.Request{ID: id, Method: req.Method, Params: req.Params}
 	}

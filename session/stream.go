@@ -113,6 +113,18 @@ func (st *Stream) queue(final bool, events ...store.Event) {
 	}
 }
 
+// finishUnlogged ends the stream with a final message that is not in the
+// log: the response of a JSON-mode request, or the error that replaces a
+// response the log refused.
+func (st *Stream) finishUnlogged(data []byte) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.done = true
+	if st.sub != nil {
+		st.sub.push(store.Event{Data: data}, true)
+	}
+}
+
 // attach makes sub the stream's writer, detaching any previous one (a client
 // that reconnects replaces its old connection).
 func (st *Stream) attach(sub *Sub) {
@@ -173,13 +185,12 @@ type Sub struct {
 	stream *Stream
 	ready  chan struct{} // signalled when events arrive or the sub ends
 
-	mu     sync.Mutex // guards the fields below
-	queue  []store.Event
-	after  uint64 // events at or below this seq were replayed already
-	ended  bool
-	final  bool          // the stream's last event is in queue
-	retry  time.Duration // reconnection hint when ended by the server
-	endErr error
+	mu    sync.Mutex // guards the fields below
+	queue []store.Event
+	after uint64 // events at or below this seq were replayed already
+	ended bool
+	final bool          // the stream's last event is in queue
+	retry time.Duration // reconnection hint when ended by the server
 }
 
 func newSub(st *Stream) *Sub {

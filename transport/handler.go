@@ -223,7 +223,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) error {
 				w.WriteHeader(http.StatusAccepted)
 				return nil
 			}
-			sub, err := s.Call(ctx, m, session.CallOptions{JSON: h.opts.Mode == JSON})
+			sub, err := s.Call(ctx, m, session.CallOptions{JSON: h.opts.Mode == JSON, Header: r.Header})
 			if err != nil {
 				return err
 			}
@@ -243,7 +243,7 @@ func (h *Handler) initialize(w http.ResponseWriter, r *http.Request, req *jsonrp
 	if err != nil {
 		return err
 	}
-	sub, err := s.Call(r.Context(), req, session.CallOptions{JSON: h.opts.Mode == JSON})
+	sub, err := s.Call(r.Context(), req, session.CallOptions{JSON: h.opts.Mode == JSON, Header: r.Header})
 	if err != nil {
 		h.m.Discard(s)
 		return err

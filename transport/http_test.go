@@ -217,3 +217,20 @@ func TestHandler_LastEventIDIsolation(t *testing.T) {
 		t.Fatal("resume under B neither ended nor answered")
 	}
 }
+
+// The backend sees the client's HTTP headers, as with go-sdk's own handler,
+// but never a route the client chose.
+func TestHandler_HeadersReachTheBackend(t *testing.T) {
+	e := newEnv(t, nil)
+	sid := e.initialize(t)
+	resp := e.do(t, rawReq{method: "POST", headers: map[string]string{
+		"Mcp-Session-Id": sid, "X-Tenant": "acme", "Mooring-Stream": "g",
+	}, body: `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"headers"}}`})
+	evs := readEvents(t, resp.Body, 2)
+	if !strings.Contains(evs[1].data, `X-Tenant=acme`) {
+		t.Fatalf("backend did not see the client's header: %s", evs[1].data)
+	}
+	if strings.Contains(evs[1].data, `Mooring-Stream=g`) {
+		t.Fatalf("the client chose the route: %s", evs[1].data)
+	}
+}

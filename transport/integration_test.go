@@ -48,6 +48,11 @@ func testServer() *mcp.Server {
 		}
 		return &mcp.CallToolResult{Content: []mcp.Content{res.Content}}, nil, nil
 	})
+	mcp.AddTool(s, &mcp.Tool{Name: "headers", Description: "tells the request's headers"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		h := req.Extra.Header
+		text := "X-Tenant=" + h.Get("X-Tenant") + " Mooring-Stream=" + h.Get("Mooring-Stream")
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}, nil, nil
+	})
 	return s
 }
 

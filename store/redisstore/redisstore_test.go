@@ -225,13 +225,14 @@ func testAppendIsolation(t *testing.T, open opener) {
 
 func testCountCap(t *testing.T, open opener) {
 	s := open(t, store.Limits{MaxEvents: 5})
-	var ids []store.EventID
 	for i := range 12 {
 		id, err := s.Append(ctx, "a", []string{"get", "post"}[i%3/2], []byte{byte(i)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, id)
+		if id.Seq != uint64(i+1) {
+			t.Fatalf("append %d: seq %d, want %d", i, id.Seq, i+1)
+		}
 	}
 	// Kept: seqs 8..12. Removed: 1..7, the last "post" one being 6.
 	if _, err := s.After(ctx, "a", store.EventID{Stream: "get"}); !errors.Is(err, store.ErrPurged) {
