@@ -388,8 +388,7 @@ func (m *Manager) forget(s *Session) {
 // the TTL the store has expired it too.
 func (m *Manager) janitor() {
 	defer m.wg.Done()
-	every := min(max(m.idleEvict/4, time.Second), time.Minute)
-	t := time.NewTicker(every)
+	t := time.NewTicker(m.sweepEvery())
 	defer t.Stop()
 	for {
 		select {
@@ -399,6 +398,11 @@ func (m *Manager) janitor() {
 			m.sweep()
 		}
 	}
+}
+
+// sweepEvery is how often the janitor looks at the live sessions.
+func (m *Manager) sweepEvery() time.Duration {
+	return min(max(m.idleEvict/4, time.Second), time.Minute)
 }
 
 func (m *Manager) sweep() {
@@ -411,10 +415,16 @@ func (m *Manager) sweep() {
 		default:
 			continue
 		}
-		if e.s != nil && e.s.idle(now.Add(-m.idleEvict)) {
+		if e.s == nil {
+			continue
+		}
+		if e.s.idle(now.Add(-m.idleEvict)) {
 			idle = append(idle, e.s)
 			delete(m.sessions, id)
+			continue
 		}
+		// Unused since the last sweep: let go of its empty tables.
+		e.s.compact(now.Add(-m.sweepEvery()))
 	}
 	m.mu.Unlock()
 	for _, s := range idle {

@@ -305,3 +305,28 @@ func TestManager_IdleEvictionRestoresOnNextUse(t *testing.T) {
 		t.Errorf("events %v, want created then restored (eviction is not expiry)", events)
 	}
 }
+
+// An idle session lets go of its per-request tables, and works as before
+// on its next request: memory per idle session is a goal of its own.
+func TestSession_CompactWhenIdle(t *testing.T) {
+	m := session.New(memstore.New(nil), newRecorder().opener, nil)
+	defer m.Close()
+	s := open(t, m)
+	if r := call(t, s, 2, "tools/list", `{}`); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	if s.Tables() == 0 {
+		t.Fatal("no tables after requests: the test would prove nothing")
+	}
+	s.Compact(time.Now().Add(-time.Hour)) // used since then: kept
+	if s.Tables() == 0 {
+		t.Fatal("a session used recently was compacted")
+	}
+	s.Compact(time.Now().Add(time.Hour))
+	if n := s.Tables(); n != 0 {
+		t.Fatalf("%d tables left on an idle session", n)
+	}
+	if r := call(t, s, 3, "tools/list", `{"_meta":{"progressToken":"p1"}}`); r.Error != nil {
+		t.Fatalf("after compaction: %v", r.Error)
+	}
+}

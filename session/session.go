@@ -58,12 +58,16 @@ type Session struct {
 	lastUsed  time.Time
 	lastTouch time.Time
 	nextSeq   uint64
-	calls     map[jsonrpc.ID]*call
-	streams   map[string]*Stream    // open streams, GET stream included
-	outbound  map[string]jsonrpc.ID // client-facing id of a server request -> the backend's
-	progress  map[string]string     // progress token (JSON) -> stream id
-	internal  map[jsonrpc.ID]chan *jsonrpc.Response
-	closed    bool
+	get       *Stream // the GET stream, which lives as long as the session
+	// The maps are nil until first used and dropped again by compact when
+	// empty: most sessions are idle most of the time, and an empty map
+	// that once held an entry keeps its table.
+	calls    map[jsonrpc.ID]*call
+	streams  map[string]*Stream    // open request streams
+	outbound map[string]jsonrpc.ID // client-facing id of a server request -> the backend's
+	progress map[string]string     // progress token (JSON) -> stream id
+	internal map[jsonrpc.ID]chan *jsonrpc.Response
+	closed   bool
 }
 
 func newSession(m *Manager, rec *Record) *Session {
@@ -73,14 +77,51 @@ func newSession(m *Manager, rec *Record) *Session {
 		tag:      randomHex(4),
 		rec:      rec,
 		lastUsed: m.now(),
-		calls:    make(map[jsonrpc.ID]*call),
-		streams:  make(map[string]*Stream),
-		outbound: make(map[string]jsonrpc.ID),
-		progress: make(map[string]string),
-		internal: make(map[jsonrpc.ID]chan *jsonrpc.Response),
 	}
-	s.streams[GetStream] = &Stream{id: GetStream, session: s}
+	s.get = &Stream{id: GetStream, session: s}
 	return s
+}
+
+// put sets m[k] = v, making the map first if it is nil.
+func put[K comparable, V any](m *map[K]V, k K, v V) {
+	if *m == nil {
+		*m = make(map[K]V)
+	}
+	(*m)[k] = v
+}
+
+// stream returns the open stream id, or nil. s.mu must be held.
+func (s *Session) stream(id string) *Stream {
+	if id == GetStream {
+		return s.get
+	}
+	return s.streams[id]
+}
+
+// compact drops the session's empty maps if it has not been used since t,
+// so that an idle session holds no tables; the next request makes them
+// again.
+func (s *Session) compact(t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.lastUsed.Before(t) {
+		return
+	}
+	if len(s.calls) == 0 {
+		s.calls = nil
+	}
+	if len(s.streams) == 0 {
+		s.streams = nil
+	}
+	if len(s.outbound) == 0 {
+		s.outbound = nil
+	}
+	if len(s.progress) == 0 {
+		s.progress = nil
+	}
+	if len(s.internal) == 0 {
+		s.internal = nil
+	}
 }
 
 // ID returns the session id.
@@ -159,11 +200,11 @@ func (s *Session) Call(ctx context.Context, req *jsonrpc.Request, opts CallOptio
 	s.nextSeq++
 	st := &Stream{id: s.tag + "-" + strconv.FormatUint(s.nextSeq, 36), session: s}
 	c := &call{stream: st, method: req.Method, params: req.Params, json: opts.JSON}
-	s.calls[req.ID] = c
+	put(&s.calls, req.ID, c)
 	if !opts.JSON {
-		s.streams[st.id] = st
+		put(&s.streams, st.id, st)
 		if c.progress = progressToken(req.Params); c.progress != "" {
-			s.progress[c.progress] = st.id
+			put(&s.progress, c.progress, st.id)
 		}
 	}
 	s.mu.Unlock()
@@ -260,7 +301,7 @@ func (s *Session) Resume(ctx context.Context, lastEventID string) ([]store.Event
 		return nil, nil, err
 	}
 	s.mu.Lock()
-	st := s.streams[after.Stream]
+	st := s.stream(after.Stream)
 	s.mu.Unlock()
 	var sub *Sub
 	if st != nil {
@@ -296,9 +337,7 @@ func (s *Session) Listen(ctx context.Context) (*Sub, error) {
 	if err := s.used(ctx); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	st := s.streams[GetStream]
-	s.mu.Unlock()
+	st := s.get
 	sub := newSub(st)
 	st.attach(sub)
 	return sub, nil
@@ -307,9 +346,7 @@ func (s *Session) Listen(ctx context.Context) (*Sub, error) {
 // Prime appends a marker to the GET stream, so that a fresh GET connection
 // has an event id to resume from.
 func (s *Session) Prime(ctx context.Context) (store.EventID, error) {
-	s.mu.Lock()
-	st := s.streams[GetStream]
-	s.mu.Unlock()
+	st := s.get
 	return st.publish(ctx, []byte{markerByte}, false)
 }
 
@@ -424,14 +461,14 @@ func (s *Session) serverMessage(ctx context.Context, req *jsonrpc.Request) error
 	if route == "" && req.Method == "notifications/progress" {
 		route = s.progress[progressToken(req.Params)]
 	}
-	st := s.streams[route]
+	st := s.stream(route)
 	if st == nil {
-		st = s.streams[GetStream]
+		st = s.get
 	}
 	if req.IsCall() {
 		// A fresh id that no earlier backend connection used.
 		cid := "m-" + s.tag + "-" + idText(req.ID)
-		s.outbound[cid] = req.ID
+		put(&s.outbound, cid, req.ID)
 		id, _ := jsonrpc.MakeID(cid)
 		req = &jsonrpc.Request{ID: id, Method: req.Method, Params: req.Params}
 	}
@@ -471,7 +508,7 @@ func (s *Session) internalCall(ctx context.Context, method string, params json.R
 	id, _ := jsonrpc.MakeID("mooring-" + randomHex(8))
 	ch := make(chan *jsonrpc.Response, 1)
 	s.mu.Lock()
-	s.internal[id] = ch
+	put(&s.internal, id, ch)
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -501,7 +538,8 @@ func (s *Session) close() {
 		return
 	}
 	s.closed = true
-	streams := make([]*Stream, 0, len(s.streams))
+	streams := make([]*Stream, 0, len(s.streams)+1)
+	streams = append(streams, s.get)
 	for _, st := range s.streams {
 		streams = append(streams, st)
 	}
@@ -530,14 +568,11 @@ func (s *Session) idle(t time.Time) bool {
 		return false
 	}
 	for _, st := range s.streams {
-		st.mu.Lock()
-		attached := st.sub != nil
-		st.mu.Unlock()
-		if attached {
+		if st.attached() {
 			return false
 		}
 	}
-	return true
+	return !s.get.attached()
 }
 
 // progressToken returns the JSON text of params._meta.progressToken, or "".

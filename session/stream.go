@@ -141,6 +141,13 @@ func (st *Stream) attach(sub *Sub) {
 }
 
 // detach removes sub if it is still the attached writer.
+// attached reports whether a writer holds the stream.
+func (st *Stream) attached() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.sub != nil
+}
+
 func (st *Stream) detach(sub *Sub) {
 	st.mu.Lock()
 	if st.sub == sub {

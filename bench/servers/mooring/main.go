@@ -46,6 +46,11 @@ func main() {
 	idleEvict := flag.Duration("idle-evict", 0, "close the backend of a session idle this long (0: mooring's default)")
 	memprofile := flag.String("memprofile", "", "write an allocation (heap) profile to this file at SIGTERM/SIGINT")
 	flag.Parse()
+	if *memprofile != "" {
+		// Every allocation sampled: the idle-session profile must show
+		// where each byte of a session goes, not a 512 KiB sample.
+		runtime.MemProfileRate = 1
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
