@@ -35,6 +35,7 @@ type config struct {
 	LogFormat      string
 	MetricsAddr    string
 	HealthTool     bool
+	Stateless      bool
 	IdleEvict      time.Duration
 	AdvertiseURL   string
 	LeaseTTL       time.Duration
@@ -151,6 +152,7 @@ func (c *config) serveFlags(fs *flagSet) {
 	fs.str(&c.AdvertiseURL, "advertise-url", "MOORING_ADVERTISE_URL", "", "URL of this replica's MCP endpoint as other replicas reach it (with --store redis; default http://ADDR/PATH)")
 	fs.duration(&c.LeaseTTL, "lease-ttl", "MOORING_LEASE_TTL", 10*time.Second, "with --store redis: how long a replica owns a session without renewing; a dead replica's sessions move after it")
 	fs.boolean(&c.HealthTool, "health-tool", "MOORING_HEALTH_TOOL", true, "add the session_health_check tool to the tools clients see")
+	fs.boolean(&c.Stateless, "stateless", "MOORING_STATELESS", true, "also serve MCP 2026-07-28 (stateless, no sessions) on the endpoint; false: sessionful revisions only")
 }
 
 // parseServe reads the flags, environment and config file of `mooring serve`.

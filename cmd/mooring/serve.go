@@ -76,11 +76,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		own = &session.Ownership{Lease: opened, SelfURL: self, TTL: c.LeaseTTL}
 	}
 	ttl := time.Duration(c.SessionTTL) * time.Second
-	mgr = session.New(cst, backend.NewInProcess(builtin.New()), &session.Options{
+	srv := builtin.New()
+	mgr = session.New(cst, backend.NewInProcess(srv), &session.Options{
 		TTL: ttl, IdleEvict: c.IdleEvict, Logger: log, LocalTools: local, OnEvent: met.SessionEvent, Ownership: own,
 	})
 	defer mgr.Close()
 
+	var stateless http.Handler
+	if c.Stateless {
+		// 2026-07-28 clients on the same endpoint, without sessions.
+		stateless = transport.NewStateless(srv, &transport.StatelessOptions{LocalTools: local, Logger: log})
+	}
 	done := make(chan struct{})
 	h := transport.New(mgr, &transport.Options{
 		MaxBodyBytes:   c.MaxBody,
@@ -91,6 +97,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		AllowedHosts:   splitList(c.AllowedHosts),
 		LocalOnly:      isLoopbackAddr(ln.Addr()),
 		OwnerWait:      c.LeaseTTL + 5*time.Second,
+		Stateless:      stateless,
 		Done:           done,
 		Logger:         log,
 	})
