@@ -64,8 +64,10 @@ type committer struct {
 	buf    []byte
 	writes []*request
 
-	mu      sync.Mutex
-	failure error // guarded by mu: the last failure to log or checkpoint, until a checkpoint succeeds
+	mu sync.Mutex
+	// Guarded by mu, for Ping: the last failure to write the log, until a
+	// log write succeeds, and to checkpoint, until a checkpoint succeeds.
+	logErr, checkpointErr error
 }
 
 // request is one call handed to the committer: a write (body, the encoded
@@ -234,6 +236,7 @@ func (c *committer) runWrites(ws []*request) {
 		return
 	}
 	c.lsn = lsn
+	c.setFailure(&c.logErr, nil)
 	if len(c.pending) == 0 {
 		c.since = time.Now()
 	}
@@ -257,7 +260,7 @@ func (c *committer) logFailed(ws []*request, lsn uint64, err error) {
 	}
 	c.lsn = lsn
 	c.logBad = true
-	c.setFailure(err)
+	c.setFailure(&c.logErr, err)
 	c.logger.Error("boltstore: writing the write-ahead log failed", "path", c.log.f.Name(), "err", err)
 	c.rollback()
 	_ = c.heal() // logged, and tried again before the next write
@@ -366,7 +369,7 @@ func (c *committer) checkpoint(final bool) error {
 	c.tx = nil
 	if err != nil {
 		err = fmt.Errorf("checkpoint: %w", err)
-		c.setFailure(err)
+		c.setFailure(&c.checkpointErr, err)
 		c.logger.Error("boltstore: checkpoint failed; the write-ahead log keeps the writes", "path", c.db.Path(), "err", err)
 		c.since = time.Now() // try again after an interval, not at every batch
 		return err
@@ -375,7 +378,7 @@ func (c *committer) checkpoint(final bool) error {
 	c.pending = c.pending[:0]
 	c.log.restart()
 	c.logBad = false
-	c.setFailure(nil)
+	c.setFailure(&c.checkpointErr, nil)
 	if final {
 		return nil
 	}
@@ -407,16 +410,19 @@ func (c *committer) finish() error {
 	return err
 }
 
-func (c *committer) setFailure(err error) {
+func (c *committer) setFailure(field *error, err error) {
 	c.mu.Lock()
-	c.failure = err
+	*field = err
 	c.mu.Unlock()
 }
 
-// lastFailure is the last failure to log or checkpoint, nil once a
-// checkpoint has succeeded since.
+// lastFailure is the last failure to log or to checkpoint that has not
+// been followed by a success of the same.
 func (c *committer) lastFailure() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.failure
+	if c.logErr != nil {
+		return c.logErr
+	}
+	return c.checkpointErr
 }

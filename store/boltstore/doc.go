@@ -53,8 +53,8 @@
 // transaction the same way, its callers get the error, and nothing is
 // logged again until a checkpoint has put everything acknowledged into the
 // bbolt file and restarted the log. A failed checkpoint keeps the log (and
-// is retried after an interval); Ping reports either failure until a
-// checkpoint succeeds.
+// is retried after an interval). Ping reports a failed log write until one
+// succeeds, and a failed checkpoint until one succeeds.
 //
 // bbolt's own DB.Batch was the first choice for group commit, but it waits
 // a fixed delay before every batch and closes a batch before it gets the
