@@ -485,6 +485,7 @@ func runProfiles(e *env, c *config) {
 	for _, v := range []variant{
 		{Server: "mooring", Mode: "sse", Store: "memory", Backend: "gosdk"},
 		{Server: "mooring", Mode: "sse", Store: "memory", Backend: "raw"},
+		{Server: "mooring", Mode: "sse", Store: "bolt", Backend: "gosdk"},
 		{Server: "mooring", Mode: "sse", Store: "bolt", Backend: "raw"},
 		{Server: "mooring", Mode: "sse", Store: "redis", Backend: "raw"},
 	} {

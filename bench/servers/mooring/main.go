@@ -70,7 +70,7 @@ func main() {
 			defer os.RemoveAll(d)
 			dir = d
 		}
-		b, err := boltstore.Open(filepath.Join(dir, "mooring.db"), &boltstore.Options{Limits: limits})
+		b, err := boltstore.Open(filepath.Join(dir, "mooring.db"), &boltstore.Options{Limits: limits, NoSync: os.Getenv("BENCH_BOLT_NOSYNC") != ""})
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -95,7 +95,8 @@ func main() {
 	default:
 		log.Fatalf("--backend %q: want gosdk or raw", *backendKind)
 	}
-	mgr := session.New(st, opener, &session.Options{TTL: time.Hour, IdleEvict: *idleEvict, Logger: quiet})
+	pd, _ := time.ParseDuration(os.Getenv("BENCH_PRIME_DELAY"))
+	mgr := session.New(st, opener, &session.Options{TTL: time.Hour, IdleEvict: *idleEvict, Logger: quiet, PrimeDelay: pd})
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
