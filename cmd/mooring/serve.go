@@ -83,6 +83,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		if self, err = advertiseURL(c, ln.Addr()); err != nil {
 			return err
 		}
+		if len(mounts) > 1 && !strings.HasSuffix(self, c.Path) {
+			return fmt.Errorf("--advertise-url %q must end with --path %q: with several servers, their endpoints are found by replacing it", self, c.Path)
+		}
 	}
 	ttl := time.Duration(c.SessionTTL) * time.Second
 	done := make(chan struct{})
