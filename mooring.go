@@ -27,6 +27,11 @@ type Options struct {
 	// NoCompression stores event payloads uncompressed (they are still
 	// tagged, so the choice can change between runs).
 	NoCompression bool
+	// NoStateless serves the sessionful era only: 2026-07-28 requests get
+	// UnsupportedProtocolVersionError and dual-era clients fall back to
+	// initialize. By default both eras share the endpoint (see
+	// transport.NewStateless); Transport.Stateless, if set, is used as is.
+	NoStateless bool
 }
 
 // Handler is an http.Handler for the MCP endpoint. Close it when done: it
@@ -36,8 +41,9 @@ type Handler struct {
 	mgr *session.Manager
 }
 
-// New serves srv with sessions kept in st. It adds a receiving middleware to
-// srv (see backend.NewInProcess), so mount a server once.
+// New serves srv with sessions kept in st, and 2026-07-28 clients
+// statelessly on the same endpoint. It adds receiving middleware to srv (see
+// backend.NewInProcess and transport.NewStateless), so mount a server once.
 func New(srv *mcp.Server, st store.Store, opts *Options) *Handler {
 	if opts == nil {
 		opts = &Options{}
@@ -48,7 +54,18 @@ func New(srv *mcp.Server, st store.Store, opts *Options) *Handler {
 		st = compress.Wrap(st, &compress.Options{Enabled: !opts.NoCompression})
 	}
 	mgr := session.New(st, backend.NewInProcess(srv), opts.Session)
-	return &Handler{Handler: transport.New(mgr, opts.Transport), mgr: mgr}
+	var topts transport.Options
+	if opts.Transport != nil {
+		topts = *opts.Transport
+	}
+	if topts.Stateless == nil && !opts.NoStateless {
+		var local []session.LocalTool
+		if opts.Session != nil {
+			local = opts.Session.LocalTools
+		}
+		topts.Stateless = transport.NewStateless(srv, &transport.StatelessOptions{LocalTools: local, Logger: topts.Logger})
+	}
+	return &Handler{Handler: transport.New(mgr, &topts), mgr: mgr}
 }
 
 // Manager returns the session manager, for health checks and admin tools.

@@ -144,9 +144,11 @@ func connect(t *testing.T, url string, pl *progressLog, more ...func(*mcp.Client
 		f(opts)
 	}
 	c := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, opts)
+	// Durable sessions belong to the sessionful era: without a version,
+	// go-sdk's client would be served statelessly (2026-07-28).
 	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{
 		Endpoint: url, MaxRetries: 20, HTTPClient: &http.Client{},
-	}, nil)
+	}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}

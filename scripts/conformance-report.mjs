@@ -1,6 +1,10 @@
 // Summarise the MCP conformance suite's results.
 //
-// Usage: node scripts/conformance-report.mjs DIR [EXPECTED_SCENARIO...]
+// Usage: node scripts/conformance-report.mjs [--only-expected] DIR [EXPECTED_SCENARIO...]
+//
+// --only-expected: count only the EXPECTED_SCENARIOs (a requirement set's
+// scored scenarios); other folders in DIR (the extension and pending
+// scenarios that --requirements also runs, unscored) are named, not counted.
 //
 // DIR holds one folder per scenario run, named server-<scenario>-<ISO time with
 // ':' and '.' replaced by '-'>, each with a checks.json: an array of checks
@@ -15,7 +19,10 @@
 import { readdirSync, readFileSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-const [dir, ...expected] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const onlyExpected = args[0] === '--only-expected';
+if (onlyExpected) args.shift();
+const [dir, ...expected] = args;
 if (!dir) {
   console.error('usage: conformance-report.mjs DIR [EXPECTED_SCENARIO...]');
   process.exit(2);
@@ -33,7 +40,8 @@ for (const entry of existsSync(dir) ? readdirSync(dir) : []) {
   if (!prev || prev.stamp < stamp) runs.set(scenario, { dir: join(dir, entry), stamp });
 }
 
-const names = [...new Set([...expected, ...runs.keys()])];
+const names = onlyExpected ? [...new Set(expected)] : [...new Set([...expected, ...runs.keys()])];
+const unscored = onlyExpected ? [...runs.keys()].filter((s) => !expected.includes(s)).sort() : [];
 const rows = [];
 for (const scenario of names) {
   const row = { scenario, SUCCESS: 0, FAILURE: 0, WARNING: 0, INFO: 0, problems: [] };
@@ -99,6 +107,10 @@ if (failed.length > 0) {
       console.log(`  ${r.scenario} / ${p.check} [${p.status}]: ${msg}`);
     }
   }
+}
+
+if (unscored.length > 0) {
+  console.log(`\nNot counted (outside the requirement set: extension, pending): ${unscored.join(', ')}`);
 }
 
 const passed = rows.length - failed.length;

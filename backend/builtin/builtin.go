@@ -1,7 +1,8 @@
 // Package builtin is the MCP server that mooring serves when no other backend
 // is configured: every tool, resource, prompt and completion that the MCP
-// conformance suite (@modelcontextprotocol/conformance 0.1.16) calls on a
-// server, plus slow_count, a tool for trying stream resumption by hand.
+// conformance suite (@modelcontextprotocol/conformance 0.1.16, and the
+// 2026-07-28 fixtures of 0.2.0-alpha: see modern.go) calls on a server, plus
+// slow_count, a tool for trying stream resumption by hand.
 //
 // The fixtures follow the suite's scenario descriptions; the suite checks
 // shapes (content types, MIME types, argument substitution, notification
@@ -11,6 +12,7 @@ package builtin
 
 import (
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -24,6 +26,12 @@ type server struct {
 	wav []byte // a short mono tone
 
 	watchedRev atomic.Int64
+
+	stateKey []byte // signs requestState of the multi round-trip fixtures
+
+	dynMu     sync.Mutex
+	dynTool   bool // test_dynamic_tool is listed
+	dynPrompt bool // test_dynamic_prompt is listed
 }
 
 // New returns the built-in MCP server: everything the MCP conformance suite
@@ -44,6 +52,7 @@ func New() *mcp.Server {
 		Capabilities: &mcp.ServerCapabilities{Logging: &mcp.LoggingCapabilities{}},
 	})
 	b.addTools()
+	b.addModernTools()
 	b.addResources()
 	b.addPrompts()
 	return b.mcp

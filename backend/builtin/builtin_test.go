@@ -120,8 +120,16 @@ func TestToolsListed(t *testing.T) {
 		"json_schema_2020_12_tool", "slow_count",
 		"test_audio_content", "test_elicitation", "test_elicitation_sep1034_defaults",
 		"test_elicitation_sep1330_enums", "test_embedded_resource", "test_error_handling",
-		"test_image_content", "test_multiple_content_types", "test_reconnection",
-		"test_sampling", "test_simple_text", "test_tool_with_logging", "test_tool_with_progress",
+		"test_image_content",
+		"test_input_required_result_capabilities", "test_input_required_result_elicitation",
+		"test_input_required_result_list_roots", "test_input_required_result_multi_round",
+		"test_input_required_result_multiple_inputs", "test_input_required_result_request_state",
+		"test_input_required_result_sampling", "test_input_required_result_tampered_state",
+		"test_logging_tool", "test_missing_capability",
+		"test_multiple_content_types", "test_reconnection",
+		"test_sampling", "test_simple_text", "test_streaming_elicitation",
+		"test_tool_with_logging", "test_tool_with_progress",
+		"test_trigger_prompt_change", "test_trigger_tool_change",
 	}
 	var got []string
 	for _, tool := range res.Tools {
@@ -551,6 +559,7 @@ func TestPrompts(t *testing.T) {
 		"test_prompt_with_arguments":         {"arg1", "arg2"},
 		"test_prompt_with_embedded_resource": {"resourceUri"},
 		"test_prompt_with_image":             {},
+		"test_input_required_result_prompt":  {},
 	}
 	if !reflect.DeepEqual(args, want) {
 		t.Errorf("prompts and arguments = %v, want %v", args, want)

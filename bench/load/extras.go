@@ -155,7 +155,9 @@ func runIdle(e *env, rs *redisServer, c *config) []IdleRow {
 		if c.idleProfile && v.Server == "mooring" {
 			dir := filepath.Join(c.out, "profiles")
 			_ = os.MkdirAll(dir, 0o755)
-			extra = []string{"--memprofile", filepath.Join(dir, "idle-"+v.Key()+".mem.prof")}
+			// Every allocation sampled: the profile must show where each
+			// byte of an idle session goes.
+			extra = []string{"--memprofile", filepath.Join(dir, "idle-"+v.Key()+".mem.prof"), "--memprofile-rate", "1"}
 		}
 		p, err := e.start(v, "", extra...)
 		if err != nil {

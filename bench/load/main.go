@@ -62,7 +62,7 @@ func main() {
 	flag.StringVar(&c.out, "out", "", "results directory (default ROOT/results)")
 	flag.BoolVar(&c.loop, "loop", true, "run the request loop")
 	flag.BoolVar(&c.extras, "extras", true, "run the extra measurements (idle memory, restore, replay, appends)")
-	flag.IntVar(&c.idleSessions, "idle-sessions", 2000, "sessions opened and left idle for the memory measurement (the issue asks 10000)")
+	flag.IntVar(&c.idleSessions, "idle-sessions", 10000, "sessions opened and left idle for the memory measurement")
 	flag.IntVar(&c.restoreCount, "restore-sessions", 200, "sessions restored after a kill -9")
 	flag.IntVar(&c.replayEvents, "replay-events", 1000, "events replayed with Last-Event-ID")
 	flag.IntVar(&c.replayReps, "replay-reps", 20, "replays per store")

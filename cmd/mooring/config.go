@@ -35,6 +35,7 @@ type config struct {
 	LogFormat      string
 	MetricsAddr    string
 	HealthTool     bool
+	Stateless      bool
 	IdleEvict      time.Duration
 	AdvertiseURL   string
 	LeaseTTL       time.Duration
@@ -161,6 +162,7 @@ func (c *config) serveFlags(fs *flagSet) {
 	fs.boolean(&c.HealthTool, "health-tool", "MOORING_HEALTH_TOOL", true, "add the session_health_check tool to the tools clients see")
 	fs.str(&c.Command, "command", "MOORING_COMMAND", "", "serve this stdio MCP server program instead of the built-in server: the program and its arguments, split on spaces (one process per session)")
 	fs.str(&c.Upstream, "upstream", "MOORING_UPSTREAM", "", "serve this upstream Streamable HTTP MCP server (its endpoint URL) instead of the built-in server")
+	fs.boolean(&c.Stateless, "stateless", "MOORING_STATELESS", true, "also serve MCP 2026-07-28 (stateless, no sessions) on the endpoint; false: sessionful revisions only")
 }
 
 // parseServe reads the flags, environment and config file of `mooring serve`.

@@ -104,6 +104,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		})
 		defer mgr.Close()
 		mgrs = append(mgrs, mgr)
+		var stateless http.Handler
+		if c.Stateless && m.server != nil {
+			// 2026-07-28 clients on the same endpoint, without sessions:
+			// served from the go-sdk server itself, so only the built-in
+			// one (stdio and upstream servers: sessionful revisions only).
+			stateless = transport.NewStateless(m.server, &transport.StatelessOptions{LocalTools: local, Logger: log})
+		}
 		h := transport.New(mgr, &transport.Options{
 			MaxBodyBytes:   c.MaxBody,
 			Heartbeat:      heartbeat(c.Heartbeat),
@@ -113,6 +120,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			AllowedHosts:   splitList(c.AllowedHosts),
 			LocalOnly:      isLoopbackAddr(ln.Addr()),
 			OwnerWait:      c.LeaseTTL + 5*time.Second,
+			Stateless:      stateless,
 			Done:           done,
 			Logger:         log,
 		})

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/mooring-dev/mooring/backend"
 	"github.com/mooring-dev/mooring/backend/builtin"
 	"github.com/mooring-dev/mooring/backend/command"
@@ -130,6 +132,9 @@ type mount struct {
 	kind   string // builtin, stdio or http
 	path   string
 	opener backend.Opener
+	// server is the go-sdk server of an in-process backend, which can
+	// also answer 2026-07-28 (stateless) requests; nil for the others.
+	server *mcp.Server
 }
 
 // mounts builds the servers to serve: --command or --upstream (which win
@@ -145,7 +150,8 @@ func (c *config) mounts(log *slog.Logger) ([]mount, error) {
 	case c.Upstream != "":
 		servers, single = map[string]serverConfig{"upstream": {URL: c.Upstream}}, "upstream"
 	case len(servers) == 0:
-		return []mount{{kind: "builtin", path: c.Path, opener: backend.NewInProcess(builtin.New())}}, nil
+		srv := builtin.New()
+		return []mount{{kind: "builtin", path: c.Path, opener: backend.NewInProcess(srv), server: srv}}, nil
 	}
 	if (c.Command != "" || c.Upstream != "") && len(c.Servers) > 0 {
 		log.Warn("--command/--upstream given: the config file's mcpServers are not served")

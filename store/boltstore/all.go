@@ -17,8 +17,8 @@ func (s *Store) Log(ctx context.Context, session string) ([]store.Event, error) 
 	}
 	defer s.leave()
 	var events []store.Event
-	err := s.db.View(func(tx *bolt.Tx) error {
-		_, ok, err := loadMeta(tx, session, nowNano())
+	err := s.read(func(tx *bolt.Tx) error {
+		_, ok, err := loadMeta(tx, []byte(session), nowNano())
 		if err != nil {
 			return err
 		}

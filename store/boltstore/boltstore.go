@@ -1,7 +1,6 @@
 package boltstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -28,6 +27,13 @@ const (
 	// that a second mooring on the same directory fails at once.
 	DefaultTimeout = time.Second
 
+	// DefaultCheckpointInterval is how long a write may stay in the
+	// write-ahead log before a checkpoint commits it to the bbolt file:
+	// long enough that one checkpoint serves many batches, short enough
+	// that the log, the replay after a crash and the memory held stay
+	// small.
+	DefaultCheckpointInterval = 100 * time.Millisecond
+
 	minSweepInterval = time.Second
 	maxSweepInterval = time.Minute
 )
@@ -40,11 +46,18 @@ type Options struct {
 	// Timeout is how long Open waits for the lock on the file before it
 	// gives up with ErrLocked. Default DefaultTimeout.
 	Timeout time.Duration
-	// NoSync skips the fsync of each commit. Writes still reach the
-	// operating system, so a crash of mooring loses nothing, but a crash of
-	// the machine may lose acknowledged events or corrupt the file. For
-	// tests and throwaway data.
+	// NoSync skips the fsyncs of the write-ahead log and of checkpoints.
+	// Writes still reach the operating system, so a crash of mooring loses
+	// nothing, but a crash of the machine may lose acknowledged events or
+	// corrupt the file. For tests and throwaway data.
 	NoSync bool
+	// CheckpointInterval is how long a write may stay only in the
+	// write-ahead log before it is committed to the bbolt file (see the
+	// package doc). Durability does not depend on it: a write is in the
+	// log, fsynced, before it is acknowledged. Longer means fewer bbolt
+	// commits and a longer replay after a crash. Default
+	// DefaultCheckpointInterval.
+	CheckpointInterval time.Duration
 	// SweepInterval is how often expired sessions are deleted from the file.
 	// Default Limits.TTL/4, but at least 1s and at most 1min.
 	SweepInterval time.Duration
@@ -57,6 +70,9 @@ func (o Options) withDefaults() Options {
 	o.Limits = o.Limits.WithDefaults()
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
+	}
+	if o.CheckpointInterval <= 0 {
+		o.CheckpointInterval = DefaultCheckpointInterval
 	}
 	if o.SweepInterval <= 0 {
 		// Often enough that expired sessions do not pile up, rarely enough
@@ -72,6 +88,7 @@ func (o Options) withDefaults() Options {
 // Store is a store.Store in a bbolt file. Use Open to make one.
 type Store struct {
 	db     *bolt.DB
+	path   string
 	limits store.Limits
 	log    *slog.Logger
 
@@ -81,7 +98,7 @@ type Store struct {
 	life   sync.RWMutex
 	closed bool // guarded by life
 
-	commits *committer // runs every write but the sweeper's
+	commits *committer // runs every read and write, in one long transaction
 
 	stop  chan struct{} // closed by Close: the sweeper should return
 	swept chan struct{} // closed by the sweeper when it has returned
@@ -108,14 +125,28 @@ func Open(path string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
-	if err := db.Update(initFile); err != nil {
+	// The log's file is opened after bbolt's, whose lock covers both.
+	f, err := os.OpenFile(logPath(path), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
-
+	lsn, err := recoverFile(db, f, o.Logger)
+	if err != nil {
+		f.Close()
+		db.Close()
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	commits, err := newCommitter(db, &wal{f: f}, lsn, o)
+	if err != nil {
+		f.Close()
+		db.Close()
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
 	s := &Store{
 		db:      db,
-		commits: newCommitter(db),
+		path:    path,
+		commits: commits,
 		limits:  o.Limits,
 		log:     o.Logger,
 		stop:    make(chan struct{}),
@@ -125,34 +156,14 @@ func Open(path string, opts *Options) (*Store, error) {
 	return s, nil
 }
 
-// initFile creates the root buckets of a new file and checks the format of
-// an existing one.
-func initFile(tx *bolt.Tx) error {
-	info, err := tx.CreateBucketIfNotExists(bucketInfo)
-	if err != nil {
-		return err
-	}
-	switch f := info.Get(keyFormat); {
-	case f == nil:
-		if err := info.Put(keyFormat, formatValue); err != nil {
-			return err
-		}
-	case !bytes.Equal(f, formatValue):
-		return fmt.Errorf("file format %q, this mooring reads format %q", f, formatValue)
-	}
-	for _, name := range [][]byte{bucketSessions, bucketData} {
-		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+// logPath is where the write-ahead log of the store at path lives.
+func logPath(path string) string { return path + ".wal" }
 
 // Kind implements store.Store.
 func (s *Store) Kind() string { return "bolt" }
 
 // Path returns the path of the store file.
-func (s *Store) Path() string { return s.db.Path() }
+func (s *Store) Path() string { return s.path }
 
 // Limits returns the limits in force, defaults filled in.
 func (s *Store) Limits() store.Limits { return s.limits }
@@ -175,14 +186,21 @@ var errClosed = fmt.Errorf("boltstore: %w", store.ErrClosed)
 
 func (s *Store) leave() { s.life.RUnlock() }
 
-// write runs fn in a read-write transaction that concurrent writes share
-// (group commit, see committer). fn may run more than once, each time in a
-// fresh transaction, so it must only touch tx and results it sets from
-// scratch. It should return errors only for failures: an error rolls back
-// and redoes the whole batch, so expected outcomes such as "not found"
-// travel in fn's results instead.
-func (s *Store) write(fn func(tx *bolt.Tx) error) error {
-	return s.commits.do(fn)
+// write logs and applies an encoded op (see ops.go) and returns its
+// outcome once the op is durable.
+func (s *Store) write(body []byte) (opResult, error) {
+	if len(body) > maxBody {
+		return opResult{}, fmt.Errorf("a write of %d bytes, at most %d", len(body), maxBody)
+	}
+	return s.commits.do(body, nil)
+}
+
+// read runs fn in the store's open transaction, which holds every
+// acknowledged write. fn runs on the committer's goroutine, so it must be
+// quick, and must copy out whatever it keeps.
+func (s *Store) read(fn func(tx *bolt.Tx) error) error {
+	_, err := s.commits.do(nil, fn)
+	return err
 }
 
 // Ping implements store.Store. It also reports a failure of the last sweep:
@@ -192,12 +210,15 @@ func (s *Store) Ping(ctx context.Context) error {
 		return err
 	}
 	defer s.leave()
-	if err := s.db.View(func(tx *bolt.Tx) error {
+	if err := s.read(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketSessions) == nil {
 			return errors.New("sessions bucket missing")
 		}
 		return nil
 	}); err != nil {
+		return fmt.Errorf("boltstore: ping: %w", err)
+	}
+	if err := s.commits.lastFailure(); err != nil {
 		return fmt.Errorf("boltstore: ping: %w", err)
 	}
 	s.sweepMu.Lock()
@@ -209,9 +230,13 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close implements store.Store. It waits for calls in flight, the sweeper
-// and the committer, then closes the file and releases its lock. Later
-// calls, including Close, return store.ErrClosed.
-func (s *Store) Close() error {
+// and the committer, checkpoints, then closes the files and releases the
+// lock. Later calls, including Close, return store.ErrClosed.
+func (s *Store) Close() error { return s.shutdown(false) }
+
+// shutdown closes the store; crash skips the last checkpoint, as a crash
+// would (tests).
+func (s *Store) shutdown(crash bool) error {
 	s.life.Lock()
 	if s.closed {
 		s.life.Unlock()
@@ -224,9 +249,14 @@ func (s *Store) Close() error {
 	<-s.swept
 	// No call is in flight (life) and none will start (closed): nothing
 	// can send to the committer any more.
+	s.commits.crash = crash
 	close(s.commits.reqs)
 	<-s.commits.done
-	if err := s.db.Close(); err != nil {
+	err := s.commits.closeErr
+	if cerr := s.db.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("boltstore: close: %w", err)
 	}
 	return nil

@@ -125,14 +125,22 @@ func TestOpen_RejectsOtherFiles(t *testing.T) {
 }
 
 // TestKill_AcknowledgedEventsSurvive kills a process that appends from many
-// goroutines and checks that every event it had acknowledged is in the file.
+// goroutines and checks that every event it had acknowledged is in the file:
+// with checkpoints so rare that everything is in the write-ahead log only,
+// and with checkpoints so frequent that the kill may land in one.
 func TestKill_AcknowledgedEventsSurvive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a child process")
 	}
+	for _, interval := range []time.Duration{time.Hour, time.Millisecond} {
+		t.Run("checkpoint every "+interval.String(), func(t *testing.T) { testKill(t, interval) })
+	}
+}
+
+func testKill(t *testing.T, interval time.Duration) {
 	path := tempPath(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKillHelper$")
-	cmd.Env = append(os.Environ(), "BOLTSTORE_KILL_PATH="+path)
+	cmd.Env = append(os.Environ(), "BOLTSTORE_KILL_PATH="+path, "BOLTSTORE_KILL_INTERVAL="+interval.String())
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -165,6 +173,9 @@ func TestKill_AcknowledgedEventsSurvive(t *testing.T) {
 	if len(acks) < 500 {
 		t.Fatalf("the child acknowledged only %d events: %v", len(acks), lines.Err())
 	}
+	if st, err := os.Stat(boltstore.LogPath(path)); err != nil || st.Size() == 0 {
+		t.Fatalf("no write-ahead log after the kill: %v, %v", st, err)
+	}
 
 	s := open(t, path, nil)
 	for _, a := range acks {
@@ -184,7 +195,11 @@ func TestKillHelper(t *testing.T) {
 	if path == "" {
 		t.Skip("only runs as a child of TestKill_AcknowledgedEventsSurvive")
 	}
-	s, err := boltstore.Open(path, nil)
+	interval, err := time.ParseDuration(os.Getenv("BOLTSTORE_KILL_INTERVAL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := boltstore.Open(path, &boltstore.Options{CheckpointInterval: interval})
 	if err != nil {
 		t.Fatal(err)
 	}

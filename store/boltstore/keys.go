@@ -14,9 +14,20 @@ var (
 
 // keyFormat in the info bucket names the layout of the file, so that a
 // later mooring that changes it can tell an old file from a new one.
+// formatValue says that the file holds every acknowledged write; a
+// mooring that predates the write-ahead log reads such a file. While a
+// Store is open the file says formatLogged instead: acknowledged writes may
+// be in the log beside it, which that older mooring would not replay (and
+// would then contradict). Close writes formatValue back with its last
+// checkpoint; after a crash the file keeps formatLogged until the next Open
+// has replayed the log.
 var (
-	keyFormat   = []byte("format")
-	formatValue = []byte("1")
+	keyFormat    = []byte("format")
+	formatValue  = []byte("1")
+	formatLogged = []byte("2")
+	// keyLSN holds the LSN of the last logged op that the file contains:
+	// replay skips the log records at or below it.
+	keyLSN = []byte("wal-lsn")
 )
 
 // Key kinds inside a session's data bucket.
@@ -30,14 +41,20 @@ const (
 var keyRecord = []byte{kindRecord}
 
 // orderKey names the order entry of an event: o<seq>.
-func orderKey(seq uint64) []byte {
-	return binary.BigEndian.AppendUint64([]byte{kindOrder}, seq)
+func orderKey(seq uint64) []byte { return orderKeyTo(nil, seq) }
+
+// orderKeyTo appends the order key of seq to b.
+func orderKeyTo(b []byte, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(b, kindOrder), seq)
 }
 
 // eventPrefix is what every key of one stream's events starts with:
 // e<stream>0x00.
 func eventPrefix(stream string) []byte {
-	b := make([]byte, 0, len(stream)+10)
+	return eventPrefixTo(make([]byte, 0, len(stream)+10), stream)
+}
+
+func eventPrefixTo[S ~string | ~[]byte](b []byte, stream S) []byte {
 	b = append(b, kindEvent)
 	b = append(b, stream...)
 	return append(b, 0)
@@ -46,6 +63,11 @@ func eventPrefix(stream string) []byte {
 // eventKey names the payload of an event: e<stream>0x00<seq>.
 func eventKey(stream string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(eventPrefix(stream), seq)
+}
+
+// eventKeyTo appends the event key of stream and seq to b.
+func eventKeyTo(b []byte, stream []byte, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(eventPrefixTo(b, stream), seq)
 }
 
 // purgeKey names a stream's purge watermark: p<stream>.

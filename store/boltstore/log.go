@@ -12,7 +12,7 @@ import (
 )
 
 // Append implements store.Store. The event, the new seq, the trimming of
-// the oldest events and the new expiry commit together.
+// the oldest events and the new expiry are one logged write.
 func (s *Store) Append(ctx context.Context, session, stream string, data []byte) (store.EventID, error) {
 	ids, err := s.AppendBatch(ctx, session, stream, [][]byte{data})
 	if err != nil {
@@ -21,7 +21,7 @@ func (s *Store) Append(ctx context.Context, session, stream string, data []byte)
 	return ids[0], nil
 }
 
-// AppendBatch implements store.Store: every event in one transaction.
+// AppendBatch implements store.Store: every event in one logged write.
 func (s *Store) AppendBatch(ctx context.Context, session, stream string, data [][]byte) ([]store.EventID, error) {
 	if !store.ValidStreamID(stream) {
 		return nil, fmt.Errorf("boltstore: append to %q: invalid stream id %q", session, stream)
@@ -33,67 +33,15 @@ func (s *Store) AppendBatch(ctx context.Context, session, stream string, data []
 		return nil, err
 	}
 	defer s.leave()
-	ids := make([]store.EventID, len(data))
-	err := s.write(func(tx *bolt.Tx) error {
-		now := nowNano()
-		m, b, err := openForWrite(tx, session, now)
-		if err != nil {
-			return err
-		}
-		for i, d := range data {
-			m.seq++
-			if err := b.Put(orderKey(m.seq), []byte(stream)); err != nil {
-				return err
-			}
-			if err := b.Put(eventKey(stream, m.seq), d); err != nil {
-				return err
-			}
-			m.count++
-			m.bytes += uint64(len(d))
-			if err := s.trim(b, &m); err != nil {
-				return err
-			}
-			ids[i] = store.EventID{Stream: stream, Seq: m.seq}
-		}
-		m.expires = s.expiry(now)
-		return putMeta(tx, session, m)
-	})
+	res, err := s.write(encodeAppend(s.limits, session, stream, data))
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: append to %q stream %q: %w", session, stream, err)
 	}
-	return ids, nil
-}
-
-// trim removes the oldest events of a session while it is over either cap,
-// but never its newest event: Append has just promised it to a sender. Each
-// removal raises the purge watermark of the event's stream, so that a
-// replay across it fails with ErrPurged rather than skipping it.
-func (s *Store) trim(b *bolt.Bucket, m *meta) error {
-	for m.count > 1 && (m.count > uint64(s.limits.MaxEvents) || m.bytes > uint64(s.limits.MaxBytes)) {
-		k, v := b.Cursor().Seek([]byte{kindOrder})
-		if k == nil || k[0] != kindOrder {
-			return fmt.Errorf("meta counts %d events but the order index is empty", m.count)
-		}
-		seq, err := decodeSeq(k)
-		if err != nil {
-			return err
-		}
-		// Copy out of bbolt's memory before changing the bucket.
-		stream := string(v)
-		ek := eventKey(stream, seq)
-		size := uint64(len(b.Get(ek)))
-		for _, del := range [][]byte{orderKey(seq), ek} {
-			if err := b.Delete(del); err != nil {
-				return err
-			}
-		}
-		if err := b.Put(purgeKey(stream), encodeSeq(seq)); err != nil {
-			return err
-		}
-		m.count--
-		m.bytes -= min(size, m.bytes)
+	ids := make([]store.EventID, len(data))
+	for i := range ids {
+		ids[i] = store.EventID{Stream: stream, Seq: res.seq + uint64(i)}
 	}
-	return nil
+	return ids, nil
 }
 
 // After implements store.Store.
@@ -109,8 +57,8 @@ func (s *Store) After(ctx context.Context, session string, after store.EventID) 
 	defer s.leave()
 	var events []store.Event
 	var found, purged bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		_, ok, err := loadMeta(tx, session, nowNano())
+	err := s.read(func(tx *bolt.Tx) error {
+		_, ok, err := loadMeta(tx, []byte(session), nowNano())
 		if err != nil || !ok {
 			return err
 		}
@@ -191,8 +139,8 @@ func (s *Store) Streams(ctx context.Context, session string) ([]string, error) {
 	}
 	defer s.leave()
 	var streams []string
-	err := s.db.View(func(tx *bolt.Tx) error {
-		_, ok, err := loadMeta(tx, session, nowNano())
+	err := s.read(func(tx *bolt.Tx) error {
+		_, ok, err := loadMeta(tx, []byte(session), nowNano())
 		if err != nil || !ok {
 			return err
 		}

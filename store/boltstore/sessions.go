@@ -15,8 +15,8 @@ import (
 
 // loadMeta reads the meta of a session. ok is false if the session does
 // not exist or has expired at now.
-func loadMeta(tx *bolt.Tx, id string, now int64) (m meta, ok bool, err error) {
-	v := tx.Bucket(bucketSessions).Get([]byte(id))
+func loadMeta(tx *bolt.Tx, id []byte, now int64) (m meta, ok bool, err error) {
+	v := tx.Bucket(bucketSessions).Get(id)
 	if v == nil {
 		return meta{}, false, nil
 	}
@@ -27,14 +27,14 @@ func loadMeta(tx *bolt.Tx, id string, now int64) (m meta, ok bool, err error) {
 	return m, m.live(now), nil
 }
 
-func putMeta(tx *bolt.Tx, id string, m meta) error {
-	return tx.Bucket(bucketSessions).Put([]byte(id), m.encode())
+func putMeta(tx *bolt.Tx, id []byte, m meta) error {
+	return tx.Bucket(bucketSessions).Put(id, m.encode())
 }
 
 // openForWrite returns the meta and the data bucket of a session that is
 // about to be written. A missing or expired session starts afresh: the
 // events of an expired one, not yet swept, must never come back.
-func openForWrite(tx *bolt.Tx, id string, now int64) (meta, *bolt.Bucket, error) {
+func openForWrite(tx *bolt.Tx, id []byte, now int64) (meta, *bolt.Bucket, error) {
 	m, ok, err := loadMeta(tx, id, now)
 	if err != nil {
 		return meta{}, nil, err
@@ -42,20 +42,20 @@ func openForWrite(tx *bolt.Tx, id string, now int64) (meta, *bolt.Bucket, error)
 	data := tx.Bucket(bucketData)
 	if !ok {
 		m = meta{}
-		if err := data.DeleteBucket([]byte(id)); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+		if err := data.DeleteBucket(id); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 			return meta{}, nil, err
 		}
 	}
-	b, err := data.CreateBucketIfNotExists([]byte(id))
+	b, err := data.CreateBucketIfNotExists(id)
 	return m, b, err
 }
 
 // deleteSession removes the meta and the data of a session.
-func deleteSession(tx *bolt.Tx, id string) error {
-	if err := tx.Bucket(bucketSessions).Delete([]byte(id)); err != nil {
+func deleteSession(tx *bolt.Tx, id []byte) error {
+	if err := tx.Bucket(bucketSessions).Delete(id); err != nil {
 		return err
 	}
-	err := tx.Bucket(bucketData).DeleteBucket([]byte(id))
+	err := tx.Bucket(bucketData).DeleteBucket(id)
 	if errors.Is(err, bolterrors.ErrBucketNotFound) {
 		return nil
 	}
@@ -71,9 +71,6 @@ func checkSessionID(id string) error {
 	return nil
 }
 
-// expiry is when a session written now expires.
-func (s *Store) expiry(now int64) int64 { return now + int64(s.limits.TTL) }
-
 func nowNano() int64 { return time.Now().UnixNano() }
 
 // PutSession implements store.Store.
@@ -85,20 +82,7 @@ func (s *Store) PutSession(ctx context.Context, rec store.Record) error {
 		return err
 	}
 	defer s.leave()
-	err := s.write(func(tx *bolt.Tx) error {
-		now := nowNano()
-		m, b, err := openForWrite(tx, rec.ID, now)
-		if err != nil {
-			return err
-		}
-		if err := b.Put(keyRecord, rec.Data); err != nil {
-			return err
-		}
-		m.record = true
-		m.expires = s.expiry(now)
-		return putMeta(tx, rec.ID, m)
-	})
-	if err != nil {
+	if _, err := s.write(encodePut(s.limits, rec.ID, rec.Data)); err != nil {
 		return fmt.Errorf("boltstore: put session %q: %w", rec.ID, err)
 	}
 	return nil
@@ -112,8 +96,8 @@ func (s *Store) GetSession(ctx context.Context, id string) (store.Record, error)
 	defer s.leave()
 	var data []byte
 	found := false
-	err := s.db.View(func(tx *bolt.Tx) error {
-		m, ok, err := loadMeta(tx, id, nowNano())
+	err := s.read(func(tx *bolt.Tx) error {
+		m, ok, err := loadMeta(tx, []byte(id), nowNano())
 		if err != nil || !ok || !m.record {
 			return err
 		}
@@ -141,21 +125,14 @@ func (s *Store) TouchSession(ctx context.Context, id string) error {
 		return err
 	}
 	defer s.leave()
-	var found bool
-	err := s.write(func(tx *bolt.Tx) error {
-		now := nowNano()
-		m, ok, err := loadMeta(tx, id, now)
-		found = ok && m.record
-		if err != nil || !found {
-			return err
-		}
-		m.expires = s.expiry(now)
-		return putMeta(tx, id, m)
-	})
+	if err := checkSessionID(id); err != nil {
+		return fmt.Errorf("boltstore: %w: session %q", store.ErrNotFound, id)
+	}
+	res, err := s.write(encodeTouch(s.limits, id))
 	if err != nil {
 		return fmt.Errorf("boltstore: touch session %q: %w", id, err)
 	}
-	if !found {
+	if !res.found {
 		return fmt.Errorf("boltstore: %w: session %q", store.ErrNotFound, id)
 	}
 	return nil
@@ -167,7 +144,10 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 		return err
 	}
 	defer s.leave()
-	if err := s.write(func(tx *bolt.Tx) error { return deleteSession(tx, id) }); err != nil {
+	if checkSessionID(id) != nil {
+		return nil // no such session can exist
+	}
+	if _, err := s.write(encodeDelete(s.limits, id)); err != nil {
 		return fmt.Errorf("boltstore: delete session %q: %w", id, err)
 	}
 	return nil
@@ -183,7 +163,7 @@ func (s *Store) ListSessions(ctx context.Context, cursor string, limit int) ([]s
 	defer s.leave()
 	var ids []string
 	next := ""
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.read(func(tx *bolt.Tx) error {
 		now := nowNano()
 		c := tx.Bucket(bucketSessions).Cursor()
 		k, v := c.Seek([]byte(cursor))

@@ -67,11 +67,10 @@ func (s *Store) sweep() (int, error) {
 	return deleted, nil
 }
 
-// expiredSessions lists up to limit sessions that have expired, in a read
-// transaction so that writers are not held up while it scans.
+// expiredSessions lists up to limit sessions that have expired.
 func (s *Store) expiredSessions(limit int) ([]string, error) {
 	var ids []string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.read(func(tx *bolt.Tx) error {
 		now := nowNano()
 		c := tx.Bucket(bucketSessions).Cursor()
 		for k, v := c.First(); k != nil && len(ids) < limit; k, v = c.Next() {
@@ -88,31 +87,11 @@ func (s *Store) expiredSessions(limit int) ([]string, error) {
 	return ids, err
 }
 
-// deleteExpired deletes the sessions among ids that are still expired: a
-// write since the scan may have brought one back to life.
+// deleteExpired deletes the sessions among ids that are still expired when
+// the deletion runs: a write since the scan may have brought one back to
+// life. It is a logged write like any other, with the clock reading that
+// decided it, so that a replay deletes the same sessions.
 func (s *Store) deleteExpired(ids []string) (int, error) {
-	var n int
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		n = 0
-		now := nowNano()
-		for _, id := range ids {
-			v := tx.Bucket(bucketSessions).Get([]byte(id))
-			if v == nil {
-				continue // already deleted
-			}
-			m, err := decodeMeta(v)
-			if err != nil {
-				return fmt.Errorf("session %q: %w", id, err)
-			}
-			if m.live(now) {
-				continue
-			}
-			if err := deleteSession(tx, id); err != nil {
-				return fmt.Errorf("session %q: %w", id, err)
-			}
-			n++
-		}
-		return nil
-	})
-	return n, err
+	res, err := s.write(encodeExpire(s.limits, ids))
+	return res.n, err
 }

@@ -2,6 +2,9 @@ package boltstore
 
 import (
 	"context"
+	"log/slog"
+	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -89,4 +92,75 @@ func TestSweepInterval_Default(t *testing.T) {
 			t.Errorf("TTL %v: sweep interval %v, want %v", tc.ttl, got, tc.want)
 		}
 	}
+}
+
+// TestCrash_SweepIsReplayed checks that the sweeper's deletions are logged
+// writes, replayed after a crash with the time that decided them: the
+// replay of a log that holds a session's Put and its sweep leaves no trace
+// of the session in the file.
+func TestCrash_SweepIsReplayed(t *testing.T) {
+	path := t.TempDir() + "/mooring.db"
+	s, err := Open(path, &Options{
+		Limits:             store.Limits{TTL: 100 * time.Millisecond},
+		SweepInterval:      20 * time.Millisecond,
+		CheckpointInterval: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutSession(t.Context(), store.Record{ID: "expires", Data: []byte("r")}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(logPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for !logged(t, f, opExpire, "expires") {
+		if time.Now().After(deadline) {
+			t.Fatal("the sweeper did not log the deletion of the expired session")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := s.SimulateCrash(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Replay the log into the file with the recovery alone: a store's own
+	// sweeper would delete the session at Open and prove nothing.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if !logged(t, f, opPut, "expires") {
+		t.Fatal("the log does not hold the Put: the test checks nothing")
+	}
+	if _, err := recoverFile(db, f, slog.Default()); err != nil {
+		t.Fatal(err)
+	}
+	if onDisk(t, db, "expires") {
+		t.Fatal("a session that the sweeper deleted is in the file again after a crash")
+	}
+}
+
+// logged reports whether the log holds an op of kind that names session.
+func logged(t *testing.T, f *os.File, kind opKind, session string) bool {
+	t.Helper()
+	recs, err := readLog(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o op
+	for _, r := range recs {
+		if err := decodeOp(r.body, &o); err != nil {
+			t.Fatal(err)
+		}
+		names := append([][]byte{o.session}, o.items...)
+		if o.kind == kind && slices.ContainsFunc(names, func(b []byte) bool { return string(b) == session }) {
+			return true
+		}
+	}
+	return false
 }

@@ -1,6 +1,9 @@
 package redisstore_test
 
 import (
+	"fmt"
+	"sync/atomic"
+
 	"testing"
 
 	"github.com/mooring-dev/mooring/internal/redistest"
@@ -27,4 +30,41 @@ func BenchmarkReplay1000(b *testing.B) {
 	s := open(b, srv.URL(), store.Limits{})
 	b.ReportAllocs()
 	storetest.BenchReplay(b, s, 1000)
+}
+
+// BenchmarkAppendFewSessions appends from 8 callers per CPU to 4 sessions:
+// many requests of one session at once, where a batch does the session's
+// work (seq, caps, TTL) once for several events. It reports events/s.
+func BenchmarkAppendFewSessions(b *testing.B) {
+	srv := redistest.Start(b)
+	s := open(b, srv.URL(), store.Limits{})
+	data := make([]byte, 150)
+	var workers atomic.Int64
+	b.SetParallelism(8)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		w := workers.Add(1)
+		session, stream := fmt.Sprintf("few-%d", w%4), fmt.Sprintf("w%d", w)
+		for pb.Next() {
+			if _, err := s.Append(b.Context(), session, stream, data); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkAppendSerial is a lone appender: one Append at a time, so
+// ns/op is its latency, which batching must not raise.
+func BenchmarkAppendSerial(b *testing.B) {
+	srv := redistest.Start(b)
+	s := open(b, srv.URL(), store.Limits{})
+	data := make([]byte, 150)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Append(b.Context(), "serial", "s", data); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -61,6 +61,30 @@
 // either cap is exceeded (never the new one), record per-stream purge
 // watermarks, and restart the TTL of every key of the session.
 //
+// Appends are group-committed. A call that finds fewer than four append
+// scripts under way sends its events at once, alone; calls that come while
+// four are under way queue, and the next script carries all of them (up to
+// 128 events or 1 MiB), whatever their sessions. There is no timer, so a
+// lone appender waits for nobody. One script does the per-session work
+// once per batch: one HMGET of seq and bytes, one XLEN, one cap
+// enforcement for all of the session's new events (one XRANGE for the
+// whole excess), one HSET of seq, bytes and purge marks, and one
+// PEXPIREAT per key. Each caller gets consecutive seqs in the order of its
+// events. A session whose keys cannot be written (WRONGTYPE, OOM) fails
+// alone: its first read and first write are pcalls, before anything of it
+// is written. On a Cluster a batch holds the sessions of one hash slot
+// only (the slot is computed as Redis does, CRC16 of the hash tag), so
+// there batches are mostly of one session.
+//
+// Batching saves Redis the fixed cost of a script call per event, and a
+// session's own work when several of its events meet in one batch. It
+// cannot save the work of each event in the steady state of a full log:
+// XADD, and reading (XRANGE, for the stream and size that the purge marks
+// and the byte count need) and trimming the oldest entry. Measured in
+// Redis 7.0 scripts, those cost about 2, 2 and 1.5 µs per event, so
+// appends of many sessions with one event each stay near 80k events/s per
+// Redis thread, while XADD alone does several times that.
+//
 // After is one MULTI/EXEC in one round trip: EXISTS, the stream's purge
 // watermark and XRANGE, atomically, so a replay is complete or ErrPurged,
 // never a gap. The entries of other streams are dropped by the client: a
@@ -100,7 +124,11 @@
 // once) rueidis resends reads and the idempotent writes (PutSession,
 // TouchSession, DeleteSession, the index scripts), but not Append: whether
 // a lost Append ran is unknown, and running it twice would log the event
-// twice. The caller gets the error.
+// twice. The caller gets the error, and so does every caller whose events
+// were in the same batch. A caller whose ctx ends while its events are
+// queued leaves the queue and nothing is written; once its batch is under
+// way its events may be written, but the others in the batch are not
+// affected and it gets ctx's error, as with any cancelled command.
 //
 // On a Cluster the session index lives on one slot, so every PutSession,
 // TouchSession and DeleteSession also touches that one node; event traffic,

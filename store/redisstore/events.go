@@ -12,8 +12,9 @@ import (
 	"github.com/mooring-dev/mooring/store"
 )
 
-// Append implements store.Store with one script: seq, XADD, cap trimming,
-// purge watermarks and TTL happen atomically.
+// Append implements store.Store with appendsLua: seq, XADD, cap trimming,
+// purge watermarks and TTL happen atomically, in a script that may carry
+// the appends of other callers too (see batch.go).
 func (s *Store) Append(ctx context.Context, session, stream string, data []byte) (store.EventID, error) {
 	if !store.ValidStreamID(stream) {
 		return store.EventID{}, fmt.Errorf("redisstore: append to session %q: invalid stream id %q", session, stream)
@@ -21,19 +22,20 @@ func (s *Store) Append(ctx context.Context, session, stream string, data []byte)
 	if s.closed.Load() {
 		return store.EventID{}, store.ErrClosed
 	}
-	// string(data) copies, and must: when ctx ends, rueidis returns before
-	// the command is written, and the caller may reuse data by then.
-	args := []string{stream, string(data), s.ttlArg, s.maxEventsArg, s.maxBytesArg}
-	seq, err := appendScript.exec(ctx, s.client, s.keys.session(session), args).AsUint64()
+	// string(data) copies, and must: the event may wait for its batch, or
+	// ctx may end before it is written, and the caller may reuse data by
+	// then.
+	seq, err := s.appendEvents(ctx, session, stream, []string{string(data)})
 	if err != nil {
-		return store.EventID{}, s.fail(err, "append to session %q stream %q", session, stream)
+		return store.EventID{}, err
 	}
 	return store.EventID{Stream: stream, Seq: seq}, nil
 }
 
-// AppendBatch implements store.Store: one append script per event, all in
-// one round trip. Redis runs them in order; a failure leaves the leading
-// ones appended.
+// AppendBatch implements store.Store: the events go in one script, with
+// consecutive seqs. A failure of the script after its first write leaves
+// the sessions before this one in the batch appended, and this one
+// appended or not; see appendsLua.
 func (s *Store) AppendBatch(ctx context.Context, session, stream string, data [][]byte) ([]store.EventID, error) {
 	if !store.ValidStreamID(stream) {
 		return nil, fmt.Errorf("redisstore: append to session %q: invalid stream id %q", session, stream)
@@ -41,18 +43,20 @@ func (s *Store) AppendBatch(ctx context.Context, session, stream string, data []
 	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}
-	keys := s.keys.session(session)
-	calls := make([]call, len(data))
-	for i, d := range data {
-		calls[i] = call{script: appendScript, keys: keys, args: []string{stream, string(d), s.ttlArg, s.maxEventsArg, s.maxBytesArg}}
-	}
 	ids := make([]store.EventID, len(data))
-	for i, r := range execMulti(ctx, s.client, calls...) {
-		seq, err := r.AsUint64()
-		if err != nil {
-			return nil, s.fail(err, "append to session %q stream %q", session, stream)
-		}
-		ids[i] = store.EventID{Stream: stream, Seq: seq}
+	if len(data) == 0 {
+		return ids, nil
+	}
+	copies := make([]string, len(data))
+	for i, d := range data {
+		copies[i] = string(d) // copied, as in Append
+	}
+	first, err := s.appendEvents(ctx, session, stream, copies)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ids {
+		ids[i] = store.EventID{Stream: stream, Seq: first + uint64(i)}
 	}
 	return ids, nil
 }

@@ -17,10 +17,10 @@ import (
 // triple per event in seq order: seq (decimal), stream, data. Events at or
 // below the session's last seq are left out, so a second run changes
 // nothing; the last seq rises to the highest one imported, so that
-// appendLua's HINCRBY continues above it. Seqs are compared as decimal
+// appendsLua continues above it. Seqs are compared as decimal
 // strings (longer is greater, else lexical): Lua numbers are doubles and
 // lose precision past 2^53. The caps are enforced (capLua) and the TTL
-// restarted as appendLua does. It returns the number of events written.
+// restarted as appendsLua does. It returns the number of events written.
 //
 // Nothing after the first write can fail on valid input (XADD's id is
 // above both the last seq and the newest entry), which matters because
@@ -53,9 +53,10 @@ for i = 4, #ARGV, 3 do
 end
 
 if added > 0 then
-  redis.call('HSET', meta, 'seq', last)
-  local bytes = redis.call('HINCRBY', meta, 'bytes', size)
-  enforce(ev, meta, redis.call('XLEN', ev), bytes, maxEvents, maxBytes)
+  local bytes = tonumber(redis.call('HGET', meta, 'bytes')) or 0
+  local fields = {'seq', last}
+  enforce(ev, fields, redis.call('XLEN', ev), bytes + size, maxEvents, maxBytes)
+  redis.call('HSET', meta, unpack(fields))
 end
 
 redis.call('PEXPIRE', rec, ARGV[1])

@@ -48,3 +48,29 @@ func hashTag(id string) string {
 	}
 	return b.String()
 }
+
+// slot is the Cluster hash slot of the keys of a session with the given
+// hash tag: CRC16 (XMODEM) of the tag, mod 16384, as Redis computes it.
+// The keys of one appendsLua script must share a slot.
+func slot(tag string) uint16 {
+	var crc uint16
+	for i := 0; i < len(tag); i++ {
+		crc = crc<<8 ^ crc16Table[byte(crc>>8)^tag[i]]
+	}
+	return crc & (1<<14 - 1)
+}
+
+var crc16Table = func() (t [256]uint16) {
+	for i := range t {
+		c := uint16(i) << 8
+		for range 8 {
+			if c&0x8000 != 0 {
+				c = c<<1 ^ 0x1021
+			} else {
+				c <<= 1
+			}
+		}
+		t[i] = c
+	}
+	return t
+}()

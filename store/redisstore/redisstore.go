@@ -63,6 +63,10 @@ type Store struct {
 	// Limits as script arguments, formatted once.
 	ttlArg, maxEventsArg, maxBytesArg string
 
+	// cluster: batches of appends must keep to one hash slot.
+	cluster bool
+	appends appender
+
 	closed atomic.Bool
 	stop   context.CancelFunc // ends the janitor's context
 	wg     sync.WaitGroup     // the janitor
@@ -167,6 +171,7 @@ func newStore(client rueidis.Client, o Options) *Store {
 		ttlArg:       strconv.FormatInt(max(l.TTL.Milliseconds(), 1), 10),
 		maxEventsArg: strconv.Itoa(l.MaxEvents),
 		maxBytesArg:  strconv.FormatInt(l.MaxBytes, 10),
+		cluster:      client.Mode() == rueidis.ClientModeCluster,
 		stop:         func() {},
 	}
 }

@@ -96,6 +96,8 @@ func runBehaviour(t *testing.T, open opener) {
 		{"Append_CountCapPurges", testCountCap},
 		{"Append_ByteCapKeepsNewest", testByteCap},
 		{"Append_Concurrent", testConcurrentAppend},
+		{"Append_ConcurrentManySessions", testConcurrentManySessions},
+		{"Append_ConcurrentCaps", testConcurrentCaps},
 		{"Streams_OrderOfFirstRetained", testStreams},
 		{"List_PagesAndSkipsGone", testList},
 		{"Sweep_DropsExpiredKeepsAppended", testSweep},
@@ -314,6 +316,136 @@ func testConcurrentAppend(t *testing.T, open opener) {
 	for i, ev := range got {
 		if ev.ID.Seq != uint64(i+1) {
 			t.Fatalf("event %d has seq %d: seqs must be dense and ordered", i, ev.ID.Seq)
+		}
+	}
+}
+
+// testConcurrentManySessions appends from many callers at once, to many
+// sessions and several callers per session, with Append and AppendBatch,
+// so that batches carry many sessions and several requests of one: every
+// id is unique in its session, each caller's ids rise, and a replay of each
+// caller's stream is exactly what it was acknowledged, in order.
+func testConcurrentManySessions(t *testing.T, open opener) {
+	s := open(t, store.Limits{MaxEvents: 100000})
+	const sessions, perSession, rounds = 12, 4, 40
+	type acked struct {
+		session, stream string
+		events          []store.Event
+	}
+	results := make([]acked, sessions*perSession)
+	var wg sync.WaitGroup
+	for w := range results {
+		wg.Go(func() {
+			a := &results[w]
+			a.session, a.stream = fmt.Sprintf("s%d", w%sessions), fmt.Sprintf("w%d", w)
+			for i := range rounds {
+				data := [][]byte{[]byte(fmt.Sprintf("%s-%d", a.stream, i))}
+				if i%3 == 0 {
+					data = append(data, []byte(fmt.Sprintf("%s-%d-b", a.stream, i)))
+				}
+				var ids []store.EventID
+				var err error
+				if len(data) == 1 {
+					var id store.EventID
+					id, err = s.Append(ctx, a.session, a.stream, data[0])
+					ids = []store.EventID{id}
+				} else {
+					ids, err = s.AppendBatch(ctx, a.session, a.stream, data)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for j, id := range ids {
+					a.events = append(a.events, store.Event{ID: id, Data: data[j]})
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	seen := make(map[string]map[uint64]bool)
+	for _, a := range results {
+		if seen[a.session] == nil {
+			seen[a.session] = make(map[uint64]bool)
+		}
+		for i, ev := range a.events {
+			if seen[a.session][ev.ID.Seq] {
+				t.Fatalf("session %s: seq %d given twice", a.session, ev.ID.Seq)
+			}
+			seen[a.session][ev.ID.Seq] = true
+			if i > 0 && ev.ID.Seq <= a.events[i-1].ID.Seq {
+				t.Fatalf("caller %s: seq %d after %d", a.stream, ev.ID.Seq, a.events[i-1].ID.Seq)
+			}
+		}
+		got, err := s.After(ctx, a.session, store.EventID{Stream: a.stream})
+		if err != nil || !equalEvents(got, a.events) {
+			t.Fatalf("After(%s, %s) = %d events, %v; want the %d acknowledged", a.session, a.stream, len(got), err, len(a.events))
+		}
+	}
+	// Seqs are dense: nothing was appended that was not acknowledged.
+	for session, seqs := range seen {
+		for seq := range uint64(len(seqs)) {
+			if !seqs[seq+1] {
+				t.Fatalf("session %s: seq %d missing of %d", session, seq+1, len(seqs))
+			}
+		}
+	}
+}
+
+// testConcurrentCaps appends from many callers at once, one stream each,
+// with a small count cap: each session keeps exactly its newest events,
+// and each stream's purge mark is its last removed event.
+func testConcurrentCaps(t *testing.T, open opener) {
+	const maxEvents = 5
+	s := open(t, store.Limits{MaxEvents: maxEvents})
+	const sessions, perSession, rounds = 6, 5, 20
+	acked := make([][]store.EventID, sessions*perSession)
+	var wg sync.WaitGroup
+	for w := range acked {
+		wg.Go(func() {
+			for range rounds {
+				id, err := s.Append(ctx, fmt.Sprintf("s%d", w%sessions), fmt.Sprintf("w%d", w), []byte("e"))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				acked[w] = append(acked[w], id)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	const total = perSession * rounds
+	for w, ids := range acked {
+		session := fmt.Sprintf("s%d", w%sessions)
+		var kept, removed []store.EventID
+		for _, id := range ids {
+			if id.Seq > total-maxEvents {
+				kept = append(kept, id)
+			} else {
+				removed = append(removed, id)
+			}
+		}
+		if len(removed) == 0 {
+			t.Fatalf("caller %d lost no event; the test needs more rounds", w)
+		}
+		last := removed[len(removed)-1]
+		got, err := s.After(ctx, session, last)
+		if err != nil || len(got) != len(kept) {
+			t.Fatalf("After(%s, %v) = %v, %v; want the %d kept", session, last, got, err, len(kept))
+		}
+		if _, err := s.After(ctx, session, store.EventID{Stream: last.Stream, Seq: last.Seq - 1}); !errors.Is(err, store.ErrPurged) {
+			t.Fatalf("After(%s, %s_%d) = %v; want ErrPurged", session, last.Stream, last.Seq-1, err)
+		}
+	}
+	for i := range sessions {
+		if evs, err := s.Log(ctx, fmt.Sprintf("s%d", i)); err != nil || len(evs) != maxEvents || evs[0].ID.Seq != total-maxEvents+1 {
+			t.Fatalf("Log(s%d) = %v, %v; want seqs %d..%d", i, evs, err, total-maxEvents+1, total)
 		}
 	}
 }

@@ -14,57 +14,107 @@ import (
 // (longer is greater, else lexical), because Lua numbers are doubles and
 // lose precision past 2^53.
 
-// capLua defines enforce(ev, meta, count, bytes, maxEvents, maxBytes): it
-// removes the oldest entries until both caps hold, never the newest one,
-// and remembers the last removed seq of each stream (the purge marks).
+// capLua defines enforce(ev, fields, count, bytes, maxEvents, maxBytes):
+// it removes the oldest entries until both caps hold, never the newest one,
+// and adds to fields (an HSET argument list for the meta hash) the bytes
+// kept and the last removed seq of each stream that lost events (the purge
+// marks). The caller writes fields with one HSET, together with its own.
 // XRANGE copies payloads into Lua, so it reads only as many entries as the
-// count cap needs (usually one), and a few at a time while the byte cap
-// does not hold yet. appendLua and importLua both start with it.
+// count cap needs (usually the excess of one batch), and a few at a time
+// while the byte cap does not hold yet. appendsLua and importLua both start
+// with it.
 const capLua = `
-local function enforce(ev, meta, count, bytes, maxEvents, maxBytes)
-  if count <= maxEvents and bytes <= maxBytes then return end
-  local purged, from = {}, '-'
-  while count > 1 and (count > maxEvents or bytes > maxBytes) do
-    local n = count - maxEvents
-    if n < 1 then n = 8 elseif n > 256 then n = 256 end
-    local batch = redis.call('XRANGE', ev, from, '+', 'COUNT', n)
-    if #batch == 0 then break end
-    for _, e in ipairs(batch) do
-      if count <= 1 or (count <= maxEvents and bytes <= maxBytes) then break end
-      local f = e[2] -- s, <stream>, d, <data>
-      purged[f[2]] = e[1]
-      bytes = bytes - #f[4]
-      count = count - 1
-      from = '(' .. e[1]
+local function enforce(ev, fields, count, bytes, maxEvents, maxBytes)
+  if count > maxEvents or bytes > maxBytes then
+    local purged, from = {}, '-'
+    while count > 1 and (count > maxEvents or bytes > maxBytes) do
+      local n = count - maxEvents
+      if n < 1 then n = 8 elseif n > 256 then n = 256 end
+      local batch = redis.call('XRANGE', ev, from, '+', 'COUNT', n)
+      if #batch == 0 then break end
+      for _, e in ipairs(batch) do
+        if count <= 1 or (count <= maxEvents and bytes <= maxBytes) then break end
+        local f = e[2] -- s, <stream>, d, <data>
+        purged[f[2]] = e[1]
+        bytes = bytes - #f[4]
+        count = count - 1
+        from = '(' .. e[1]
+      end
+    end
+    redis.call('XTRIM', ev, 'MAXLEN', count)
+    for s, last in pairs(purged) do
+      fields[#fields + 1] = 'p:' .. s
+      fields[#fields + 1] = string.match(last, '^%d+')
     end
   end
-  redis.call('XTRIM', ev, 'MAXLEN', count)
-  local fields = {'bytes', bytes}
-  for s, last in pairs(purged) do
-    fields[#fields + 1] = 'p:' .. s
-    fields[#fields + 1] = string.match(last, '^%d+')
-  end
-  redis.call('HSET', meta, unpack(fields))
+  fields[#fields + 1] = 'bytes'
+  fields[#fields + 1] = string.format('%d', bytes) -- cheaper for Redis than a Lua number
 end
 `
 
-// appendLua adds one event. ARGV: stream, data, ttl ms, max events, max
-// bytes. It returns the new seq.
-const appendLua = capLua + `
-local rec, ev, meta = KEYS[1], KEYS[2], KEYS[3]
-local stream, data = ARGV[1], ARGV[2]
-local maxEvents, maxBytes = tonumber(ARGV[4]), tonumber(ARGV[5])
+// appendsLua appends the events of one batch, for one or more sessions
+// (on a Cluster, sessions of one slot). KEYS: rec, ev, meta of each
+// session. ARGV: ttl ms, max events, max bytes, then for each session, in
+// the order of KEYS, its number of events n and n pairs of stream, data.
+// It returns one reply per session: the seq of its first event (its others
+// follow one by one), or an error.
+//
+// What need not be done per event is done once per session: one HMGET
+// reads the last seq and the bytes kept, one HSET writes them back with the
+// purge marks, the caps are enforced once after all of the session's
+// events (one XRANGE for the whole excess), and the TTL restarts once.
+//
+// A session whose keys cannot be written (WRONGTYPE, a stale seq below the
+// log's newest entry, OOM) fails alone, before anything of it is written:
+// its first read and first write are pcalls, and once those have
+// succeeded nothing later can fail on keys of the right types. Should it
+// anyway, the script stops with the error and the batch fails as a whole,
+// with the sessions before it appended, as a failed AppendBatch leaves its
+// leading events.
+const appendsLua = capLua + `
+local maxEvents, maxBytes = tonumber(ARGV[2]), tonumber(ARGV[3])
+-- PEXPIREAT with a time computed once costs Redis less than PEXPIRE,
+-- which it rewrites into a PEXPIREAT for every key.
+local t = redis.call('TIME')
+local expireAt = string.format('%d', t[1] * 1000 + math.floor(t[2] / 1000) + tonumber(ARGV[1]))
 
-local seq = redis.call('HINCRBY', meta, 'seq', 1)
-local id = string.format('%d-0', seq)
-redis.call('XADD', ev, id, 's', stream, 'd', data)
-local bytes = redis.call('HINCRBY', meta, 'bytes', #data)
-enforce(ev, meta, redis.call('XLEN', ev), bytes, maxEvents, maxBytes)
+-- incr returns the decimal string s plus one.
+local function incr(s)
+  local i = #s
+  while i > 0 and string.byte(s, i) == 57 do i = i - 1 end -- trailing 9s
+  if i == 0 then return '1' .. string.rep('0', #s) end
+  return string.sub(s, 1, i - 1) .. string.char(string.byte(s, i) + 1) .. string.rep('0', #s - i)
+end
 
-redis.call('PEXPIRE', rec, ARGV[3])
-redis.call('PEXPIRE', ev, ARGV[3])
-redis.call('PEXPIRE', meta, ARGV[3])
-return seq
+local function appendTo(rec, ev, meta, from, to)
+  local m = redis.pcall('HMGET', meta, 'seq', 'bytes')
+  if m.err then return m end
+  local seq, bytes = incr(m[1] or '0'), tonumber(m[2]) or 0
+  local first = seq
+  local r = redis.pcall('XADD', ev, seq .. '-0', 's', ARGV[from], 'd', ARGV[from + 1])
+  if type(r) == 'table' and r.err then return r end
+  bytes = bytes + #ARGV[from + 1]
+  for i = from + 2, to, 2 do
+    seq = incr(seq)
+    redis.call('XADD', ev, seq .. '-0', 's', ARGV[i], 'd', ARGV[i + 1])
+    bytes = bytes + #ARGV[i + 1]
+  end
+  local fields = {'seq', seq}
+  enforce(ev, fields, redis.call('XLEN', ev), bytes, maxEvents, maxBytes)
+  redis.call('HSET', meta, unpack(fields))
+  redis.call('PEXPIREAT', rec, expireAt)
+  redis.call('PEXPIREAT', ev, expireAt)
+  redis.call('PEXPIREAT', meta, expireAt)
+  return first
+end
+
+local out, a = {}, 4
+for k = 1, #KEYS, 3 do
+  local n = tonumber(ARGV[a])
+  out[#out + 1] = appendTo(KEYS[k], KEYS[k + 1], KEYS[k + 2], a + 1, a + 2 * n)
+  a = a + 1 + 2 * n
+end
+return out
 `
 
 // putLua writes the record and restarts the TTL of the session's keys.
@@ -153,8 +203,8 @@ func newScript(src string, retryable bool) *script {
 
 var (
 	// Not retryable: if the reply was lost, a second run would append the
-	// event again under a new seq. The caller sees the error instead.
-	appendScript = newScript(appendLua, false)
+	// events again under new seqs. The callers see the error instead.
+	appendsScript = newScript(appendsLua, false)
 
 	// These set state rather than change it, so a second run is harmless.
 	putScript   = newScript(putLua, true)

@@ -45,11 +45,10 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file until SIGTERM/SIGINT")
 	idleEvict := flag.Duration("idle-evict", 0, "close the backend of a session idle this long (0: mooring's default)")
 	memprofile := flag.String("memprofile", "", "write an allocation (heap) profile to this file at SIGTERM/SIGINT")
+	memprofileRate := flag.Int("memprofile-rate", 0, "runtime.MemProfileRate for --memprofile (0: Go's default; 1 samples every allocation, for the idle-session profile, and slows the server)")
 	flag.Parse()
-	if *memprofile != "" {
-		// Every allocation sampled: the idle-session profile must show
-		// where each byte of a session goes, not a 512 KiB sample.
-		runtime.MemProfileRate = 1
+	if *memprofileRate > 0 {
+		runtime.MemProfileRate = *memprofileRate
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
