@@ -41,8 +41,15 @@ func (s *Session) watchBackend() {
 func (s *Session) dropGone() {
 	m := s.m
 	m.mu.Lock()
-	e := m.sessions[s.id]
-	mine := e != nil && e.s == s
+	mine := false
+	if e := m.sessions[s.id]; e != nil {
+		select {
+		case <-e.ready:
+			mine = e.s == s
+		default:
+			// A restore under way (its e.s is being written): not s.
+		}
+	}
 	if mine {
 		delete(m.sessions, s.id)
 	}

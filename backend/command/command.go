@@ -150,7 +150,7 @@ func (c *conn) Send(ctx context.Context, msg jsonrpc.Message) error {
 		if req, ok := msg.(*jsonrpc.Request); ok && req.IsCall() {
 			c.pending.Drop(req.ID)
 		}
-		if c.closing.Load() {
+		if c.closing.Load() && !c.gone.Load() {
 			return backend.ErrClosed
 		}
 		if ctx.Err() != nil {

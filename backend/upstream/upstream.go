@@ -149,11 +149,16 @@ func (c *conn) Send(ctx context.Context, msg jsonrpc.Message) error {
 		c.pending.Drop(req.ID)
 	}
 	switch {
-	case c.closing.Load():
-		return backend.ErrClosed
 	case errors.Is(err, mcp.ErrSessionMissing):
 		c.lost(err)
 		return fmt.Errorf("upstream: %w: %w", backend.ErrGone, err)
+	case c.gone.Load():
+		// Lost while the request went out (the GET stream met the 404
+		// first, and the session may have closed the connection since):
+		// still gone, so that the session sends it again.
+		return fmt.Errorf("upstream: %w: %w", backend.ErrGone, err)
+	case c.closing.Load():
+		return backend.ErrClosed
 	}
 	// Unreachable, 5xx, a rejected message: the upstream session may still
 	// be there, and the error goes to the client.
