@@ -1,6 +1,7 @@
 // Package backend opens connections to the MCP server that stands behind
-// mooring: an in-process go-sdk mcp.Server (the built-in one or a user's),
-// and later stdio programs and upstream HTTP servers.
+// mooring: an in-process go-sdk mcp.Server (the built-in one or a user's)
+// here; a stdio program in backend/command; an upstream Streamable HTTP
+// server in backend/upstream.
 //
 // A connection carries JSON-RPC messages both ways. Messages from the server
 // reach mooring through a Handler whose context may carry the route of the
@@ -21,6 +22,19 @@ import (
 
 // ErrClosed is returned by Send on a closed connection.
 var ErrClosed = errors.New("backend: connection closed")
+
+// ErrGone is wrapped by the errors of a connection that the server ended on
+// its own: a program that exited, an upstream that forgot the session. The
+// session is not lost: a fresh connection, given the session's state again,
+// serves it.
+var ErrGone = errors.New("backend: the server ended the connection")
+
+// Watched is implemented by connections that the server can end on its own.
+// Done is closed once the connection is over, whoever ended it; a session
+// that did not close it itself then knows that its backend is gone.
+type Watched interface {
+	Done() <-chan struct{}
+}
 
 // RouteHeader is the header that mooring sets in mcp.RequestExtra.Header of
 // every request it delivers: the stream that messages caused by the request

@@ -43,6 +43,17 @@ type Options struct {
 	RedisInfo func(ctx context.Context) (version string, usedMemory, clients int64, err error)
 	// Sessions counts the live sessions of this process.
 	Sessions func() int
+	// Backends are the MCP servers behind mooring, for the report.
+	Backends []Backend
+}
+
+// Backend is one MCP server behind mooring.
+type Backend struct {
+	Name string `json:"name,omitempty"`
+	// Kind is builtin, stdio or http.
+	Kind string `json:"kind"`
+	// Path is the URL path it is served at.
+	Path string `json:"path"`
 }
 
 // Checker builds reports.
@@ -59,6 +70,7 @@ type Report struct {
 	Store           StoreReport   `json:"store"`
 	Session         *session.Info `json:"session,omitempty"`
 	LiveSessions    int           `json:"liveSessions"`
+	Backends        []Backend     `json:"backends,omitempty"`
 	Redis           *RedisReport  `json:"redis,omitempty"`
 	Warnings        []string      `json:"warnings,omitempty"`
 	Recommendations []string      `json:"recommendations,omitempty"`
@@ -85,7 +97,7 @@ type RedisReport struct {
 
 // Check runs every check. s, if not nil, is the caller's session.
 func (c *Checker) Check(ctx context.Context, s *session.Session) Report {
-	r := Report{Status: Healthy, CheckedAt: time.Now().UTC(), Store: StoreReport{Kind: c.opts.Kind}}
+	r := Report{Status: Healthy, CheckedAt: time.Now().UTC(), Store: StoreReport{Kind: c.opts.Kind}, Backends: c.opts.Backends}
 	if c.opts.Sessions != nil {
 		r.LiveSessions = c.opts.Sessions()
 	}
@@ -193,6 +205,13 @@ func (r Report) Text() string {
 		fmt.Fprintf(&b, "store test (write, read, delete): FAILED: %s\n", r.Store.Error)
 	}
 	fmt.Fprintf(&b, "live sessions in this process: %d\n", r.LiveSessions)
+	for _, be := range r.Backends {
+		if be.Name != "" {
+			fmt.Fprintf(&b, "backend %s: %s at %s\n", be.Name, be.Kind, be.Path)
+		} else {
+			fmt.Fprintf(&b, "backend: %s at %s\n", be.Kind, be.Path)
+		}
+	}
 	if r.Redis != nil {
 		fmt.Fprintf(&b, "redis: version %s, used memory %d bytes, %d clients\n", r.Redis.Version, r.Redis.UsedMemoryBytes, r.Redis.Clients)
 	}

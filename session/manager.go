@@ -161,6 +161,7 @@ func (m *Manager) Create(ctx context.Context) (*Session, error) {
 		return nil, fmt.Errorf("session: open backend: %w", err)
 	}
 	s.conn = conn
+	s.watchBackend()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -239,6 +240,7 @@ func (m *Manager) restore(ctx context.Context, id string) (*Session, error) {
 		return nil, fmt.Errorf("session %s: open backend: %w", id, err)
 	}
 	s.conn = conn
+	s.watchBackend()
 	if err := s.replayState(rctx); err != nil {
 		s.close()
 		m.release(id)

@@ -234,7 +234,7 @@ func (s *Session) Call(ctx context.Context, req *jsonrpc.Request, opts CallOptio
 	fwd := &jsonrpc.Request{ID: req.ID, Method: req.Method, Params: req.Params, Extra: extra}
 	if err := s.conn.Send(ctx, fwd); err != nil {
 		s.dropCall(req.ID, c)
-		return nil, fmt.Errorf("session %s: send to backend: %w", s.id, err)
+		return s.callAgain(ctx, req, opts, fmt.Errorf("session %s: send to backend: %w", s.id, err))
 	}
 	return sub, nil
 }
@@ -265,7 +265,10 @@ func (s *Session) Notify(ctx context.Context, req *jsonrpc.Request) error {
 			}
 		}
 	}
-	return s.conn.Send(ctx, req)
+	if err := s.conn.Send(ctx, req); err != nil {
+		return s.notifyAgain(ctx, req, err)
+	}
+	return nil
 }
 
 // Reply forwards the client's response to a server-to-client request. A reply
@@ -284,7 +287,14 @@ func (s *Session) Reply(ctx context.Context, resp *jsonrpc.Response) error {
 		s.m.log.Warn("reply to an unknown server request dropped", "session", s.id, "id", resp.ID.Raw())
 		return nil
 	}
-	return s.conn.Send(ctx, &jsonrpc.Response{ID: backendID, Result: resp.Result, Error: resp.Error})
+	err := s.conn.Send(ctx, &jsonrpc.Response{ID: backendID, Result: resp.Result, Error: resp.Error})
+	if errors.Is(err, backend.ErrGone) {
+		// The backend that asked is gone: the reply has no one to reach.
+		s.m.log.Warn("reply dropped: the backend that asked is gone", "session", s.id, "id", resp.ID.Raw())
+		s.dropGone()
+		return nil
+	}
+	return err
 }
 
 // Resume attaches a writer to the stream that lastEventID belongs to. It

@@ -18,7 +18,7 @@ import (
 // while it runs). Only loopback peers are answered: session ids are secrets.
 type admin struct {
 	store store.Store
-	mgr   *session.Manager
+	mgrs  []*session.Manager // one per MCP server behind mooring
 }
 
 func (a *admin) register(mux *http.ServeMux) {
@@ -81,7 +81,22 @@ func (a *admin) show(w http.ResponseWriter, r *http.Request) {
 
 func (a *admin) end(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	err := a.mgr.End(r.Context(), id)
+	// The session may be live behind any of the servers: each manager
+	// ends it (closing its backend there), and the first deletes it.
+	var err error
+	ended := false
+	for _, m := range a.mgrs {
+		switch e := m.End(r.Context(), id); {
+		case e == nil:
+			ended = true
+		case errors.Is(e, session.ErrNotFound):
+		case err == nil:
+			err = e
+		}
+	}
+	if err == nil && !ended {
+		err = fmt.Errorf("%w: %s", session.ErrNotFound, id)
+	}
 	var re *session.RemoteError
 	if errors.As(err, &re) {
 		// Another replica holds it: end it there, as a client's DELETE would.

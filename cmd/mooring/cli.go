@@ -96,6 +96,9 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := c.validateStore(); err != nil {
 		return err
 	}
+	if err := c.validateBackends(); err != nil {
+		return err
+	}
 	if c.Store == "bolt" {
 		// Opening would create an empty store: a mistyped --data-dir must
 		// not look like a store without sessions.
@@ -202,12 +205,17 @@ func initCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.str(&c.Path, "path", "MOORING_PATH", "/mcp", "URL path of the MCP endpoint")
 	var out string
 	var force bool
+	fs.str(&c.Command, "command", "MOORING_COMMAND", "", "the stdio MCP server program (and its arguments, split on spaces) to put behind mooring; default the built-in server")
+	fs.str(&c.Upstream, "upstream", "MOORING_UPSTREAM", "", "the upstream Streamable HTTP MCP server (endpoint URL) to put behind mooring")
 	fs.str(&out, "out", "MOORING_INIT_OUT", "mooring.json", "config file to write")
 	fs.boolean(&force, "force", "MOORING_INIT_FORCE", false, "overwrite an existing config file")
 	if _, err := fs.parse(args); err != nil {
 		return err
 	}
 	if err := c.validateStore(); err != nil {
+		return err
+	}
+	if err := c.validateBackends(); err != nil {
 		return err
 	}
 	if err := checkStore(ctx, c, stdout); err != nil {
@@ -224,6 +232,14 @@ func initCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case "redis":
 		file["redis-url"] = c.RedisURL
 		file["store-fallback"] = c.StoreFallback
+	}
+	// The server behind mooring, in the mcpServers shape that serve reads
+	// (and that more servers can be added to).
+	switch f := strings.Fields(c.Command); {
+	case len(f) > 0:
+		file[serversKey] = map[string]serverConfig{"server": {Command: f[0], Args: f[1:]}}
+	case c.Upstream != "":
+		file[serversKey] = map[string]serverConfig{"server": {URL: c.Upstream}}
 	}
 	data, _ := json.MarshalIndent(file, "", "  ")
 	if err := os.WriteFile(out, append(data, '\n'), 0o600); err != nil {

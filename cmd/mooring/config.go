@@ -39,6 +39,12 @@ type config struct {
 	IdleEvict      time.Duration
 	AdvertiseURL   string
 	LeaseTTL       time.Duration
+	// Command and Upstream name the one MCP server behind mooring; they
+	// win over the config file's mcpServers.
+	Command  string
+	Upstream string
+	// Servers is the config file's mcpServers.
+	Servers map[string]serverConfig
 }
 
 // flagSet binds flags to their environment twins.
@@ -46,6 +52,8 @@ type flagSet struct {
 	*flag.FlagSet
 	envErr  error
 	fromEnv map[string]bool // flags whose default came from the environment
+	// servers is the config file's mcpServers object, for serve.
+	servers json.RawMessage
 }
 
 func newFlagSet(name string, out io.Writer) *flagSet {
@@ -152,6 +160,8 @@ func (c *config) serveFlags(fs *flagSet) {
 	fs.str(&c.AdvertiseURL, "advertise-url", "MOORING_ADVERTISE_URL", "", "URL of this replica's MCP endpoint as other replicas reach it (with --store redis; default http://ADDR/PATH)")
 	fs.duration(&c.LeaseTTL, "lease-ttl", "MOORING_LEASE_TTL", 10*time.Second, "with --store redis: how long a replica owns a session without renewing; a dead replica's sessions move after it")
 	fs.boolean(&c.HealthTool, "health-tool", "MOORING_HEALTH_TOOL", true, "add the session_health_check tool to the tools clients see")
+	fs.str(&c.Command, "command", "MOORING_COMMAND", "", "serve this stdio MCP server program instead of the built-in server: the program and its arguments, split on spaces (one process per session)")
+	fs.str(&c.Upstream, "upstream", "MOORING_UPSTREAM", "", "serve this upstream Streamable HTTP MCP server (its endpoint URL) instead of the built-in server")
 	fs.boolean(&c.Stateless, "stateless", "MOORING_STATELESS", true, "also serve MCP 2026-07-28 (stateless, no sessions) on the endpoint; false: sessionful revisions only")
 }
 
@@ -167,6 +177,11 @@ func parseServe(args []string, out io.Writer) (*config, error) {
 	}
 	if len(pos) > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(pos, " "))
+	}
+	if fs.servers != nil {
+		if c.Servers, err = parseServers(fs.servers); err != nil {
+			return nil, fmt.Errorf("config file: %w", err)
+		}
 	}
 	return c, c.validate()
 }
@@ -223,6 +238,12 @@ func (fs *flagSet) applyFile(file string) error {
 	given := make(map[string]bool)
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	for name, v := range values {
+		if name == serversKey {
+			// Not a flag: serve reads it (parseServers); the other
+			// commands skip it like any serve setting.
+			fs.servers, _ = json.Marshal(v)
+			continue
+		}
 		f := fs.Lookup(name)
 		if f == nil && fs.Name() != "mooring serve" && serveKeys[name] {
 			continue // a serve setting: the file is shared by every command
@@ -265,7 +286,7 @@ func (c *config) validate() error {
 	case c.MaxBytes <= 0:
 		return fmt.Errorf("--max-event-bytes %d: must be positive", c.MaxBytes)
 	}
-	return nil
+	return c.validateBackends()
 }
 
 func splitList(s string) []string {

@@ -10,6 +10,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mooring-dev/mooring/backend/builtin"
 )
 
 // version is set by the build (-ldflags "-X main.version=...").
@@ -37,6 +41,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = sessionsCmd(ctx, args, stdout, stderr)
 	case "init":
 		err = initCmd(ctx, args, stdout, stderr)
+	case "stdio-builtin":
+		// Not in the usage: the built-in server on stdin/stdout, so that
+		// tests and demos have a stdio program at hand
+		// (mooring serve --command "mooring stdio-builtin").
+		err = builtin.New().Run(ctx, &mcp.StdioTransport{})
 	case "version":
 		fmt.Fprintln(stdout, "mooring", version)
 	case "help":

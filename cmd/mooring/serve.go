@@ -10,10 +10,9 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
-	"github.com/mooring-dev/mooring/backend"
-	"github.com/mooring-dev/mooring/backend/builtin"
 	"github.com/mooring-dev/mooring/health"
 	"github.com/mooring-dev/mooring/metrics"
 	"github.com/mooring-dev/mooring/session"
@@ -30,10 +29,21 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var mgr *session.Manager
+	mounts, err := c.mounts(log)
+	if err != nil {
+		return err
+	}
+	var mgrs []*session.Manager
+	live := func() int {
+		n := 0
+		for _, m := range mgrs {
+			n += m.Len()
+		}
+		return n
+	}
 	var cst *compress.Store
 	met := metrics.New(metrics.Options{
-		ActiveSessions: func() int { return mgr.Len() },
+		ActiveSessions: live,
 		PayloadBytes:   func() (int64, int64) { s := cst.Stats(); return s.BytesIn, s.BytesStored },
 	})
 	opened, err := openStore(ctx, c, log, met.SetFallback)
@@ -48,7 +58,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Store:         cst,
 		Kind:          c.Store,
 		AllowFallback: c.StoreFallback == "memory",
-		Sessions:      func() int { return mgr.Len() },
+		Sessions:      live,
+	}
+	for _, m := range mounts {
+		hopts.Backends = append(hopts.Backends, health.Backend{Name: m.name, Kind: m.kind, Path: m.path})
 	}
 	if opened.fallback != nil {
 		hopts.Degraded = opened.fallback.Degraded
@@ -65,47 +78,57 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	var own *session.Ownership
+	var self string
 	if c.Store == "redis" {
-		// Replicas on one Redis take turns: one owner per session, others
-		// pass its requests on.
-		self, err := advertiseURL(c, ln.Addr())
-		if err != nil {
+		if self, err = advertiseURL(c, ln.Addr()); err != nil {
 			return err
 		}
-		own = &session.Ownership{Lease: opened, SelfURL: self, TTL: c.LeaseTTL}
+		if len(mounts) > 1 && !strings.HasSuffix(self, c.Path) {
+			return fmt.Errorf("--advertise-url %q must end with --path %q: with several servers, their endpoints are found by replacing it", self, c.Path)
+		}
 	}
 	ttl := time.Duration(c.SessionTTL) * time.Second
-	srv := builtin.New()
-	mgr = session.New(cst, backend.NewInProcess(srv), &session.Options{
-		TTL: ttl, IdleEvict: c.IdleEvict, Logger: log, LocalTools: local, OnEvent: met.SessionEvent, Ownership: own,
-	})
-	defer mgr.Close()
-
-	var stateless http.Handler
-	if c.Stateless {
-		// 2026-07-28 clients on the same endpoint, without sessions.
-		stateless = transport.NewStateless(srv, &transport.StatelessOptions{LocalTools: local, Logger: log})
-	}
 	done := make(chan struct{})
-	h := transport.New(mgr, &transport.Options{
-		MaxBodyBytes:   c.MaxBody,
-		Heartbeat:      heartbeat(c.Heartbeat),
-		Retry:          c.Retry,
-		Mode:           transport.ResponseMode(c.ResponseMode),
-		AllowedOrigins: splitList(c.AllowedOrigins),
-		AllowedHosts:   splitList(c.AllowedHosts),
-		LocalOnly:      isLoopbackAddr(ln.Addr()),
-		OwnerWait:      c.LeaseTTL + 5*time.Second,
-		Stateless:      stateless,
-		Done:           done,
-		Logger:         log,
-	})
 	mux := http.NewServeMux()
-	mux.Handle(c.Path, met.HTTP(h))
+	// One manager per server: each session belongs to the endpoint that
+	// created it, and is restored into that endpoint's backend.
+	for _, m := range mounts {
+		var own *session.Ownership
+		if self != "" {
+			// Replicas on one Redis take turns: one owner per session,
+			// others pass its requests on, to the same endpoint.
+			own = &session.Ownership{Lease: opened, SelfURL: strings.TrimSuffix(self, c.Path) + m.path, TTL: c.LeaseTTL}
+		}
+		mgr := session.New(cst, m.opener, &session.Options{
+			TTL: ttl, IdleEvict: c.IdleEvict, Logger: log, LocalTools: local, OnEvent: met.SessionEvent, Ownership: own,
+		})
+		defer mgr.Close()
+		mgrs = append(mgrs, mgr)
+		var stateless http.Handler
+		if c.Stateless && m.server != nil {
+			// 2026-07-28 clients on the same endpoint, without sessions:
+			// served from the go-sdk server itself, so only the built-in
+			// one (stdio and upstream servers: sessionful revisions only).
+			stateless = transport.NewStateless(m.server, &transport.StatelessOptions{LocalTools: local, Logger: log})
+		}
+		h := transport.New(mgr, &transport.Options{
+			MaxBodyBytes:   c.MaxBody,
+			Heartbeat:      heartbeat(c.Heartbeat),
+			Retry:          c.Retry,
+			Mode:           transport.ResponseMode(c.ResponseMode),
+			AllowedOrigins: splitList(c.AllowedOrigins),
+			AllowedHosts:   splitList(c.AllowedHosts),
+			LocalOnly:      isLoopbackAddr(ln.Addr()),
+			OwnerWait:      c.LeaseTTL + 5*time.Second,
+			Stateless:      stateless,
+			Done:           done,
+			Logger:         log,
+		})
+		mux.Handle(m.path, met.HTTP(h))
+	}
 	mux.HandleFunc("GET /healthz", health.Healthz)
 	mux.HandleFunc("GET /readyz", checker.Readyz)
-	(&admin{store: cst, mgr: mgr}).register(mux)
+	(&admin{store: cst, mgrs: mgrs}).register(mux)
 	servers := []*http.Server{{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 	listeners := []net.Listener{ln}
 	if c.MetricsAddr == "" {
@@ -126,6 +149,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		go func() { errc <- srv.Serve(listeners[i]) }()
 	}
 	log.Info("mooring serving", "url", fmt.Sprintf("http://%s%s", ln.Addr(), c.Path), "store", c.Store, "version", version)
+	for _, m := range mounts {
+		attrs := []any{"url", fmt.Sprintf("http://%s%s", ln.Addr(), m.path), "kind", m.kind}
+		if m.name != "" {
+			attrs = append(attrs, "name", m.name)
+		}
+		log.Info("MCP server mounted", attrs...)
+	}
 
 	select {
 	case err := <-errc:

@@ -1,0 +1,218 @@
+package command_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mooring-dev/mooring/backend/builtin"
+	"github.com/mooring-dev/mooring/backend/command"
+	"github.com/mooring-dev/mooring/session"
+	"github.com/mooring-dev/mooring/store/memstore"
+	"github.com/mooring-dev/mooring/transport"
+)
+
+// The test binary doubles as the stdio MCP server: run with serverEnv set,
+// it serves the built-in server on stdin/stdout, plus "pid" (which process
+// answers) and "exit" (the program dies, as programs do).
+const serverEnv = "MOORING_COMMAND_TEST_SERVER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(serverEnv) == "1" {
+		srv := builtin.New()
+		mcp.AddTool(srv, &mcp.Tool{Name: "pid"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: strconv.Itoa(os.Getpid())}}}, nil, nil
+		})
+		mcp.AddTool(srv, &mcp.Tool{Name: "exit"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+			fmt.Fprintln(os.Stderr, "test server: exiting on request")
+			os.Exit(3)
+			return nil, nil, nil
+		})
+		fmt.Fprintln(os.Stderr, "test server: ready")
+		if err := srv.Run(context.Background(), &mcp.StdioTransport{}); err != nil {
+			fmt.Fprintln(os.Stderr, "test server:", err)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// syncBuf is a log sink that tests read while mooring writes.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type fixture struct {
+	mgr  *session.Manager
+	url  string
+	logs *syncBuf
+}
+
+func start(t *testing.T) *fixture {
+	t.Helper()
+	logs := new(syncBuf)
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	op := command.New(command.Options{
+		Name: "test", Command: os.Args[0], Args: []string{"-test.run=^$"},
+		Env: map[string]string{serverEnv: "1"}, Terminate: time.Second, Logger: log,
+	})
+	if err := op.Check(); err != nil {
+		t.Fatal(err)
+	}
+	st := memstore.New(nil)
+	mgr := session.New(st, op, &session.Options{Logger: log})
+	srv := httptest.NewServer(transport.New(mgr, &transport.Options{Logger: log}))
+	t.Cleanup(func() { srv.Close(); mgr.Close(); st.Close() })
+	return &fixture{mgr: mgr, url: srv.URL, logs: logs}
+}
+
+func text(t *testing.T, ctx context.Context, cs *mcp.ClientSession, p *mcp.CallToolParams) string {
+	t.Helper()
+	res, err := cs.CallTool(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.IsError || len(res.Content) == 0 {
+		t.Fatalf("tool error: %+v", res)
+	}
+	return res.Content[0].(*mcp.TextContent).Text
+}
+
+// A stdio program behind mooring, with go-sdk's client in front: tools,
+// progress, sampling and elicitation round trips, subscription updates, and
+// the program's stderr in mooring's log under the session's id.
+func TestCommand_ThroughMooring(t *testing.T) {
+	f := start(t)
+	updated := make(chan string, 4)
+	progress := make(chan float64, 16)
+	c := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, &mcp.ClientOptions{
+		CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			return &mcp.CreateMessageResult{Model: "m", Role: "assistant", Content: &mcp.TextContent{Text: "from the client's model"}}, nil
+		},
+		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"username": "ada", "email": "ada@example.com"}}, nil
+		},
+		ResourceUpdatedHandler: func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) { updated <- req.Params.URI },
+		ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
+			progress <- req.Params.Progress
+		},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: f.url}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+
+	if got := text(t, ctx, cs, &mcp.CallToolParams{Name: "test_simple_text"}); got == "" {
+		t.Error("empty answer")
+	}
+	p := &mcp.CallToolParams{Name: "test_tool_with_progress", Arguments: map[string]any{}}
+	p.SetProgressToken("tok")
+	text(t, ctx, cs, p)
+	for range 3 {
+		select {
+		case <-progress:
+		case <-ctx.Done():
+			t.Fatal("fewer than 3 progress notifications")
+		}
+	}
+	if got := text(t, ctx, cs, &mcp.CallToolParams{Name: "test_sampling", Arguments: map[string]any{"prompt": "p"}}); !strings.Contains(got, "from the client's model") {
+		t.Errorf("sampling: %q", got)
+	}
+	if got := text(t, ctx, cs, &mcp.CallToolParams{Name: "test_elicitation", Arguments: map[string]any{"message": "m"}}); !strings.Contains(got, "ada") {
+		t.Errorf("elicitation: %q", got)
+	}
+	if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "test://watched-resource"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case uri := <-updated:
+		if uri != "test://watched-resource" {
+			t.Errorf("update for %q", uri)
+		}
+	case <-ctx.Done():
+		t.Fatal("no resource update")
+	}
+	logs := f.logs.String()
+	if !strings.Contains(logs, "test server: ready") || !strings.Contains(logs, "session="+cs.ID()) {
+		t.Errorf("the program's stderr is not in the log with the session id:\n%s", logs)
+	}
+}
+
+// A program that exits on its own: the request it was serving gets an error
+// that says so; the next request runs in a new process that got the
+// session's initialize replayed, and the client goes on without noticing.
+// Closing the session's backend ends the process.
+func TestCommand_ProgramExitsThenRestarts(t *testing.T) {
+	f := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil)
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: f.url}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	pid1 := text(t, ctx, cs, &mcp.CallToolParams{Name: "pid"})
+
+	_, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "exit"})
+	if err == nil || !strings.Contains(err.Error(), "exited") {
+		t.Fatalf("the request that killed the program: %v, want an error that says it exited", err)
+	}
+	pid2 := text(t, ctx, cs, &mcp.CallToolParams{Name: "pid"})
+	if pid2 == pid1 {
+		t.Fatalf("same process %s after it exited", pid1)
+	}
+	logs := f.logs.String()
+	for _, want := range []string{"exiting on request", "exit status 3", "session restored"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
+	}
+
+	// Close: the manager closes the backend, the program goes.
+	n, _ := strconv.Atoi(pid2)
+	f.mgr.Close()
+	if err := syscall.Kill(n, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("program %d still there after Close: %v", n, err)
+	}
+}
+
+// A program that cannot be found fails at Check, and a session that cannot
+// start it fails with the reason.
+func TestCommand_MissingProgram(t *testing.T) {
+	op := command.New(command.Options{Command: "mooring-no-such-program"})
+	if err := op.Check(); err == nil || !strings.Contains(err.Error(), "mooring-no-such-program") {
+		t.Errorf("Check: %v", err)
+	}
+	if _, err := op.Open(context.Background(), "s", nil); err == nil {
+		t.Error("Open of a missing program succeeded")
+	}
+}

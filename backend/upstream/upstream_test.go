@@ -1,0 +1,281 @@
+package upstream_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mooring-dev/mooring/backend/builtin"
+	"github.com/mooring-dev/mooring/backend/upstream"
+	"github.com/mooring-dev/mooring/session"
+	"github.com/mooring-dev/mooring/store/memstore"
+	"github.com/mooring-dev/mooring/transport"
+)
+
+// server is a real upstream: go-sdk's StreamableHTTPHandler around the
+// built-in server plus "whoami" (which incarnation answers), on a loopback
+// address that survives a restart. It records what it was sent.
+type server struct {
+	t     *testing.T
+	addr  string
+	mu    sync.Mutex
+	srv   *http.Server
+	gen   int
+	seen  []string // "METHOD version auth" of every request
+	inits int
+}
+
+func startServer(t *testing.T) *server {
+	s := &server{t: t, addr: "127.0.0.1:0"}
+	s.start()
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *server) start() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen++
+	gen := string(rune('0' + s.gen))
+	mcpSrv := builtin.New()
+	mcp.AddTool(mcpSrv, &mcp.Tool{Name: "whoami"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "upstream " + gen}}}, nil, nil
+	})
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return mcpSrv }, nil)
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.addr = ln.Addr().String()
+	s.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer sesame" {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		var body strings.Builder
+		if r.Method == http.MethodPost {
+			buf := make([]byte, 64<<10)
+			n, _ := r.Body.Read(buf)
+			body.Write(buf[:n])
+			r.Body = readCloser{strings.NewReader(body.String())}
+		}
+		s.mu.Lock()
+		s.seen = append(s.seen, r.Method+" "+r.Header.Get("Mcp-Protocol-Version"))
+		if strings.Contains(body.String(), `"method":"initialize"`) {
+			s.inits++
+		}
+		s.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})}
+	go s.srv.Serve(ln)
+}
+
+type readCloser struct{ *strings.Reader }
+
+func (readCloser) Close() error { return nil }
+
+func (s *server) stop() {
+	s.mu.Lock()
+	srv := s.srv
+	s.mu.Unlock()
+	srv.Close()
+}
+
+func (s *server) restart() {
+	s.stop()
+	s.start()
+}
+
+func (s *server) record() ([]string, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.seen...), s.inits
+}
+
+type fixture struct {
+	mgr *session.Manager
+	url string
+}
+
+func start(t *testing.T, up *server) *fixture {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()}))
+	op := upstream.New(upstream.Options{
+		Name: "test", URL: "http://" + up.addr, Headers: map[string]string{"Authorization": "Bearer sesame"}, Logger: log,
+	})
+	st := memstore.New(nil)
+	mgr := session.New(st, op, &session.Options{Logger: log})
+	srv := httptest.NewServer(transport.New(mgr, &transport.Options{Logger: log}))
+	t.Cleanup(func() { srv.Close(); mgr.Close(); st.Close() })
+	return &fixture{mgr: mgr, url: srv.URL}
+}
+
+func text(t *testing.T, ctx context.Context, cs *mcp.ClientSession, p *mcp.CallToolParams) string {
+	t.Helper()
+	res, err := cs.CallTool(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.IsError || len(res.Content) == 0 {
+		t.Fatalf("tool error: %+v", res)
+	}
+	return res.Content[0].(*mcp.TextContent).Text
+}
+
+// An upstream Streamable HTTP server behind mooring, with go-sdk's client in
+// front: tools, progress, sampling and elicitation round trips, resource
+// updates (the upstream's GET stream); the configured header and the
+// negotiated protocol version on every request after initialize; a DELETE
+// when the backend closes.
+func TestUpstream_ThroughMooring(t *testing.T) {
+	up := startServer(t)
+	f := start(t, up)
+	updated := make(chan string, 4)
+	progress := make(chan float64, 16)
+	c := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, &mcp.ClientOptions{
+		CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			return &mcp.CreateMessageResult{Model: "m", Role: "assistant", Content: &mcp.TextContent{Text: "from the client's model"}}, nil
+		},
+		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"username": "ada", "email": "ada@example.com"}}, nil
+		},
+		ResourceUpdatedHandler: func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) { updated <- req.Params.URI },
+		ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
+			progress <- req.Params.Progress
+		},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: f.url}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-06-18"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+
+	if got := text(t, ctx, cs, &mcp.CallToolParams{Name: "whoami"}); got != "upstream 1" {
+		t.Errorf("whoami: %q", got)
+	}
+	p := &mcp.CallToolParams{Name: "test_tool_with_progress", Arguments: map[string]any{}}
+	p.SetProgressToken("tok")
+	text(t, ctx, cs, p)
+	for range 3 {
+		select {
+		case <-progress:
+		case <-ctx.Done():
+			t.Fatal("fewer than 3 progress notifications")
+		}
+	}
+	if got := text(t, ctx, cs, &mcp.CallToolParams{Name: "test_sampling", Arguments: map[string]any{"prompt": "p"}}); !strings.Contains(got, "from the client's model") {
+		t.Errorf("sampling: %q", got)
+	}
+	if got := text(t, ctx, cs, &mcp.CallToolParams{Name: "test_elicitation", Arguments: map[string]any{"message": "m"}}); !strings.Contains(got, "ada") {
+		t.Errorf("elicitation: %q", got)
+	}
+	if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "test://watched-resource"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case uri := <-updated:
+		if uri != "test://watched-resource" {
+			t.Errorf("update for %q", uri)
+		}
+	case <-ctx.Done():
+		t.Fatal("no resource update")
+	}
+
+	f.mgr.Close()
+	seen, inits := up.record()
+	if inits != 1 {
+		t.Errorf("%d initializes upstream, want 1", inits)
+	}
+	for i, r := range seen {
+		if i > 0 && r != "GET 2025-06-18" && r != "POST 2025-06-18" && r != "DELETE 2025-06-18" {
+			t.Errorf("request %d upstream: %q, want the negotiated version", i, r)
+		}
+	}
+	if !slices.Contains(seen, "GET 2025-06-18") {
+		t.Errorf("no GET stream upstream: %q", seen)
+	}
+	if last := seen[len(seen)-1]; !strings.HasPrefix(last, "DELETE") {
+		t.Errorf("last upstream request %q, want the DELETE of Close", last)
+	}
+}
+
+// The upstream restarts under a live session and forgets it: the next
+// request opens a fresh upstream session, initialized with the client's
+// initialize, and the client goes on with its session id and no error.
+func TestUpstream_RestartIsTransparent(t *testing.T) {
+	up := startServer(t)
+	f := start(t, up)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil)
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: f.url}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if got := text(t, ctx, cs, &mcp.CallToolParams{Name: "whoami"}); got != "upstream 1" {
+		t.Fatalf("whoami: %q", got)
+	}
+	up.restart()
+	if got := text(t, ctx, cs, &mcp.CallToolParams{Name: "whoami"}); got != "upstream 2" {
+		t.Fatalf("whoami after the upstream restarted: %q", got)
+	}
+	if _, inits := up.record(); inits != 2 {
+		t.Errorf("%d initializes upstream, want 2 (the client's and its replay)", inits)
+	}
+}
+
+// An upstream that is down: a request fails with an error that says so, and
+// the session works again once the upstream is back.
+func TestUpstream_DownThenBack(t *testing.T) {
+	up := startServer(t)
+	f := start(t, up)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil)
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: f.url}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	up.stop()
+	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "whoami"}); err == nil {
+		t.Fatal("a call to a stopped upstream succeeded")
+	}
+	up.start()
+	var got string
+	for range 20 { // the client may need a moment to let go of the failure
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "whoami"})
+		if err == nil && len(res.Content) > 0 {
+			got = res.Content[0].(*mcp.TextContent).Text
+			break
+		}
+		if errors.Is(err, mcp.ErrConnectionClosed) {
+			t.Fatalf("the client's session broke: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got != "upstream 2" {
+		t.Fatalf("whoami after the upstream came back: %q", got)
+	}
+}
+
+func logLevel() slog.Level {
+	if os.Getenv("MOORING_TEST_DEBUG") != "" {
+		return slog.LevelDebug
+	}
+	return slog.LevelWarn
+}
