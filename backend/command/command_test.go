@@ -19,6 +19,7 @@ import (
 
 	"github.com/mooring-dev/mooring/backend/builtin"
 	"github.com/mooring-dev/mooring/backend/command"
+	"github.com/mooring-dev/mooring/internal/mcptest"
 	"github.com/mooring-dev/mooring/session"
 	"github.com/mooring-dev/mooring/store/memstore"
 	"github.com/mooring-dev/mooring/transport"
@@ -91,75 +92,18 @@ func start(t *testing.T) *fixture {
 	return &fixture{mgr: mgr, url: srv.URL, logs: logs}
 }
 
-func text(t *testing.T, ctx context.Context, cs *mcp.ClientSession, p *mcp.CallToolParams) string {
-	t.Helper()
-	res, err := cs.CallTool(ctx, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.IsError || len(res.Content) == 0 {
-		t.Fatalf("tool error: %+v", res)
-	}
-	return res.Content[0].(*mcp.TextContent).Text
-}
-
 // A stdio program behind mooring, with go-sdk's client in front: tools,
 // progress, sampling and elicitation round trips, subscription updates, and
 // the program's stderr in mooring's log under the session's id.
 func TestCommand_ThroughMooring(t *testing.T) {
 	f := start(t)
-	updated := make(chan string, 4)
-	progress := make(chan float64, 16)
-	c := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, &mcp.ClientOptions{
-		CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
-			return &mcp.CreateMessageResult{Model: "m", Role: "assistant", Content: &mcp.TextContent{Text: "from the client's model"}}, nil
-		},
-		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
-			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"username": "ada", "email": "ada@example.com"}}, nil
-		},
-		ResourceUpdatedHandler: func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) { updated <- req.Params.URI },
-		ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
-			progress <- req.Params.Progress
-		},
-	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: f.url}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
-
-	if got := text(t, ctx, cs, &mcp.CallToolParams{Name: "test_simple_text"}); got == "" {
+	cs := mcptest.Dial(t, ctx, f.url, "")
+	if got := mcptest.Text(t, ctx, cs.ClientSession, &mcp.CallToolParams{Name: "test_simple_text"}); got == "" {
 		t.Error("empty answer")
 	}
-	p := &mcp.CallToolParams{Name: "test_tool_with_progress", Arguments: map[string]any{}}
-	p.SetProgressToken("tok")
-	text(t, ctx, cs, p)
-	for range 3 {
-		select {
-		case <-progress:
-		case <-ctx.Done():
-			t.Fatal("fewer than 3 progress notifications")
-		}
-	}
-	if got := text(t, ctx, cs, &mcp.CallToolParams{Name: "test_sampling", Arguments: map[string]any{"prompt": "p"}}); !strings.Contains(got, "from the client's model") {
-		t.Errorf("sampling: %q", got)
-	}
-	if got := text(t, ctx, cs, &mcp.CallToolParams{Name: "test_elicitation", Arguments: map[string]any{"message": "m"}}); !strings.Contains(got, "ada") {
-		t.Errorf("elicitation: %q", got)
-	}
-	if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "test://watched-resource"}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case uri := <-updated:
-		if uri != "test://watched-resource" {
-			t.Errorf("update for %q", uri)
-		}
-	case <-ctx.Done():
-		t.Fatal("no resource update")
-	}
+	mcptest.RoundTrips(t, ctx, cs)
 	logs := f.logs.String()
 	if !strings.Contains(logs, "test server: ready") || !strings.Contains(logs, "session="+cs.ID()) {
 		t.Errorf("the program's stderr is not in the log with the session id:\n%s", logs)
@@ -174,19 +118,14 @@ func TestCommand_ProgramExitsThenRestarts(t *testing.T) {
 	f := start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil)
-	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: f.url}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
-	pid1 := text(t, ctx, cs, &mcp.CallToolParams{Name: "pid"})
+	cs := mcptest.Dial(t, ctx, f.url, "").ClientSession
+	pid1 := mcptest.Text(t, ctx, cs, &mcp.CallToolParams{Name: "pid"})
 
-	_, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "exit"})
+	_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "exit"})
 	if err == nil || !strings.Contains(err.Error(), "exited") {
 		t.Fatalf("the request that killed the program: %v, want an error that says it exited", err)
 	}
-	pid2 := text(t, ctx, cs, &mcp.CallToolParams{Name: "pid"})
+	pid2 := mcptest.Text(t, ctx, cs, &mcp.CallToolParams{Name: "pid"})
 	if pid2 == pid1 {
 		t.Fatalf("same process %s after it exited", pid1)
 	}

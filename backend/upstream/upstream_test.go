@@ -18,6 +18,7 @@ import (
 
 	"github.com/mooring-dev/mooring/backend/builtin"
 	"github.com/mooring-dev/mooring/backend/upstream"
+	"github.com/mooring-dev/mooring/internal/mcptest"
 	"github.com/mooring-dev/mooring/session"
 	"github.com/mooring-dev/mooring/store/memstore"
 	"github.com/mooring-dev/mooring/transport"
@@ -121,18 +122,6 @@ func start(t *testing.T, up *server) *fixture {
 	return &fixture{mgr: mgr, url: srv.URL}
 }
 
-func text(t *testing.T, ctx context.Context, cs *mcp.ClientSession, p *mcp.CallToolParams) string {
-	t.Helper()
-	res, err := cs.CallTool(ctx, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.IsError || len(res.Content) == 0 {
-		t.Fatalf("tool error: %+v", res)
-	}
-	return res.Content[0].(*mcp.TextContent).Text
-}
-
 // An upstream Streamable HTTP server behind mooring, with go-sdk's client in
 // front: tools, progress, sampling and elicitation round trips, resource
 // updates (the upstream's GET stream); the configured header and the
@@ -141,58 +130,13 @@ func text(t *testing.T, ctx context.Context, cs *mcp.ClientSession, p *mcp.CallT
 func TestUpstream_ThroughMooring(t *testing.T) {
 	up := startServer(t)
 	f := start(t, up)
-	updated := make(chan string, 4)
-	progress := make(chan float64, 16)
-	c := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, &mcp.ClientOptions{
-		CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
-			return &mcp.CreateMessageResult{Model: "m", Role: "assistant", Content: &mcp.TextContent{Text: "from the client's model"}}, nil
-		},
-		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
-			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"username": "ada", "email": "ada@example.com"}}, nil
-		},
-		ResourceUpdatedHandler: func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) { updated <- req.Params.URI },
-		ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
-			progress <- req.Params.Progress
-		},
-	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: f.url}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-06-18"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
-
-	if got := text(t, ctx, cs, &mcp.CallToolParams{Name: "whoami"}); got != "upstream 1" {
+	cs := mcptest.Dial(t, ctx, f.url, "2025-06-18")
+	if got := mcptest.Text(t, ctx, cs.ClientSession, &mcp.CallToolParams{Name: "whoami"}); got != "upstream 1" {
 		t.Errorf("whoami: %q", got)
 	}
-	p := &mcp.CallToolParams{Name: "test_tool_with_progress", Arguments: map[string]any{}}
-	p.SetProgressToken("tok")
-	text(t, ctx, cs, p)
-	for range 3 {
-		select {
-		case <-progress:
-		case <-ctx.Done():
-			t.Fatal("fewer than 3 progress notifications")
-		}
-	}
-	if got := text(t, ctx, cs, &mcp.CallToolParams{Name: "test_sampling", Arguments: map[string]any{"prompt": "p"}}); !strings.Contains(got, "from the client's model") {
-		t.Errorf("sampling: %q", got)
-	}
-	if got := text(t, ctx, cs, &mcp.CallToolParams{Name: "test_elicitation", Arguments: map[string]any{"message": "m"}}); !strings.Contains(got, "ada") {
-		t.Errorf("elicitation: %q", got)
-	}
-	if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "test://watched-resource"}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case uri := <-updated:
-		if uri != "test://watched-resource" {
-			t.Errorf("update for %q", uri)
-		}
-	case <-ctx.Done():
-		t.Fatal("no resource update")
-	}
+	mcptest.RoundTrips(t, ctx, cs)
 
 	f.mgr.Close()
 	seen, inits := up.record()
@@ -220,17 +164,12 @@ func TestUpstream_RestartIsTransparent(t *testing.T) {
 	f := start(t, up)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil)
-	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: f.url}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
-	if got := text(t, ctx, cs, &mcp.CallToolParams{Name: "whoami"}); got != "upstream 1" {
+	cs := mcptest.Dial(t, ctx, f.url, "").ClientSession
+	if got := mcptest.Text(t, ctx, cs, &mcp.CallToolParams{Name: "whoami"}); got != "upstream 1" {
 		t.Fatalf("whoami: %q", got)
 	}
 	up.restart()
-	if got := text(t, ctx, cs, &mcp.CallToolParams{Name: "whoami"}); got != "upstream 2" {
+	if got := mcptest.Text(t, ctx, cs, &mcp.CallToolParams{Name: "whoami"}); got != "upstream 2" {
 		t.Fatalf("whoami after the upstream restarted: %q", got)
 	}
 	if _, inits := up.record(); inits != 2 {
@@ -245,12 +184,7 @@ func TestUpstream_DownThenBack(t *testing.T) {
 	f := start(t, up)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil)
-	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: f.url}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
+	cs := mcptest.Dial(t, ctx, f.url, "").ClientSession
 	up.stop()
 	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "whoami"}); err == nil {
 		t.Fatal("a call to a stopped upstream succeeded")
