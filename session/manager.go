@@ -54,6 +54,10 @@ type Options struct {
 	// OnEvent, if set, is told of every session event: "created",
 	// "restored", "expired" or "ended" (for metrics).
 	OnEvent func(event string)
+	// Server names the backend server of this manager when several share
+	// one store (mcpServers): each session belongs to the server that
+	// created it, and a manager of another server finds no such session.
+	Server string
 	// Now replaces time.Now in tests.
 	Now func() time.Time
 }
@@ -72,6 +76,7 @@ type Manager struct {
 	localTools []LocalTool
 	onEvent    func(string)
 	own        *Ownership
+	server     string
 
 	mu       sync.Mutex // guards the fields below
 	sessions map[string]*entry
@@ -112,6 +117,7 @@ func New(st store.Store, opener backend.Opener, opts *Options) *Manager {
 		}
 		m.localTools = opts.LocalTools
 		m.onEvent = opts.OnEvent
+		m.server = opts.Server
 		if opts.Ownership != nil {
 			own := *opts.Ownership
 			if own.TTL <= 0 {
@@ -151,7 +157,7 @@ func (m *Manager) Store() store.Store { return m.store }
 // Create opens a new session with a fresh id and its backend connection. The
 // session is stored once its initialize request is answered.
 func (m *Manager) Create(ctx context.Context) (*Session, error) {
-	rec := &Record{ID: randomHex(16), CreatedAt: m.now()}
+	rec := &Record{ID: randomHex(16), Server: m.server, CreatedAt: m.now()}
 	s := newSession(m, rec)
 	if err := m.claim(ctx, rec.ID); err != nil {
 		return nil, err // a fresh random id: held by someone else means broken
@@ -225,6 +231,11 @@ func (m *Manager) restore(ctx context.Context, id string) (*Session, error) {
 	rec, err := unmarshalRecord(id, raw.Data)
 	if err != nil {
 		return nil, err
+	}
+	if rec.Server != m.server {
+		// Another server's session: restoring it here would hand one
+		// server's client to another server.
+		return nil, fmt.Errorf("%w: %s (a session of server %q, not %q)", ErrNotFound, id, rec.Server, m.server)
 	}
 	if err := m.claim(ctx, id); err != nil {
 		return nil, err

@@ -330,3 +330,23 @@ func TestSession_CompactWhenIdle(t *testing.T) {
 		t.Fatalf("after compaction: %v", r.Error)
 	}
 }
+
+// Managers of several servers on one store: a session belongs to the
+// server that created it; another server's manager does not know it (and
+// does not restore it into its own backend), its own server's does.
+func TestManager_SessionBelongsToItsServer(t *testing.T) {
+	st := memstore.New(nil)
+	a := session.New(st, newRecorder().opener, &session.Options{Server: "a"})
+	defer a.Close()
+	s := open(t, a)
+	b := session.New(st, newRecorder().opener, &session.Options{Server: "b"})
+	defer b.Close()
+	if _, err := b.Get(context.Background(), s.ID()); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("server b got server a's session: %v, want ErrNotFound", err)
+	}
+	a2 := session.New(st, newRecorder().opener, &session.Options{Server: "a"})
+	defer a2.Close()
+	if _, err := a2.Get(context.Background(), s.ID()); err != nil {
+		t.Fatalf("server a after a restart: %v", err)
+	}
+}

@@ -11,6 +11,9 @@ import (
 // connection on any replica (DESIGN.md, invariant 3).
 type Record struct {
 	ID string `json:"id"`
+	// Server names the backend server whose endpoint created the session
+	// (Options.Server); "" when mooring serves one.
+	Server string `json:"server,omitempty"`
 	// ProtocolVersion is the version that initialize negotiated.
 	ProtocolVersion string `json:"protocolVersion"`
 	// InitializeParams are the client's initialize params, verbatim.

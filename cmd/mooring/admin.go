@@ -81,8 +81,8 @@ func (a *admin) show(w http.ResponseWriter, r *http.Request) {
 
 func (a *admin) end(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	// The session may be live behind any of the servers: each manager
-	// ends it (closing its backend there), and the first deletes it.
+	// Only the manager of the session's server knows it (the record names
+	// the server); the others answer not found.
 	var err error
 	ended := false
 	for _, m := range a.mgrs {

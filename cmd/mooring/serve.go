@@ -99,8 +99,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			// others pass its requests on, to the same endpoint.
 			own = &session.Ownership{Lease: opened, SelfURL: strings.TrimSuffix(self, c.Path) + m.path, TTL: c.LeaseTTL}
 		}
+		var server string
+		if len(mounts) > 1 {
+			server = m.name // sessions of one endpoint are not another's
+		}
 		mgr := session.New(cst, m.opener, &session.Options{
-			TTL: ttl, IdleEvict: c.IdleEvict, Logger: log, LocalTools: local, OnEvent: met.SessionEvent, Ownership: own,
+			TTL: ttl, IdleEvict: c.IdleEvict, Logger: log, LocalTools: local, OnEvent: met.SessionEvent, Ownership: own, Server: server,
 		})
 		defer mgr.Close()
 		mgrs = append(mgrs, mgr)

@@ -82,17 +82,37 @@ func TestServers_SeveralMounted(t *testing.T) {
 	}})
 	s := startServer(t, "--store", "memory", "--config", cfg)
 	ctx := context.Background()
+	sessions := map[string]*mcp.ClientSession{}
 	for _, name := range []string{"local", "remote"} {
 		c := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil)
-		cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: s.url() + "/mcp/" + name}, nil)
+		cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: s.url() + "/mcp/" + name}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
+		defer cs.Close()
+		sessions[name] = cs
 		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "test_simple_text"})
 		if err != nil || res.IsError {
 			t.Errorf("%s: tools/call: %v %+v", name, err, res)
 		}
-		cs.Close()
+	}
+	// A session belongs to its server: its id at the other endpoint is
+	// unknown there, and it goes on at its own.
+	req, _ := http.NewRequest(http.MethodPost, s.url()+"/mcp/remote", strings.NewReader(`{"jsonrpc":"2.0","id":9,"method":"tools/list"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Session-Id", sessions["local"].ID())
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	other, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Body.Close()
+	if other.StatusCode != http.StatusNotFound {
+		t.Errorf("the local server's session at /mcp/remote: %s, want 404", other.Status)
+	}
+	if _, err := sessions["local"].ListTools(ctx, nil); err != nil {
+		t.Errorf("the local session after it was tried elsewhere: %v", err)
 	}
 	resp, err := http.Post(s.url()+"/mcp", "application/json", strings.NewReader("{}"))
 	if err != nil {
