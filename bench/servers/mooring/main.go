@@ -70,7 +70,8 @@ func main() {
 			defer os.RemoveAll(d)
 			dir = d
 		}
-		b, err := boltstore.Open(filepath.Join(dir, "mooring.db"), &boltstore.Options{Limits: limits, NoSync: os.Getenv("BENCH_BOLT_NOSYNC") != ""})
+		ci, _ := time.ParseDuration(os.Getenv("BENCH_BOLT_CHECKPOINT"))
+		b, err := boltstore.Open(filepath.Join(dir, "mooring.db"), &boltstore.Options{Limits: limits, NoSync: os.Getenv("BENCH_BOLT_NOSYNC") != "", CheckpointInterval: ci})
 		if err != nil {
 			log.Fatal(err)
 		}
