@@ -159,9 +159,11 @@ func (m *Manager) Store() store.Store { return m.store }
 func (m *Manager) Create(ctx context.Context) (*Session, error) {
 	rec := &Record{ID: randomHex(16), Server: m.server, CreatedAt: m.now()}
 	s := newSession(m, rec)
-	if err := m.claim(ctx, rec.ID); err != nil {
+	tok, err := m.claim(ctx, rec.ID)
+	if err != nil {
 		return nil, err // a fresh random id: held by someone else means broken
 	}
+	s.fence.Store(tok)
 	conn, err := m.opener.Open(ctx, s.id, s.fromBackend)
 	if err != nil {
 		return nil, fmt.Errorf("session: open backend: %w", err)
@@ -237,11 +239,13 @@ func (m *Manager) restore(ctx context.Context, id string) (*Session, error) {
 		// server's client to another server.
 		return nil, fmt.Errorf("%w: %s (a session of server %q, not %q)", ErrNotFound, id, rec.Server, m.server)
 	}
-	if err := m.claim(ctx, id); err != nil {
+	tok, err := m.claim(ctx, id)
+	if err != nil {
 		return nil, err
 	}
 	s := newSession(m, rec)
 	s.saved = true
+	s.fence.Store(tok)
 	// The restore outlives a client that gives up waiting.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.restoreTTL)
 	defer cancel()
@@ -258,6 +262,11 @@ func (m *Manager) restore(ctx context.Context, id string) (*Session, error) {
 		return nil, fmt.Errorf("session %s: restore: %w", id, err)
 	}
 	if err := s.interruptOrphans(rctx); err != nil {
+		if errors.Is(err, store.ErrFenced) {
+			// Taken over while it was being restored.
+			s.close()
+			return nil, fmt.Errorf("session %s: restore: %w", id, err)
+		}
 		m.log.Error("answering interrupted requests", "session", id, "err", err)
 	}
 	m.event("restored", id)
@@ -311,7 +320,7 @@ func (s *Session) interruptOrphans(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if _, err := s.m.store.Append(ctx, s.id, o.stream, data); err != nil {
+		if _, err := s.m.store.Append(s.fenced(ctx), s.id, o.stream, data); err != nil {
 			return err
 		}
 		s.m.log.Warn("request interrupted by a restart", "session", s.id, "stream", o.stream, "id", o.id.Raw())

@@ -40,24 +40,25 @@ func (e *RemoteError) Error() string {
 
 func (o *Ownership) owner() string { return o.SelfURL }
 
-// claim takes or renews the lease of session id. It returns a *RemoteError
-// if another live replica holds it. When the lease cannot be read (the
-// store is away) the session is served here: availability over
-// coordination, and the outage shows in health.
-func (m *Manager) claim(ctx context.Context, id string) error {
+// claim takes or renews the lease of session id and returns its fencing
+// token, which the session's writes carry (Session.fenced). It returns a
+// *RemoteError if another live replica holds it. When the lease cannot be
+// read (the store is away) the session is served here, unfenced (token 0):
+// availability over coordination, and the outage shows in health.
+func (m *Manager) claim(ctx context.Context, id string) (uint64, error) {
 	o := m.own
 	if o == nil {
-		return nil
+		return 0, nil
 	}
 	l, ok, err := o.Lease.AcquireLease(ctx, id, o.owner(), o.TTL)
 	if err != nil {
 		m.log.Warn("session lease unavailable; serving it here", "session", id, "err", err)
-		return nil
+		return 0, nil
 	}
 	if ok {
-		return nil
+		return l.Token, nil
 	}
-	return &RemoteError{Session: id, OwnerURL: l.Owner}
+	return 0, &RemoteError{Session: id, OwnerURL: l.Owner}
 }
 
 // release gives up the lease of a session this process no longer serves.
@@ -94,18 +95,75 @@ func (m *Manager) renewLeases() {
 		m.mu.Unlock()
 		for _, s := range live {
 			ctx, cancel := context.WithTimeout(context.Background(), m.own.TTL/3)
-			err := m.claim(ctx, s.id)
+			tok, err := m.claim(ctx, s.id)
 			cancel()
 			var re *RemoteError
-			if errors.As(err, &re) {
+			switch {
+			case errors.As(err, &re):
 				m.log.Warn("session taken over by another replica", "session", s.id, "owner", re.OwnerURL)
-				m.mu.Lock()
-				if e := m.sessions[s.id]; e != nil && e.s == s {
-					delete(m.sessions, s.id)
-				}
-				m.mu.Unlock()
-				s.close()
+				m.drop(s)
+			case tok != 0 && !s.refence(tok):
+				m.log.Warn("session lease lost and taken again after another replica held it", "session", s.id)
+				m.drop(s)
 			}
 		}
 	}
+}
+
+// refence adopts the token of a renewal. A renewal keeps the token; a new
+// one means the lease ran out (this process paused) and was taken again.
+// If it is the next token, nobody held the lease in between (the counter
+// grows by one per holder) and the session goes on under it; otherwise
+// another replica may have written to the session meanwhile, and refence
+// reports false. A session served unfenced (the store was away when it
+// was claimed) takes any token.
+func (s *Session) refence(tok uint64) bool {
+	old := s.fence.Load()
+	if tok == old {
+		return true
+	}
+	if old != 0 && tok != old+1 {
+		return false
+	}
+	return s.fence.CompareAndSwap(old, tok)
+}
+
+// drop removes a session that another replica owns now from this process,
+// without releasing the lease (it is not this replica's). The backend is
+// closed in the background: the caller may be the backend's own message
+// handler, or hold one of the session's streams. It reports whether this
+// call dropped it (false if it was gone already).
+func (m *Manager) drop(s *Session) bool {
+	m.mu.Lock()
+	e := m.sessions[s.id]
+	mine := e != nil && e.s == s
+	if mine {
+		delete(m.sessions, s.id)
+	}
+	m.mu.Unlock()
+	go s.close()
+	return mine
+}
+
+// fencedOut reports whether err is the store's refusal of a write under a
+// lease token that another replica's lease superseded (this replica paused
+// past its lease, and the session moved). If so the session is dropped from
+// this process at once, as renewLeases drops one it finds taken: its next
+// request restores or forwards it. Callers deliver their error first,
+// since closing the session ends its streams.
+func (s *Session) fencedOut(err error) bool {
+	if !errors.Is(err, store.ErrFenced) {
+		return false
+	}
+	if s.m.drop(s) {
+		s.m.log.Warn("session taken over by another replica: its write was refused by the lease's fencing token", "session", s.id, "err", err)
+	}
+	return true
+}
+
+// fenced returns ctx for a write of the session to the store: under its
+// lease token, so that the store refuses it with store.ErrFenced once
+// another replica holds the lease.
+func (s *Session) fenced(ctx context.Context) context.Context {
+	return store.WithFence(ctx, s.fence.Load())
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -68,6 +69,10 @@ type Session struct {
 	progress map[string]string     // progress token (JSON) -> stream id
 	internal map[jsonrpc.ID]chan *jsonrpc.Response
 	closed   bool
+
+	// fence is the token of the session's lease, which its writes carry
+	// (fenced); 0 without ownership or when the store was away at claim.
+	fence atomic.Uint64
 }
 
 func newSession(m *Manager, rec *Record) *Session {
@@ -155,7 +160,10 @@ func (s *Session) used(ctx context.Context) error {
 	if !touch {
 		return nil
 	}
-	if err := s.m.store.TouchSession(ctx, s.id); err != nil {
+	if err := s.m.store.TouchSession(s.fenced(ctx), s.id); err != nil {
+		if s.fencedOut(err) {
+			return fmt.Errorf("session %s: touch: %w", s.id, err)
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			// The store expired or another replica ended it: so does this
 			// process, or the next requests would still be served.
@@ -261,6 +269,7 @@ func (s *Session) Notify(ctx context.Context, req *jsonrpc.Request) error {
 		s.mu.Unlock()
 		if changed {
 			if err := s.save(ctx); err != nil {
+				s.fencedOut(err)
 				return err
 			}
 		}
@@ -357,7 +366,9 @@ func (s *Session) Listen(ctx context.Context) (*Sub, error) {
 // has an event id to resume from.
 func (s *Session) Prime(ctx context.Context) (store.EventID, error) {
 	st := s.get
-	return st.publish(ctx, []byte{markerByte}, false)
+	id, err := st.publish(ctx, []byte{markerByte}, false)
+	s.fencedOut(err)
+	return id, err
 }
 
 // fromBackend routes one message from the backend: a response to the stream
@@ -404,6 +415,12 @@ func (s *Session) response(ctx context.Context, resp *jsonrpc.Response) error {
 	if changed {
 		// The record is durable before the client learns of the change.
 		if err := s.save(ctx); err != nil {
+			if errors.Is(err, store.ErrFenced) {
+				// Nothing more of this session may be written here.
+				c.stream.finishUnlogged(fencedResponse(resp.ID))
+				s.fencedOut(err)
+				return nil
+			}
 			s.m.log.Error("saving session record", "session", s.id, "err", err)
 			resp = &jsonrpc.Response{ID: resp.ID, Error: &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "mooring could not save the session: " + err.Error()}}
 		}
@@ -417,6 +434,11 @@ func (s *Session) response(ctx context.Context, resp *jsonrpc.Response) error {
 		return nil
 	}
 	if _, err := c.stream.publish(ctx, data, true); err != nil {
+		if errors.Is(err, store.ErrFenced) {
+			c.stream.finishUnlogged(fencedResponse(resp.ID))
+			s.fencedOut(err)
+			return nil
+		}
 		// Nothing to resume from: the client gets an error it can see
 		// rather than a stream that never answers.
 		s.m.log.Error("appending response", "session", s.id, "stream", c.stream.id, "err", err)
@@ -487,10 +509,22 @@ func (s *Session) serverMessage(ctx context.Context, req *jsonrpc.Request) error
 	if err != nil {
 		return fmt.Errorf("session %s: encode %s: %w", s.id, req.Method, err)
 	}
-	if _, err := st.publish(ctx, data, false); err != nil {
+	if _, err := st.publish(ctx, data, false); err != nil && !s.fencedOut(err) {
 		s.m.log.Error("appending server message", "session", s.id, "stream", st.id, "method", req.Method, "err", err)
 	}
 	return nil
+}
+
+// fencedResponse answers a request whose response this replica may not log:
+// the session moved to another replica while the request ran (this one
+// paused past its lease). The client may retry; its next request reaches
+// the session's new owner.
+func fencedResponse(id jsonrpc.ID) []byte {
+	data, _ := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: id, Error: &jsonrpc.Error{
+		Code:    CodeInterrupted,
+		Message: "request interrupted: the session moved to another server while it ran; retry it",
+	}})
+	return data
 }
 
 // save writes the record to the store.
@@ -502,7 +536,7 @@ func (s *Session) save(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.m.store.PutSession(ctx, store.Record{ID: s.id, Data: data}); err != nil {
+	if err := s.m.store.PutSession(s.fenced(ctx), store.Record{ID: s.id, Data: data}); err != nil {
 		return fmt.Errorf("session %s: save record: %w", s.id, err)
 	}
 	s.mu.Lock()

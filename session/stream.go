@@ -68,8 +68,11 @@ func (st *Stream) flushPending() {
 	defer cancel()
 	marker := st.pending
 	st.pending = nil
-	id, err := st.session.m.store.Append(ctx, st.session.id, st.id, marker)
+	id, err := st.session.m.store.Append(st.session.fenced(ctx), st.session.id, st.id, marker)
 	if err != nil {
+		if st.session.fencedOut(err) {
+			return
+		}
 		st.session.m.log.Error("logging a stream's priming event", "session", st.session.id, "stream", st.id, "err", err)
 		return
 	}
@@ -83,7 +86,7 @@ func (st *Stream) publish(ctx context.Context, data []byte, final bool) (store.E
 	defer st.appendMu.Unlock()
 	if st.pending != nil {
 		st.timer.Stop()
-		ids, err := st.session.m.store.AppendBatch(ctx, st.session.id, st.id, [][]byte{st.pending, data})
+		ids, err := st.session.m.store.AppendBatch(st.session.fenced(ctx), st.session.id, st.id, [][]byte{st.pending, data})
 		if err != nil {
 			return store.EventID{}, err
 		}
@@ -91,7 +94,7 @@ func (st *Stream) publish(ctx context.Context, data []byte, final bool) (store.E
 		st.pending = nil
 		return ids[1], nil
 	}
-	id, err := st.session.m.store.Append(ctx, st.session.id, st.id, data)
+	id, err := st.session.m.store.Append(st.session.fenced(ctx), st.session.id, st.id, data)
 	if err != nil {
 		return id, err
 	}

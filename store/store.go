@@ -30,6 +30,10 @@ var (
 	ErrBadEventID = errors.New("store: malformed event id")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("store: closed")
+	// ErrFenced: a write made under a lease token (WithFence) found the
+	// session's lease held under another token: this replica lost the
+	// session to another one, and nothing of the write was stored.
+	ErrFenced = errors.New("store: the session's lease belongs to another replica")
 )
 
 // Record is a serialized session record with its bookkeeping. Data is opaque
@@ -225,6 +229,29 @@ type Leaser interface {
 	AcquireLease(ctx context.Context, session, owner string, ttl time.Duration) (l Lease, acquired bool, err error)
 	// ReleaseLease gives the lease up if owner holds it.
 	ReleaseLease(ctx context.Context, session, owner string) error
+}
+
+// fenceKey is the context key of WithFence.
+type fenceKey struct{}
+
+// WithFence returns a context whose writes to a session (Append,
+// AppendBatch, PutSession, TouchSession) are made under the lease token
+// tok: a store with leases (Leaser) refuses them with ErrFenced unless the
+// session's lease still holds tok. A context value rather than a parameter
+// keeps the Store methods as they are for callers that hold no lease
+// (tests, tools, imports); stores without leases ignore it. Token 0 means
+// no fence.
+func WithFence(ctx context.Context, tok uint64) context.Context {
+	if tok == 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, fenceKey{}, tok)
+}
+
+// FenceFrom returns the lease token set by WithFence, if any.
+func FenceFrom(ctx context.Context) (uint64, bool) {
+	tok, ok := ctx.Value(fenceKey{}).(uint64)
+	return tok, ok
 }
 
 // ImportOrder checks events for Import and returns them in Seq order (a

@@ -48,6 +48,8 @@ func classify(err error) (status int, code int64, msg string) {
 		return http.StatusBadRequest, jsonrpc.CodeInvalidRequest, "Last-Event-ID does not name an event of this session"
 	case errors.Is(err, store.ErrPurged):
 		return http.StatusGone, session.CodeInterrupted, "events after this Last-Event-ID were removed (per-session event cap or TTL); they cannot be replayed"
+	case errors.Is(err, store.ErrFenced):
+		return http.StatusServiceUnavailable, jsonrpc.CodeInternalError, "the session moved to another server; retry: the next request reaches it there"
 	case errors.Is(err, store.ErrUnavailable):
 		return http.StatusServiceUnavailable, jsonrpc.CodeInternalError, "the session store is unavailable (outage); retry shortly: the session is not lost"
 	case errors.Is(err, session.ErrClosed), errors.Is(err, store.ErrClosed):

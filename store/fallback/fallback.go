@@ -135,13 +135,13 @@ func (s *Store) setDegraded(reason error) {
 	}
 }
 
-// isOutage tells errors of the store's state (not found, purged...) from
-// errors of reaching it.
+// isOutage tells errors of the store's state (not found, purged, a write
+// fenced by another replica's lease...) from errors of reaching it.
 func isOutage(err error) bool {
 	return err != nil &&
 		!errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrPurged) &&
 		!errors.Is(err, store.ErrBadEventID) && !errors.Is(err, store.ErrClosed) &&
-		!errors.Is(err, context.Canceled)
+		!errors.Is(err, store.ErrFenced) && !errors.Is(err, context.Canceled)
 }
 
 // run calls fn on the primary, and on memory when degraded or when the

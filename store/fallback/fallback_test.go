@@ -3,6 +3,7 @@ package fallback_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -169,5 +170,35 @@ func TestFallback_NoFallbackAnswersUnavailable(t *testing.T) {
 	primary.down.Store(false)
 	if err := fs.PutSession(ctx, store.Record{ID: "a", Data: []byte("x")}); err != nil {
 		t.Fatalf("put after the outage: %v", err)
+	}
+}
+
+// fencing is a primary that refuses fenced writes, as Redis does for a
+// replica whose lease another one took.
+type fencing struct{ *memstore.Store }
+
+func (f *fencing) Append(ctx context.Context, s, st string, d []byte) (store.EventID, error) {
+	if _, ok := store.FenceFrom(ctx); ok {
+		return store.EventID{}, fmt.Errorf("primary: append to session %q: %w", s, store.ErrFenced)
+	}
+	return f.Store.Append(ctx, s, st, d)
+}
+
+// TestFallback_FencedIsNoOutage: a write refused by the lease's fencing
+// token reaches the caller as ErrFenced, and neither degrades the store
+// nor lands in memory.
+func TestFallback_FencedIsNoOutage(t *testing.T) {
+	ctx := context.Background()
+	primary := &fencing{memstore.New(nil)}
+	fs := fallback.New(ctx, fallback.Options{Open: func(context.Context) (store.Store, error) { return primary, nil }})
+	defer fs.Close()
+	if _, err := fs.Append(store.WithFence(ctx, 7), "s1", "s", []byte("stale")); !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("fenced append: %v, want ErrFenced", err)
+	}
+	if degraded, reason := fs.Degraded(); degraded {
+		t.Fatalf("degraded after a fenced write: %v", reason)
+	}
+	if evs, err := fs.Log(ctx, "s1"); err == nil && len(evs) > 0 {
+		t.Fatalf("the fenced write landed: %v", evs)
 	}
 }

@@ -39,6 +39,7 @@ const (
 type appendReq struct {
 	ctx     context.Context
 	session string
+	fence   string // the lease token it is made under, "" for none; see fenceLua
 	slot    uint16 // on a Cluster, a batch holds requests of one slot
 	stream  string
 	data    []string
@@ -63,7 +64,7 @@ func (s *Store) appendEvents(ctx context.Context, session, stream string, data [
 	if err := ctx.Err(); err != nil {
 		return 0, s.fail(err, "append to session %q stream %q", session, stream)
 	}
-	r := &appendReq{ctx: ctx, session: session, stream: stream, data: data, done: make(chan struct{})}
+	r := &appendReq{ctx: ctx, session: session, fence: fenceArg(ctx), stream: stream, data: data, done: make(chan struct{})}
 	for _, d := range data {
 		r.size += len(d)
 	}
@@ -179,11 +180,18 @@ func (s *Store) runBatches(ctx context.Context, batch []*appendReq, loop bool) {
 	}
 }
 
-// sessionReqs are the requests of one session in a batch, in queue order.
+// sessionReqs are the requests of one session in a batch, in queue order,
+// made under one fence: requests of one session under different fences
+// (rare: a lease changed hands within the process) are checked apart.
 type sessionReqs struct {
-	session string
-	reqs    []*appendReq
-	events  int
+	group
+	reqs   []*appendReq
+	events int
+}
+
+// group is what the requests of one sessionReqs share.
+type group struct {
+	session, fence string
 }
 
 // execBatch runs one appendsLua script for the requests of batch and sets
@@ -192,36 +200,37 @@ func (s *Store) execBatch(ctx context.Context, batch []*appendReq) {
 	// The events of one session go together, so that the script does the
 	// per-session work once.
 	sessions := make([]sessionReqs, 0, len(batch))
-	var index map[string]int // for large batches; small ones search
+	var index map[group]int // for large batches; small ones search
 	if len(batch) > 16 {
-		index = make(map[string]int, len(batch))
+		index = make(map[group]int, len(batch))
 	}
 	events := 0
 	for _, r := range batch {
+		key := group{r.session, r.fence}
 		i, ok := -1, false
 		if index != nil {
-			i, ok = index[r.session]
+			i, ok = index[key]
 		} else {
-			i = slices.IndexFunc(sessions, func(g sessionReqs) bool { return g.session == r.session })
+			i = slices.IndexFunc(sessions, func(g sessionReqs) bool { return g.group == key })
 			ok = i >= 0
 		}
 		if !ok {
 			i = len(sessions)
 			if index != nil {
-				index[r.session] = i
+				index[key] = i
 			}
-			sessions = append(sessions, sessionReqs{session: r.session})
+			sessions = append(sessions, sessionReqs{group: key})
 		}
 		sessions[i].reqs = append(sessions[i].reqs, r)
 		sessions[i].events += len(r.data)
 		events += len(r.data)
 	}
-	keys := make([]string, 0, 3*len(sessions))
-	args := make([]string, 0, 3+len(sessions)+2*events)
+	keys := make([]string, 0, 4*len(sessions))
+	args := make([]string, 0, 3+2*len(sessions)+2*events)
 	args = append(args, s.ttlArg, s.maxEventsArg, s.maxBytesArg)
 	for _, g := range sessions {
-		keys = append(keys, s.keys.session(g.session)...)
-		args = append(args, strconv.Itoa(g.events))
+		keys = append(keys, s.keys.fenced(g.session)...)
+		args = append(args, g.fence, strconv.Itoa(g.events))
 		for _, r := range g.reqs {
 			for _, d := range r.data {
 				args = append(args, r.stream, d)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mooring-dev/mooring/internal/redistest"
 	"github.com/mooring-dev/mooring/store"
@@ -221,4 +222,56 @@ func TestSlot_MatchesRedis(t *testing.T) {
 			t.Errorf("slot of %q = %d, Redis says %d", key, got, want)
 		}
 	}
+}
+
+// TestBatch_FencedSessionFailsAlone: in one script, the requests of a
+// session whose lease moved on fail with ErrFenced and write nothing; the
+// holder's requests of another session, one of the same session without a
+// fence, and one under the current token are appended.
+func TestBatch_FencedSessionFailsAlone(t *testing.T) {
+	srv := redistest.Start(t)
+	s := openInternal(t, srv.URL(), store.Limits{})
+	ctx := context.Background()
+	stale, _, err := s.AcquireLease(ctx, "moved", "replica-a", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(store.WithFence(ctx, stale.Token), "moved", "s", []byte("0")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseLease(ctx, "moved", "replica-a"); err != nil {
+		t.Fatal(err)
+	}
+	cur, _, err := s.AcquireLease(ctx, "moved", "replica-b", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, _, err := s.AcquireLease(ctx, "mine", "replica-a", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fenced := func(r *appendReq, tok uint64) *appendReq {
+		r.fence = strconv.FormatUint(tok, 10)
+		return r
+	}
+	batch := []*appendReq{
+		fenced(req("moved", "s", "1", "2"), stale.Token), // refused
+		fenced(req("mine", "s", "a"), mine.Token),        // mine: seq 1
+		req("moved", "s", "3"),                           // no fence: seq 2
+		fenced(req("moved", "s", "4"), stale.Token),      // refused
+		fenced(req("moved", "s", "5"), cur.Token),        // the holder: seq 3
+	}
+	s.execBatch(ctx, batch)
+	for _, i := range []int{0, 3} {
+		if r := batch[i]; !errors.Is(r.err, store.ErrFenced) || !strings.Contains(r.err.Error(), "moved") {
+			t.Errorf("request %d: err = %v; want ErrFenced naming the session", i, r.err)
+		}
+	}
+	for i, want := range map[int]uint64{1: 1, 2: 2, 4: 3} {
+		if r := batch[i]; r.err != nil || r.first != want {
+			t.Errorf("request %d (%s): first = %d, %v; want %d", i, r.session, r.first, r.err, want)
+		}
+	}
+	checkLog(t, s, "moved", "1s 2s 3s")
+	checkLog(t, s, "mine", "1s")
 }

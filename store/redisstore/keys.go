@@ -14,6 +14,13 @@ func (k keys) session(id string) []string {
 	return []string{base + "rec", base + "ev", base + "meta"}
 }
 
+// fenced returns the session's keys followed by its lease key, as the
+// session scripts take them.
+func (k keys) fenced(id string) []string {
+	base := k.prefix + "{" + hashTag(id) + "}:"
+	return []string{base + "rec", base + "ev", base + "meta", base + "lease"}
+}
+
 func (k keys) record(id string) string { return k.session(id)[0] }
 
 // index returns the two index sets, ids then exp.

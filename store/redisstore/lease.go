@@ -82,4 +82,13 @@ func (s *Store) ReleaseLease(ctx context.Context, session, owner string) error {
 	return nil
 }
 
+// fenceArg is the lease token a write is made under (store.WithFence) as
+// the session scripts take it: "" for a write without one.
+func fenceArg(ctx context.Context) string {
+	if tok, ok := store.FenceFrom(ctx); ok {
+		return strconv.FormatUint(tok, 10)
+	}
+	return ""
+}
+
 var _ store.Leaser = (*Store)(nil)

@@ -1,6 +1,7 @@
 package redisstore_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -55,5 +56,91 @@ func testLease(t *testing.T, open opener) {
 			t.Fatal("an unrenewed lease never ran out")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// testFence: writes made under a lease token that the session's lease no
+// longer holds (a paused owner whose lease another replica took) fail with
+// ErrFenced and write nothing; the current holder's writes, and writes
+// without a token, go through.
+func testFence(t *testing.T, open opener) {
+	s := open(t, store.Limits{})
+	old, ok, err := s.AcquireLease(ctx, "f1", "replica-a", time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("acquire: %+v %v %v", old, ok, err)
+	}
+	oldCtx := store.WithFence(ctx, old.Token)
+	if err := s.PutSession(oldCtx, store.Record{ID: "f1", Data: []byte("v1")}); err != nil {
+		t.Fatalf("holder's put: %v", err)
+	}
+	if _, err := s.AppendBatch(oldCtx, "f1", "s", [][]byte{[]byte("e1"), []byte("e2")}); err != nil {
+		t.Fatalf("holder's append: %v", err)
+	}
+	if err := s.TouchSession(oldCtx, "f1"); err != nil {
+		t.Fatalf("holder's touch: %v", err)
+	}
+
+	// replica-a pauses past its lease; replica-b takes the session.
+	if err := s.ReleaseLease(ctx, "f1", "replica-a"); err != nil {
+		t.Fatal(err)
+	}
+	cur, ok, err := s.AcquireLease(ctx, "f1", "replica-b", time.Minute)
+	if err != nil || !ok || cur.Token <= old.Token {
+		t.Fatalf("takeover: %+v %v %v", cur, ok, err)
+	}
+
+	if _, err := s.Append(oldCtx, "f1", "s", []byte("stale")); !errors.Is(err, store.ErrFenced) {
+		t.Errorf("stale append: %v, want ErrFenced", err)
+	}
+	if _, err := s.AppendBatch(oldCtx, "f1", "s", [][]byte{[]byte("stale1"), []byte("stale2")}); !errors.Is(err, store.ErrFenced) {
+		t.Errorf("stale append batch: %v, want ErrFenced", err)
+	}
+	if err := s.PutSession(oldCtx, store.Record{ID: "f1", Data: []byte("stale")}); !errors.Is(err, store.ErrFenced) {
+		t.Errorf("stale put: %v, want ErrFenced", err)
+	}
+	if err := s.TouchSession(oldCtx, "f1"); !errors.Is(err, store.ErrFenced) {
+		t.Errorf("stale touch: %v, want ErrFenced", err)
+	}
+	checkFenceState(t, s, "f1", "v1", 2)
+
+	// The holder writes on, from the seq the stale writes did not take.
+	curCtx := store.WithFence(ctx, cur.Token)
+	if id, err := s.Append(curCtx, "f1", "s", []byte("e3")); err != nil || id.Seq != 3 {
+		t.Errorf("holder's append: %v %v, want seq 3", id, err)
+	}
+	if err := s.PutSession(curCtx, store.Record{ID: "f1", Data: []byte("v2")}); err != nil {
+		t.Errorf("holder's put: %v", err)
+	}
+	// Writes without a token (tools, imports) are not fenced.
+	if id, err := s.Append(ctx, "f1", "s", []byte("e4")); err != nil || id.Seq != 4 {
+		t.Errorf("unfenced append: %v %v, want seq 4", id, err)
+	}
+	checkFenceState(t, s, "f1", "v2", 4)
+
+	// A lease that ran out with nobody taking it fences its old holder too:
+	// its session may be taken at any moment.
+	if err := s.ReleaseLease(ctx, "f1", "replica-b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(curCtx, "f1", "s", []byte("late")); !errors.Is(err, store.ErrFenced) {
+		t.Errorf("append after the lease ran out: %v, want ErrFenced", err)
+	}
+	checkFenceState(t, s, "f1", "v2", 4)
+}
+
+// checkFenceState checks a session's record and that its log holds seqs 1
+// to n.
+func checkFenceState(t *testing.T, s store.Store, id, rec string, n uint64) {
+	t.Helper()
+	r, err := s.GetSession(ctx, id)
+	if err != nil || string(r.Data) != rec {
+		t.Errorf("record = %q, %v; want %q", r.Data, err, rec)
+	}
+	evs, err := s.Log(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uint64(len(evs)) != n || (n > 0 && evs[n-1].ID.Seq != n) {
+		t.Errorf("log has %d events (%v); want seqs 1..%d", len(evs), evs, n)
 	}
 }

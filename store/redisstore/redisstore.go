@@ -247,6 +247,10 @@ func parseInfo(text string) (version string, usedMemory, clients int64, err erro
 // answers ErrClosing, which callers see as store.ErrClosed.
 func (s *Store) fail(err error, format string, args ...any) error {
 	what := fmt.Sprintf(format, args...)
+	if re, ok := rueidis.IsRedisErr(err); ok && strings.HasPrefix(re.Error(), "FENCED ") {
+		// fenceLua's refusal: not an outage, nothing was written.
+		return fmt.Errorf("redisstore: %s: %w", what, store.ErrFenced)
+	}
 	if errors.Is(err, rueidis.ErrClosing) && s.closed.Load() {
 		return fmt.Errorf("redisstore: %s: %w", what, store.ErrClosed)
 	}

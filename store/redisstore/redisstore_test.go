@@ -104,6 +104,7 @@ func runBehaviour(t *testing.T, open opener) {
 		{"Keys_OddSessionIDs", testOddIDs},
 		{"Close_Idempotent", testClose},
 		{"Lease_OneOwnerAtATime", testLease},
+		{"Lease_FencesStaleWrites", testFence},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })

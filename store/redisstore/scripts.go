@@ -8,8 +8,9 @@ import (
 	"github.com/redis/rueidis"
 )
 
-// The Lua scripts. Session scripts take KEYS rec, ev, meta of one session
-// (one hash tag, so one Cluster slot); index scripts take KEYS ids, exp.
+// The Lua scripts. Session scripts take KEYS rec, ev, meta, lease of one
+// session (one hash tag, so one Cluster slot); index scripts take KEYS ids,
+// exp.
 // Sequence numbers travel as decimal strings and are compared as such
 // (longer is greater, else lexical), because Lua numbers are doubles and
 // lose precision past 2^53.
@@ -52,12 +53,33 @@ local function enforce(ev, fields, count, bytes, maxEvents, maxBytes)
 end
 `
 
+// fenceLua defines fence(lease, tok): the check of a write made under a
+// lease token (store.WithFence). tok is the token as a decimal string,
+// empty for a write without one. It returns nil if the write may go on: no
+// token, or the lease value ("<token> <owner>", see lease.go) still starts
+// with it. Otherwise it returns an error reply: FENCED when the lease is
+// gone or held under another token (another replica took the session after
+// this one paused past its lease), or the error of the GET. One GET per
+// session and script, whatever the number of events.
+const fenceLua = `
+local function fence(lease, tok)
+  if tok == '' then return nil end
+  local cur = redis.pcall('GET', lease)
+  if type(cur) == 'table' then return cur end
+  if not cur or string.sub(cur, 1, #tok + 1) ~= tok .. ' ' then
+    return {err = 'FENCED the session lease is not held under token ' .. tok}
+  end
+  return nil
+end
+`
+
 // appendsLua appends the events of one batch, for one or more sessions
-// (on a Cluster, sessions of one slot). KEYS: rec, ev, meta of each
+// (on a Cluster, sessions of one slot). KEYS: rec, ev, meta, lease of each
 // session. ARGV: ttl ms, max events, max bytes, then for each session, in
-// the order of KEYS, its number of events n and n pairs of stream, data.
-// It returns one reply per session: the seq of its first event (its others
-// follow one by one), or an error.
+// the order of KEYS, its fence token (empty for none), its number of
+// events n and n pairs of stream, data. It returns one reply per session: the seq
+// of its first event (its others follow one by one), or an error (FENCED
+// if the session's lease is no longer held under its token; see fenceLua).
 //
 // What need not be done per event is done once per session: one HMGET
 // reads the last seq and the bytes kept, one HSET writes them back with the
@@ -71,7 +93,7 @@ end
 // anyway, the script stops with the error and the batch fails as a whole,
 // with the sessions before it appended, as a failed AppendBatch leaves its
 // leading events.
-const appendsLua = capLua + `
+const appendsLua = capLua + fenceLua + `
 local maxEvents, maxBytes = tonumber(ARGV[2]), tonumber(ARGV[3])
 -- PEXPIREAT with a time computed once costs Redis less than PEXPIRE,
 -- which it rewrites into a PEXPIREAT for every key.
@@ -109,17 +131,23 @@ local function appendTo(rec, ev, meta, from, to)
 end
 
 local out, a = {}, 4
-for k = 1, #KEYS, 3 do
-  local n = tonumber(ARGV[a])
-  out[#out + 1] = appendTo(KEYS[k], KEYS[k + 1], KEYS[k + 2], a + 1, a + 2 * n)
-  a = a + 1 + 2 * n
+for k = 1, #KEYS, 4 do
+  local n = tonumber(ARGV[a + 1])
+  local r = fence(KEYS[k + 3], ARGV[a])
+  if r == nil then
+    r = appendTo(KEYS[k], KEYS[k + 1], KEYS[k + 2], a + 2, a + 1 + 2 * n)
+  end
+  out[#out + 1] = r
+  a = a + 2 + 2 * n
 end
 return out
 `
 
 // putLua writes the record and restarts the TTL of the session's keys.
-// ARGV: data, ttl ms.
-const putLua = `
+// ARGV: data, ttl ms, fence token (empty for none).
+const putLua = fenceLua + `
+local f = fence(KEYS[4], ARGV[3])
+if f then return f end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 redis.call('PEXPIRE', KEYS[3], ARGV[2])
@@ -127,8 +155,11 @@ return 1
 `
 
 // touchLua restarts the TTL of the session's keys if the record exists.
-// ARGV: ttl ms. It returns 1 if it did, 0 if there is no record.
-const touchLua = `
+// ARGV: ttl ms, fence token (empty for none). It returns 1 if it did, 0 if
+// there is no record.
+const touchLua = fenceLua + `
+local f = fence(KEYS[4], ARGV[2])
+if f then return f end
 if redis.call('PEXPIRE', KEYS[1], ARGV[1]) == 0 then
   return 0
 end

@@ -16,13 +16,16 @@ import (
 const listBatch = 1000
 
 // PutSession implements store.Store. The record and the index are written
-// in one round trip; on a Cluster they may sit on two nodes.
+// in one round trip; on a Cluster they may sit on two nodes. Under a fence
+// (store.WithFence) that the lease no longer holds, the record is left
+// alone and it returns store.ErrFenced; the index entry may still be
+// written, which is harmless (it only tells the sweep when to look).
 func (s *Store) PutSession(ctx context.Context, rec store.Record) error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
 	res := execMulti(ctx, s.client,
-		call{putScript, s.keys.session(rec.ID), []string{string(rec.Data), s.ttlArg}}, // copied, as in Append
+		call{putScript, s.keys.fenced(rec.ID), []string{string(rec.Data), s.ttlArg, fenceArg(ctx)}}, // copied, as in Append
 		call{indexScript, s.keys.index(), []string{rec.ID, s.ttlArg, "put"}},
 	)
 	for _, r := range res {
@@ -55,7 +58,7 @@ func (s *Store) TouchSession(ctx context.Context, id string) error {
 		return store.ErrClosed
 	}
 	res := execMulti(ctx, s.client,
-		call{touchScript, s.keys.session(id), []string{s.ttlArg}},
+		call{touchScript, s.keys.fenced(id), []string{s.ttlArg, fenceArg(ctx)}},
 		call{indexScript, s.keys.index(), []string{id, s.ttlArg, "touch"}},
 	)
 	found, err := res[0].AsInt64()
