@@ -57,16 +57,21 @@ end
 // lease token (store.WithFence). tok is the token as a decimal string,
 // empty for a write without one. It returns nil if the write may go on: no
 // token, or the lease value ("<token> <owner>", see lease.go) still starts
-// with it. Otherwise it returns an error reply: FENCED when the lease is
-// gone or held under another token (another replica took the session after
-// this one paused past its lease), or the error of the GET. One GET per
+// with it, or there is no lease. Otherwise it returns an error reply:
+// FENCED when the lease is held under another token (another replica took
+// the session after this one paused past its lease), or the error of the
+// GET. A lease that ran out with nobody taking it does not fence: no other
+// replica owns the session, and one that takes it later restores it from
+// what is stored, this write included (the check and the write are one
+// script). It is what a holder meets after a Redis outage or restart, when
+// its lease expired while its renewals could not reach Redis. One GET per
 // session and script, whatever the number of events.
 const fenceLua = `
 local function fence(lease, tok)
   if tok == '' then return nil end
   local cur = redis.pcall('GET', lease)
   if type(cur) == 'table' then return cur end
-  if not cur or string.sub(cur, 1, #tok + 1) ~= tok .. ' ' then
+  if cur and string.sub(cur, 1, #tok + 1) ~= tok .. ' ' then
     return {err = 'FENCED the session lease is not held under token ' .. tok}
   end
   return nil
