@@ -56,7 +56,14 @@ func main() {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	limits := store.Limits{TTL: time.Hour, MaxEvents: *maxEvents}
 
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
 	var st store.Store
+	// With Redis, cmd/mooring gives every session an owner replica by a
+	// lease, and its writes carry the lease's fencing token: so does this.
+	var own *session.Ownership
 	switch *storeKind {
 	case "memory":
 		st = memstore.New(&memstore.Options{Limits: limits})
@@ -82,6 +89,7 @@ func main() {
 			log.Fatal(err)
 		}
 		st = r
+		own = &session.Ownership{Lease: r, SelfURL: "http://" + ln.Addr().String() + "/mcp"}
 	default:
 		log.Fatalf("--store %q: want memory, bolt or redis", *storeKind)
 	}
@@ -97,12 +105,8 @@ func main() {
 		log.Fatalf("--backend %q: want gosdk or raw", *backendKind)
 	}
 	pd, _ := time.ParseDuration(os.Getenv("BENCH_PRIME_DELAY"))
-	mgr := session.New(st, opener, &session.Options{TTL: time.Hour, IdleEvict: *idleEvict, Logger: quiet, PrimeDelay: pd})
+	mgr := session.New(st, opener, &session.Options{TTL: time.Hour, IdleEvict: *idleEvict, Logger: quiet, PrimeDelay: pd, Ownership: own})
 
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		log.Fatal(err)
-	}
 	h := transport.New(mgr, &transport.Options{
 		Mode:      transport.ResponseMode(*mode),
 		LocalOnly: true,
