@@ -10,11 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mooring-dev/mooring/internal/syncbuf"
 )
 
 // server is a mooring run in-process by run(), as the CLI runs it.
@@ -22,24 +23,7 @@ type server struct {
 	addr   string
 	cancel context.CancelFunc
 	done   chan int
-	log    *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	log    *syncbuf.Buffer
 }
 
 func freeAddr(t *testing.T) string {
@@ -54,7 +38,7 @@ func freeAddr(t *testing.T) string {
 
 func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
-	s := &server{addr: freeAddr(t), done: make(chan int, 1), log: new(syncBuffer)}
+	s := &server{addr: freeAddr(t), done: make(chan int, 1), log: new(syncbuf.Buffer)}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go func() { s.done <- run(ctx, append([]string{"serve", "--addr", s.addr}, args...), io.Discard, s.log) }()

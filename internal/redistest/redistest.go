@@ -13,7 +13,6 @@ package redistest
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mooring-dev/mooring/internal/syncbuf"
 )
 
 // How long a server may take to answer its first PING, and to stop.
@@ -77,7 +78,7 @@ type Server struct {
 // process is one run of redis-server.
 type process struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *syncbuf.Buffer
 	done chan struct{} // closed when the process has exited
 	err  error         // the exit status; read after done is closed
 }
@@ -198,7 +199,7 @@ func (s *Server) start() error {
 	if s.proc != nil {
 		return errors.New("server already running")
 	}
-	p := &process{out: new(syncBuffer), done: make(chan struct{})}
+	p := &process{out: new(syncbuf.Buffer), done: make(chan struct{})}
 	p.cmd = exec.Command(s.bin, s.serverArgs()...)
 	p.cmd.Stdout = p.out
 	p.cmd.Stderr = p.out
@@ -278,25 +279,6 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// syncBuffer collects a process's output; the process writes while a
-// failing test may read.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // redisError is an error reply from the server.
