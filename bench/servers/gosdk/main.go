@@ -5,20 +5,15 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"log"
-	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mooring-dev/mooring/bench/internal/echo"
+	"github.com/mooring-dev/mooring/bench/internal/serve"
 )
 
 func main() {
@@ -38,19 +33,5 @@ func main() {
 	}
 	server := echo.NewServer()
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, opts)
-	mux := http.NewServeMux()
-	mux.Handle("/mcp", h)
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		log.Fatal(err)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	fmt.Fprintf(os.Stderr, "go-sdk bench server on http://%s/mcp mode=%s\n", ln.Addr(), *mode)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(sctx)
+	serve.Run(serve.Listen(*addr), h, fmt.Sprintf("go-sdk bench server mode=%s", *mode))
 }

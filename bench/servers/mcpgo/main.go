@@ -7,17 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
-	"net"
-	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mooring-dev/mooring/bench/internal/serve"
 )
 
 func main() {
@@ -41,19 +36,5 @@ func main() {
 		opts = append(opts, server.WithStateful(true))
 	}
 	h := server.NewStreamableHTTPServer(s, opts...)
-	mux := http.NewServeMux()
-	mux.Handle("/mcp", h)
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		log.Fatal(err)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	fmt.Fprintf(os.Stderr, "mcp-go bench server on http://%s/mcp stateful=%v\n", ln.Addr(), *stateful)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(sctx)
+	serve.Run(serve.Listen(*addr), h, fmt.Sprintf("mcp-go bench server stateful=%v", *stateful))
 }

@@ -10,18 +10,17 @@ import (
 	"io"
 	"log"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
-	"syscall"
 	"time"
 
 	"github.com/mooring-dev/mooring/backend"
+	"github.com/mooring-dev/mooring/bench/internal/echo"
+	"github.com/mooring-dev/mooring/bench/internal/serve"
 	"github.com/mooring-dev/mooring/session"
 	"github.com/mooring-dev/mooring/store"
 	"github.com/mooring-dev/mooring/store/boltstore"
@@ -29,8 +28,6 @@ import (
 	"github.com/mooring-dev/mooring/store/memstore"
 	"github.com/mooring-dev/mooring/store/redisstore"
 	"github.com/mooring-dev/mooring/transport"
-
-	"github.com/mooring-dev/mooring/bench/internal/echo"
 )
 
 func main() {
@@ -51,15 +48,10 @@ func main() {
 		runtime.MemProfileRate = *memprofileRate
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	limits := store.Limits{TTL: time.Hour, MaxEvents: *maxEvents}
 
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		log.Fatal(err)
-	}
+	ln := serve.Listen(*addr)
 	var st store.Store
 	// With Redis, cmd/mooring gives every session an owner replica by a
 	// lease, and its writes carry the lease's fencing token: so does this.
@@ -84,7 +76,7 @@ func main() {
 		}
 		st = b
 	case "redis":
-		r, err := redisstore.Open(ctx, &redisstore.Options{URL: *redisURL, Limits: limits, Logger: quiet})
+		r, err := redisstore.Open(context.Background(), &redisstore.Options{URL: *redisURL, Limits: limits, Logger: quiet})
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -123,8 +115,6 @@ func main() {
 		runtime.ReadMemStats(&ms)
 		fmt.Fprintf(w, "%d %d\n", ms.HeapAlloc, runtime.NumGoroutine())
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -134,10 +124,7 @@ func main() {
 			log.Fatal(err)
 		}
 	}
-	go func() { _ = srv.Serve(ln) }()
-	fmt.Fprintf(os.Stderr, "mooring bench server on http://%s/mcp store=%s backend=%s mode=%s\n", ln.Addr(), *storeKind, *backendKind, *mode)
-
-	<-ctx.Done()
+	serve.Run(ln, mux, fmt.Sprintf("mooring bench server store=%s backend=%s mode=%s", *storeKind, *backendKind, *mode))
 	if *cpuprofile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -152,9 +139,6 @@ func main() {
 		}
 		f.Close()
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(sctx)
 	closed := make(chan struct{})
 	go func() { mgr.Close(); _ = st.Close(); close(closed) }()
 	select {
