@@ -68,12 +68,8 @@ func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 
 func (a *admin) show(w http.ResponseWriter, r *http.Request) {
 	info, err := session.Inspect(r.Context(), a.store, r.PathValue("id"))
-	if errors.Is(err, session.ErrNotFound) {
-		http.Error(w, err.Error(), http.StatusNotFound)
-		return
-	}
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		adminError(w, err)
 		return
 	}
 	writeJSON(w, info)
@@ -102,15 +98,20 @@ func (a *admin) end(w http.ResponseWriter, r *http.Request) {
 		// Another replica holds it: end it there, as a client's DELETE would.
 		err = endRemote(r.Context(), re.OwnerURL, id)
 	}
-	if errors.Is(err, session.ErrNotFound) {
-		http.Error(w, err.Error(), http.StatusNotFound)
-		return
-	}
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		adminError(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// adminError answers 404 for a session that is not known, 500 otherwise.
+func adminError(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	if errors.Is(err, session.ErrNotFound) {
+		status = http.StatusNotFound
+	}
+	http.Error(w, err.Error(), status)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

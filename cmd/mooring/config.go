@@ -67,67 +67,45 @@ func (fs *flagSet) env(name string) (string, bool) {
 	return strings.TrimSpace(v), ok && strings.TrimSpace(v) != ""
 }
 
-// noteEnv remembers that flag name took its default from the environment.
-func (fs *flagSet) noteEnv(name, env string) {
-	if _, ok := fs.env(env); ok {
-		fs.fromEnv[name] = true
+// envDefault returns the default of flag name: def, or the value of env
+// parsed when env is set, noting that the flag took its default from the
+// environment (a config file does not override it). A value that does not
+// parse is kept as fs.envErr, which parse reports.
+func envDefault[T any](fs *flagSet, name, env string, def T, parse func(string) (T, error), want string) T {
+	v, ok := fs.env(env)
+	if !ok {
+		return def
 	}
+	fs.fromEnv[name] = true
+	d, err := parse(v)
+	if err != nil && fs.envErr == nil {
+		fs.envErr = fmt.Errorf("%s=%q: %s", env, v, want)
+	}
+	return d
 }
 
+func envUsage(usage, env string) string { return fmt.Sprintf("%s (env %s)", usage, env) }
+
 func (fs *flagSet) str(p *string, name, env, def, usage string) {
-	if v, ok := fs.env(env); ok {
-		def = v
-	}
-	fs.noteEnv(name, env)
-	fs.StringVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+	text := func(s string) (string, error) { return s, nil }
+	fs.StringVar(p, name, envDefault(fs, name, env, def, text, ""), envUsage(usage, env))
 }
 
 func (fs *flagSet) integer(p *int, name, env string, def int, usage string) {
-	if v, ok := fs.env(env); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil && fs.envErr == nil {
-			fs.envErr = fmt.Errorf("%s=%q: not an integer", env, v)
-		}
-		def = n
-	}
-	fs.noteEnv(name, env)
-	fs.IntVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+	fs.IntVar(p, name, envDefault(fs, name, env, def, strconv.Atoi, "not an integer"), envUsage(usage, env))
 }
 
 func (fs *flagSet) int64(p *int64, name, env string, def int64, usage string) {
-	if v, ok := fs.env(env); ok {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil && fs.envErr == nil {
-			fs.envErr = fmt.Errorf("%s=%q: not an integer", env, v)
-		}
-		def = n
-	}
-	fs.noteEnv(name, env)
-	fs.Int64Var(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+	parse := func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }
+	fs.Int64Var(p, name, envDefault(fs, name, env, def, parse, "not an integer"), envUsage(usage, env))
 }
 
 func (fs *flagSet) boolean(p *bool, name, env string, def bool, usage string) {
-	if v, ok := fs.env(env); ok {
-		b, err := strconv.ParseBool(v)
-		if err != nil && fs.envErr == nil {
-			fs.envErr = fmt.Errorf("%s=%q: not a boolean", env, v)
-		}
-		def = b
-	}
-	fs.noteEnv(name, env)
-	fs.BoolVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+	fs.BoolVar(p, name, envDefault(fs, name, env, def, strconv.ParseBool, "not a boolean"), envUsage(usage, env))
 }
 
 func (fs *flagSet) duration(p *time.Duration, name, env string, def time.Duration, usage string) {
-	if v, ok := fs.env(env); ok {
-		d, err := time.ParseDuration(v)
-		if err != nil && fs.envErr == nil {
-			fs.envErr = fmt.Errorf("%s=%q: not a duration (e.g. 15s)", env, v)
-		}
-		def = d
-	}
-	fs.noteEnv(name, env)
-	fs.DurationVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+	fs.DurationVar(p, name, envDefault(fs, name, env, def, time.ParseDuration, "not a duration (e.g. 15s)"), envUsage(usage, env))
 }
 
 // storeFlags are the flags that say which store to use: serve, sessions

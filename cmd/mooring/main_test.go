@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -240,15 +241,25 @@ func TestServe_ShutdownEndsStreamsWithRetry(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET stream: %s", resp.Status)
 	}
+	// The priming event, with its retry field, says that the stream is
+	// served; only then does the shutdown have a stream to end.
+	br := bufio.NewReader(resp.Body)
+	prime, err := br.ReadString('\n')
+	for err == nil && !strings.HasSuffix(prime, "\n\n") {
+		var line string
+		line, err = br.ReadString('\n')
+		prime += line
+	}
+	if err != nil || !strings.Contains(prime, "retry: 750\n") {
+		t.Fatalf("GET stream: priming event %q, %v", prime, err)
+	}
 	got := make(chan string, 1)
-	go func() { b, _ := io.ReadAll(resp.Body); got <- string(b) }()
-	time.Sleep(100 * time.Millisecond)
+	go func() { b, _ := io.ReadAll(br); got <- string(b) }()
 	s.stop(t) // cancels serve's context, as SIGTERM does
 	select {
 	case body := <-got:
-		// The priming event carries one retry field; the shutdown adds its
-		// own as the stream's last frame.
-		if !strings.HasSuffix(body, "retry: 750\n\n") || strings.Count(body, "retry: 750") < 2 {
+		// The shutdown adds its own retry field as the stream's last frame.
+		if !strings.HasSuffix(body, "retry: 750\n\n") {
 			t.Fatalf("stream ended without a retry hint:\n%q", body)
 		}
 	case <-time.After(10 * time.Second):

@@ -52,11 +52,9 @@ func openStore(ctx context.Context, c *config, log *slog.Logger, onFallback func
 		}
 		st = b
 	case "redis":
-		open := func(ctx context.Context) (store.Store, error) {
-			return redisstore.Open(ctx, &redisstore.Options{URL: c.RedisURL, Limits: limits, Logger: log})
-		}
+		ropts := &redisstore.Options{URL: c.RedisURL, Limits: limits, Logger: log}
 		if c.StoreFallback == "fail" {
-			r, err := redisstore.Open(ctx, &redisstore.Options{URL: c.RedisURL, Limits: limits, Logger: log})
+			r, err := redisstore.Open(ctx, ropts)
 			if err != nil {
 				return nil, fmt.Errorf("redis store (--store-fallback fail): %w", err)
 			}
@@ -68,6 +66,7 @@ func openStore(ctx context.Context, c *config, log *slog.Logger, onFallback func
 			})
 			rds = r
 		} else {
+			open := func(ctx context.Context) (store.Store, error) { return redisstore.Open(ctx, ropts) }
 			fb = fallback.New(ctx, fallback.Options{Open: open, Limits: limits, Logger: log, OnChange: onFallback})
 			st = fb
 		}
