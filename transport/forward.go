@@ -2,10 +2,8 @@ package transport
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"time"
@@ -128,9 +126,8 @@ func forward(w http.ResponseWriter, r *http.Request, client *http.Client, body [
 			_ = rc.Flush() // SSE: pass each event on at once
 		}
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, context.Canceled) {
-				return true, nil // the owner's stream broke: the client resumes
-			}
+			// EOF, the client leaving, or the owner's stream breaking: the
+			// answer was sent as far as it went, and the client resumes.
 			return true, nil
 		}
 	}

@@ -50,19 +50,15 @@ type StatelessOptions struct {
 // It adds a receiving middleware to srv that lists and answers the local
 // tools for the requests that this handler serves, and for no others.
 func NewStateless(srv *mcp.Server, opts *StatelessOptions) http.Handler {
-	s := &stateless{}
+	var o StatelessOptions
 	if opts != nil {
-		s.local = opts.LocalTools
+		o = *opts
 	}
-	var jsonResp bool
-	var log *slog.Logger
-	if opts != nil {
-		jsonResp, log = opts.JSONResponse, opts.Logger
-	}
+	s := &stateless{local: o.LocalTools}
 	s.h = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{
 		Stateless:    true,
-		JSONResponse: jsonResp,
-		Logger:       log,
+		JSONResponse: o.JSONResponse,
+		Logger:       o.Logger,
 		// The transport checked Host and Origin (with its allow lists) and
 		// bounded the body already.
 		DisableLocalhostProtection: true,
