@@ -30,34 +30,9 @@ func (s *Session) watchBackend() {
 		s.mu.Unlock()
 		if !closed {
 			s.m.log.Warn("backend connection ended; the session's next request restores it", "session", s.id)
-			s.dropGone()
+			s.m.forget(s)
 		}
 	}()
-}
-
-// dropGone forgets a session whose backend is gone. Only the caller that
-// takes it out of the cache gives up its lease, so that two callers cannot
-// release the lease of the session that replaced it.
-func (s *Session) dropGone() {
-	m := s.m
-	m.mu.Lock()
-	mine := false
-	if e := m.sessions[s.id]; e != nil {
-		select {
-		case <-e.ready:
-			mine = e.s == s
-		default:
-			// A restore under way (its e.s is being written): not s.
-		}
-	}
-	if mine {
-		delete(m.sessions, s.id)
-	}
-	m.mu.Unlock()
-	s.close()
-	if mine {
-		m.release(s.id)
-	}
 }
 
 type againKey struct{}
@@ -70,7 +45,7 @@ func (s *Session) restored(ctx context.Context, err error) (*Session, context.Co
 	if !errors.Is(err, backend.ErrGone) {
 		return nil, ctx, false
 	}
-	s.dropGone()
+	s.m.forget(s)
 	s.mu.Lock()
 	saved := s.saved
 	s.mu.Unlock()

@@ -21,6 +21,9 @@ import (
 type mortal struct {
 	inner   backend.Opener
 	watched bool
+	// gate, if set, holds Open until it is closed; entered is told first.
+	gate    chan struct{}
+	entered chan struct{}
 	mu      sync.Mutex
 	conns   []*mortalConn
 }
@@ -38,6 +41,10 @@ type watchedConn struct{ *mortalConn }
 func (c watchedConn) Done() <-chan struct{} { return c.done }
 
 func (o *mortal) Open(ctx context.Context, id string, h backend.Handler) (backend.Conn, error) {
+	if o.gate != nil {
+		o.entered <- struct{}{}
+		<-o.gate
+	}
 	inner, err := o.inner.Open(ctx, id, h)
 	if err != nil {
 		return nil, err
@@ -172,5 +179,33 @@ func TestGone_UnsavedSessionReportsTheError(t *testing.T) {
 	_, err = s.Call(context.Background(), request(t, 1, "initialize", `{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}`), session.CallOptions{})
 	if !errors.Is(err, backend.ErrGone) {
 		t.Fatalf("initialize on a dead backend: %v, want ErrGone", err)
+	}
+}
+
+// A restore that finishes after the manager closed must not hand out a
+// session that Close never saw: its backend would stay open for ever.
+func TestGone_CloseDuringRestore(t *testing.T) {
+	st := memstore.New(nil)
+	m1 := session.New(st, newRecorder().opener, nil)
+	id := open(t, m1).ID()
+	m1.Close()
+
+	o := &mortal{inner: newRecorder().opener, gate: make(chan struct{}), entered: make(chan struct{}, 1)}
+	m2 := session.New(st, o, nil)
+	got := make(chan error, 1)
+	go func() {
+		_, err := m2.Get(context.Background(), id)
+		got <- err
+	}()
+	<-o.entered
+	m2.Close()
+	close(o.gate)
+	if err := <-got; !errors.Is(err, session.ErrClosed) {
+		t.Fatalf("Get across Close: %v, want ErrClosed", err)
+	}
+	select {
+	case <-o.conns[0].done:
+	default:
+		t.Error("the restored backend connection was left open")
 	}
 }

@@ -197,14 +197,26 @@ func (m *Manager) Get(ctx context.Context, id string) (*Session, error) {
 		e = &entry{ready: make(chan struct{})}
 		m.sessions[id] = e
 		m.mu.Unlock()
-		e.s, e.err = m.restore(ctx, id)
+		s, err := m.restore(ctx, id)
+		// e.s is written under m.mu, so that whoever reads it under m.mu
+		// (Close, drop, uncache) sees nil or the finished session, never
+		// a write in progress.
 		m.mu.Lock()
-		if e.err != nil {
+		if err == nil && m.closed {
+			// Close ran during the restore and did not see s.
+			m.mu.Unlock()
+			s.close()
+			m.release(id)
+			s, err = nil, ErrClosed
+			m.mu.Lock()
+		}
+		e.s, e.err = s, err
+		if err != nil {
 			delete(m.sessions, id)
 		}
 		close(e.ready)
 		m.mu.Unlock()
-		return e.s, e.err
+		return s, err
 	}
 	m.mu.Unlock()
 	select {
@@ -394,15 +406,41 @@ func (m *Manager) Discard(s *Session) {
 }
 
 // forget removes a session from this process and closes its backend; the
-// store is left alone.
+// store is left alone. Only the caller that takes s out of the cache gives
+// up its lease: a second caller (the backend's watcher and a failed send
+// both noticing that it is gone, say) must not release the lease of the
+// session that a restore put in its place.
 func (m *Manager) forget(s *Session) {
-	m.mu.Lock()
-	if e := m.sessions[s.id]; e != nil && e.s == s {
-		delete(m.sessions, s.id)
-	}
-	m.mu.Unlock()
+	mine := m.uncache(s)
 	s.close()
-	m.release(s.id)
+	if mine {
+		m.release(s.id)
+	}
+}
+
+// uncache removes s from the cache if it is still there (not replaced by a
+// restore) and reports whether this call removed it.
+func (m *Manager) uncache(s *Session) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.sessions[s.id]
+	if e == nil || e.s != s {
+		return false
+	}
+	delete(m.sessions, s.id)
+	return true
+}
+
+// liveLocked returns the sessions in the cache; restores under way are left
+// out. m.mu must be held.
+func (m *Manager) liveLocked() []*Session {
+	all := make([]*Session, 0, len(m.sessions))
+	for _, e := range m.sessions {
+		if e.s != nil {
+			all = append(all, e.s)
+		}
+	}
+	return all
 }
 
 // janitor closes the backends of idle sessions: an idle session costs this
@@ -432,13 +470,8 @@ func (m *Manager) sweep() {
 	var idle []*Session
 	m.mu.Lock()
 	for id, e := range m.sessions {
-		select {
-		case <-e.ready:
-		default:
-			continue
-		}
 		if e.s == nil {
-			continue
+			continue // a restore under way
 		}
 		if e.s.idle(now.Add(-m.idleEvict)) {
 			idle = append(idle, e.s)
@@ -476,12 +509,7 @@ func (m *Manager) Close() error {
 		return nil
 	}
 	m.closed = true
-	var all []*Session
-	for _, e := range m.sessions {
-		if e.s != nil {
-			all = append(all, e.s)
-		}
-	}
+	all := m.liveLocked()
 	m.sessions = nil
 	m.mu.Unlock()
 	close(m.stop)

@@ -86,12 +86,7 @@ func (m *Manager) renewLeases() {
 		case <-t.C:
 		}
 		m.mu.Lock()
-		var live []*Session
-		for _, e := range m.sessions {
-			if e.s != nil {
-				live = append(live, e.s)
-			}
-		}
+		live := m.liveLocked()
 		m.mu.Unlock()
 		for _, s := range live {
 			ctx, cancel := context.WithTimeout(context.Background(), m.own.TTL/3)
@@ -134,13 +129,7 @@ func (s *Session) refence(tok uint64) bool {
 // handler, or hold one of the session's streams. It reports whether this
 // call dropped it (false if it was gone already).
 func (m *Manager) drop(s *Session) bool {
-	m.mu.Lock()
-	e := m.sessions[s.id]
-	mine := e != nil && e.s == s
-	if mine {
-		delete(m.sessions, s.id)
-	}
-	m.mu.Unlock()
+	mine := m.uncache(s)
 	go s.close()
 	return mine
 }

@@ -30,8 +30,10 @@ var (
 )
 
 // CodeInterrupted is the JSON-RPC error code of a request that was in flight
-// when the process that served it stopped. The client may retry it.
-const CodeInterrupted = -32000
+// when the process that served it stopped. The client may retry it. It is
+// backend.CodeGone, the code of a request whose backend went away, so that a
+// client meets one kind of "retry it" error.
+const CodeInterrupted = backend.CodeGone
 
 // call is a client request in flight.
 type call struct {
@@ -300,7 +302,7 @@ func (s *Session) Reply(ctx context.Context, resp *jsonrpc.Response) error {
 	if errors.Is(err, backend.ErrGone) {
 		// The backend that asked is gone: the reply has no one to reach.
 		s.m.log.Warn("reply dropped: the backend that asked is gone", "session", s.id, "id", resp.ID.Raw())
-		s.dropGone()
+		s.m.forget(s)
 		return nil
 	}
 	return err
