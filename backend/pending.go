@@ -41,12 +41,19 @@ func (p *Pending) Answered(msg jsonrpc.Message) string {
 	if !ok {
 		return ""
 	}
-	return p.Drop(resp.ID)
+	return p.forget(resp.ID)
 }
 
-// Drop forgets request id (it never reached the server) and returns its
-// method.
-func (p *Pending) Drop(id jsonrpc.ID) string {
+// Unsent forgets msg, noted by Sent, when writing it failed: the server
+// never got it, and a later Fail must not answer it.
+func (p *Pending) Unsent(msg jsonrpc.Message) {
+	if req, ok := msg.(*jsonrpc.Request); ok && req.IsCall() {
+		p.forget(req.ID)
+	}
+}
+
+// forget forgets request id and returns its method.
+func (p *Pending) forget(id jsonrpc.ID) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	m := p.calls[id]

@@ -21,8 +21,9 @@ import (
 // requests, no logging/setLevel and no resources/subscribe.
 const protocolVersion = "2025-11-25"
 
-// connect starts New() and a go-sdk client over in-memory transports.
-func connect(t *testing.T, opts *mcp.ClientOptions) *mcp.ClientSession {
+// connect starts New() and a go-sdk client, offering roots, over in-memory
+// transports.
+func connect(t *testing.T, opts *mcp.ClientOptions, roots ...*mcp.Root) *mcp.ClientSession {
 	t.Helper()
 	ctx := context.Background()
 	ct, st := mcp.NewInMemoryTransports()
@@ -31,6 +32,7 @@ func connect(t *testing.T, opts *mcp.ClientOptions) *mcp.ClientSession {
 		t.Fatalf("server connect: %v", err)
 	}
 	client := mcp.NewClient(&mcp.Implementation{Name: "builtin-test", Version: "1"}, opts)
+	client.AddRoots(roots...)
 	cs, err := client.Connect(ctx, ct, &mcp.ClientSessionOptions{ProtocolVersion: protocolVersion})
 	if err != nil {
 		t.Fatalf("client connect: %v", err)

@@ -11,7 +11,7 @@ import (
 // The multi round-trip fixtures work for a sessionful client too: go-sdk
 // sends their input requests on the session and calls the tool again.
 func TestInputRequired_Sessionful(t *testing.T) {
-	c := connectWith(t, &mcp.ClientOptions{
+	c := connect(t, &mcp.ClientOptions{
 		ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
 			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"name": "Ada", "ok": true}}, nil
 		},
@@ -46,25 +46,4 @@ func TestRequestState_Integrity(t *testing.T) {
 	if err := b.verifyState(b.signState("multi_round/2:Ada"), "multi_round/2"); err == nil {
 		t.Error("a state with a value verified as the bare step")
 	}
-}
-
-func connectWith(t *testing.T, opts *mcp.ClientOptions, roots ...*mcp.Root) *mcp.ClientSession {
-	t.Helper()
-	ctx := context.Background()
-	ct, st := mcp.NewInMemoryTransports()
-	ss, err := New().Connect(ctx, st, nil)
-	if err != nil {
-		t.Fatalf("server connect: %v", err)
-	}
-	client := mcp.NewClient(&mcp.Implementation{Name: "builtin-test", Version: "1"}, opts)
-	client.AddRoots(roots...)
-	cs, err := client.Connect(ctx, ct, &mcp.ClientSessionOptions{ProtocolVersion: protocolVersion})
-	if err != nil {
-		t.Fatalf("client connect: %v", err)
-	}
-	t.Cleanup(func() {
-		cs.Close()
-		ss.Wait()
-	})
-	return cs
 }

@@ -147,9 +147,7 @@ func (c *conn) Send(ctx context.Context, msg jsonrpc.Message) error {
 	}
 	c.pending.Sent(msg)
 	if err := c.mc.Write(ctx, msg); err != nil {
-		if req, ok := msg.(*jsonrpc.Request); ok && req.IsCall() {
-			c.pending.Drop(req.ID)
-		}
+		c.pending.Unsent(msg)
 		if c.closing.Load() && !c.gone.Load() {
 			return backend.ErrClosed
 		}

@@ -145,9 +145,7 @@ func (c *conn) Send(ctx context.Context, msg jsonrpc.Message) error {
 	if err == nil {
 		return nil
 	}
-	if req, ok := msg.(*jsonrpc.Request); ok && req.IsCall() {
-		c.pending.Drop(req.ID)
-	}
+	c.pending.Unsent(msg)
 	switch {
 	case errors.Is(err, mcp.ErrSessionMissing):
 		c.lost(err)

@@ -1,8 +1,10 @@
 package upstream_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -64,16 +66,15 @@ func (s *server) start() {
 			http.Error(w, "no", http.StatusUnauthorized)
 			return
 		}
-		var body strings.Builder
+		var body []byte
 		if r.Method == http.MethodPost {
-			buf := make([]byte, 64<<10)
-			n, _ := r.Body.Read(buf)
-			body.Write(buf[:n])
-			r.Body = readCloser{strings.NewReader(body.String())}
+			// All of it: one Read may return only a part.
+			body, _ = io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
 		s.mu.Lock()
 		s.seen = append(s.seen, r.Method+" "+r.Header.Get("Mcp-Protocol-Version"))
-		if strings.Contains(body.String(), `"method":"initialize"`) {
+		if bytes.Contains(body, []byte(`"method":"initialize"`)) {
 			s.inits++
 		}
 		s.mu.Unlock()
@@ -81,10 +82,6 @@ func (s *server) start() {
 	})}
 	go s.srv.Serve(ln)
 }
-
-type readCloser struct{ *strings.Reader }
-
-func (readCloser) Close() error { return nil }
 
 func (s *server) stop() {
 	s.mu.Lock()
