@@ -229,7 +229,7 @@ func (s *Store) execBatch(ctx context.Context, batch []*appendReq) {
 	args := make([]string, 0, 3+2*len(sessions)+2*events)
 	args = append(args, s.ttlArg, s.maxEventsArg, s.maxBytesArg)
 	for _, g := range sessions {
-		keys = append(keys, s.keys.fenced(g.session)...)
+		keys = s.keys.appendSession(keys, g.session, true)
 		args = append(args, g.fence, strconv.Itoa(g.events))
 		for _, r := range g.reqs {
 			for _, d := range r.data {

@@ -10,15 +10,25 @@ type keys struct {
 // session returns the record, event log and meta keys of a session, in the
 // order the session scripts take them.
 func (k keys) session(id string) []string {
-	base := k.prefix + "{" + hashTag(id) + "}:"
-	return []string{base + "rec", base + "ev", base + "meta"}
+	return k.appendSession(make([]string, 0, 3), id, false)
 }
 
 // fenced returns the session's keys followed by its lease key, as the
 // session scripts take them.
 func (k keys) fenced(id string) []string {
+	return k.appendSession(make([]string, 0, 4), id, true)
+}
+
+// appendSession appends the session's keys (and, with lease, its lease
+// key) to dst: a batch of appends builds the KEYS of all its sessions in
+// one slice, without a slice per session.
+func (k keys) appendSession(dst []string, id string, lease bool) []string {
 	base := k.prefix + "{" + hashTag(id) + "}:"
-	return []string{base + "rec", base + "ev", base + "meta", base + "lease"}
+	dst = append(dst, base+"rec", base+"ev", base+"meta")
+	if lease {
+		dst = append(dst, base+"lease")
+	}
+	return dst
 }
 
 func (k keys) record(id string) string { return k.session(id)[0] }
