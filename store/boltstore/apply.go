@@ -35,6 +35,17 @@ func (o *op) apply(tx *bolt.Tx) (opResult, error) {
 	return opResult{}, fmt.Errorf("%w: unknown kind %d", errCorruptOp, o.kind)
 }
 
+// applyBody decodes an encoded op into o (reused, see decodeOp) and
+// applies it to tx: how a logged write is run again, by a rebuild of the
+// committer's transaction and by the replay of the log at Open.
+func applyBody(tx *bolt.Tx, body []byte, o *op) error {
+	if err := decodeOp(body, o); err != nil {
+		return err
+	}
+	_, err := o.apply(tx)
+	return err
+}
+
 // expiry is when a session written by o expires.
 func (o *op) expiry() int64 { return o.now + int64(o.lim.TTL) }
 

@@ -323,11 +323,7 @@ func (c *committer) rebuild() error {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	for _, body := range c.pending {
-		err := decodeOp(body, &c.op)
-		if err == nil {
-			_, err = c.op.apply(tx)
-		}
-		if err != nil {
+		if err := applyBody(tx, body, &c.op); err != nil {
 			_ = tx.Rollback()
 			return fmt.Errorf("apply a logged write again: %w", err)
 		}

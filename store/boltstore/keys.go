@@ -40,10 +40,7 @@ const (
 
 var keyRecord = []byte{kindRecord}
 
-// orderKey names the order entry of an event: o<seq>.
-func orderKey(seq uint64) []byte { return orderKeyTo(nil, seq) }
-
-// orderKeyTo appends the order key of seq to b.
+// orderKeyTo appends the order key of an event to b: o<seq>.
 func orderKeyTo(b []byte, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(b, kindOrder), seq)
 }

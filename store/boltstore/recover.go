@@ -40,11 +40,7 @@ func recoverFile(db *bolt.DB, log *os.File, logger *slog.Logger) (uint64, error)
 			return 0, fmt.Errorf("write-ahead log %s starts at record %d, but the file holds records up to %d only: writes are missing",
 				log.Name(), r.lsn, lsn)
 		}
-		err := decodeOp(r.body, &o)
-		if err == nil {
-			_, err = o.apply(tx)
-		}
-		if err != nil {
+		if err := applyBody(tx, r.body, &o); err != nil {
 			return 0, fmt.Errorf("replay record %d of write-ahead log %s: %w", r.lsn, log.Name(), err)
 		}
 		lsn = r.lsn
