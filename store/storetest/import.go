@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -22,10 +21,7 @@ func testImport(t *testing.T, h Harness, opts *Options) {
 	if _, ok := h(t, store.Limits{}).(store.Importer); !ok {
 		t.Skip("the store does not implement store.Importer")
 	}
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, h Harness, opts *Options)
-	}{
+	runTests(t, h, opts, []suiteTest{
 		{"KeepsIDsAndAppendContinuesAbove", testImportKeepsIDs},
 		{"TwiceDoesNotDuplicate", testImportTwice},
 		{"OnTopOfAppendedEvents", testImportOverAppended},
@@ -35,13 +31,7 @@ func testImport(t *testing.T, h Harness, opts *Options) {
 		{"CapsApply", testImportCaps},
 		{"EventsExpire", testImportExpiry},
 		{"Reopen", testImportReopen},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			tc.fn(t, h, opts)
-		})
-	}
+	})
 }
 
 // importer makes a store and returns it as an Importer too.
@@ -293,13 +283,7 @@ func testImportExpiry(t *testing.T, h Harness, _ *Options) {
 	evs := sparse([]string{"a"}, []uint64{0})
 	mustImport(t, imp, "ev", evs)
 	written := time.Now()
-	waitGone(t, written.Add(ttl+expiryGrace), "imported events", func() bool {
-		got, err := s.After(ctx(t), "ev", store.EventID{Stream: "a"})
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("After: %v", err)
-		}
-		return len(got) == 0
-	})
+	waitGone(t, written.Add(ttl+expiryGrace), "imported events", eventsGone(t, s, "ev", "a"))
 }
 
 func testImportReopen(t *testing.T, h Harness, opts *Options) {

@@ -55,10 +55,7 @@ func Run(t *testing.T, h Harness, opts *Options) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, h Harness, opts *Options)
-	}{
+	runTests(t, h, opts, []suiteTest{
 		// Sessions.
 		{"Session/PutThenGet", testPutThenGet},
 		{"Session/PutReplaces", testPutReplaces},
@@ -109,7 +106,17 @@ func Run(t *testing.T, h Harness, opts *Options) {
 
 		// Moving sessions in (store.Importer); skipped by stores without it.
 		{"Import", testImport},
-	}
+	})
+}
+
+// suiteTest is one named check of the suite.
+type suiteTest struct {
+	name string
+	fn   func(t *testing.T, h Harness, opts *Options)
+}
+
+// runTests runs each test as a parallel subtest, each on its own stores.
+func runTests(t *testing.T, h Harness, opts *Options, tests []suiteTest) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

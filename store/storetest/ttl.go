@@ -92,13 +92,19 @@ func testExpiryEventsOnly(t *testing.T, h Harness, _ *Options) {
 	s := h(t, store.Limits{TTL: ttl})
 	mustAppend(t, s, "ev", "a", []byte("x"))
 	written := time.Now()
-	waitGone(t, written.Add(ttl+expiryGrace), "events without a record", func() bool {
-		evs, err := s.After(ctx(t), "ev", store.EventID{Stream: "a"})
+	waitGone(t, written.Add(ttl+expiryGrace), "events without a record", eventsGone(t, s, "ev", "a"))
+}
+
+// eventsGone is a waitGone check: the stream of the session replays
+// nothing (or the session is not found).
+func eventsGone(t *testing.T, s store.Store, session, stream string) func() bool {
+	return func() bool {
+		evs, err := s.After(ctx(t), session, store.EventID{Stream: stream})
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("After: %v", err)
 		}
 		return len(evs) == 0
-	})
+	}
 }
 
 func testTouchKeepsAlive(t *testing.T, h Harness, _ *Options) {
