@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mooring-dev/mooring/internal/syncbuf"
 )
 
 var binary string
@@ -45,8 +47,7 @@ type proc struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	addr string
-	log  *strings.Builder
-	mu   *sync.Mutex
+	log  *syncbuf.Buffer // its stdout and stderr
 }
 
 func freeAddr(t *testing.T) string {
@@ -59,24 +60,12 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-type lockedWriter struct {
-	mu *sync.Mutex
-	b  *strings.Builder
-}
-
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
 // start runs mooring on addr with args and waits until it accepts.
 func start(t *testing.T, addr string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, addr: addr, log: new(strings.Builder), mu: new(sync.Mutex)}
+	p := &proc{t: t, addr: addr, log: new(syncbuf.Buffer)}
 	p.cmd = exec.Command(binary, append([]string{"serve", "--addr", addr, "--sse-retry", "100ms"}, args...)...)
-	p.cmd.Stdout = lockedWriter{p.mu, p.log}
-	p.cmd.Stderr = lockedWriter{p.mu, p.log}
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -100,11 +89,7 @@ func start(t *testing.T, addr string, args ...string) *proc {
 	}
 }
 
-func (p *proc) logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.String()
-}
+func (p *proc) logs() string { return p.log.String() }
 
 // kill ends mooring with SIGKILL: no shutdown, no flush.
 func (p *proc) kill() {
