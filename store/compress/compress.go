@@ -105,20 +105,18 @@ func (c *Store) encode(data []byte) []byte {
 // After implements store.Store.
 func (c *Store) After(ctx context.Context, session string, after store.EventID) ([]store.Event, error) {
 	events, err := c.Store.After(ctx, session, after)
-	if err != nil {
-		return nil, err
-	}
-	for i := range events {
-		if events[i].Data, err = c.decode(events[i].Data); err != nil {
-			return nil, fmt.Errorf("compress: session %q event %s: %w", session, events[i].ID, err)
-		}
-	}
-	return events, nil
+	return c.decodeAll(session, events, err)
 }
 
 // Log implements store.Store.
 func (c *Store) Log(ctx context.Context, session string) ([]store.Event, error) {
 	events, err := c.Store.Log(ctx, session)
+	return c.decodeAll(session, events, err)
+}
+
+// decodeAll decodes, in place, the payloads of what the wrapped store read
+// (events, err) from one session.
+func (c *Store) decodeAll(session string, events []store.Event, err error) ([]store.Event, error) {
 	if err != nil {
 		return nil, err
 	}

@@ -25,14 +25,22 @@ func TestCompress_RoundTripAndSwitchOff(t *testing.T) {
 	if st.BytesStored >= st.BytesIn/4 {
 		t.Errorf("stored %d bytes of %d: compression did not happen", st.BytesStored, st.BytesIn)
 	}
-	// Read back with compression on, and through a wrapper with it off.
+	// Read back, by After and by Log, with compression on, and through a
+	// wrapper with it off.
 	for _, r := range []*compress.Store{on, compress.Wrap(mem, nil)} {
 		evs, err := r.After(ctx, "s", store.EventID{Stream: "st"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(evs) != 3 || !bytes.Equal(evs[0].Data, big) || !bytes.Equal(evs[1].Data, small) || len(evs[2].Data) != 0 {
-			t.Fatalf("round trip mismatch: %d events", len(evs))
+			t.Fatalf("After: round trip mismatch: %d events", len(evs))
+		}
+		log, err := r.Log(ctx, "s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(log) != 3 || !bytes.Equal(log[0].Data, big) || !bytes.Equal(log[1].Data, small) || len(log[2].Data) != 0 {
+			t.Fatalf("Log: round trip mismatch: %d events", len(log))
 		}
 	}
 }
