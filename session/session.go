@@ -405,14 +405,16 @@ func (s *Session) response(ctx context.Context, resp *jsonrpc.Response) error {
 	var changed bool
 	if c != nil && resp.Error == nil {
 		changed = s.applyLocked(c, resp)
-		if c.method == "tools/list" {
-			resp = &jsonrpc.Response{ID: resp.ID, Result: s.m.withLocalTools(c.params, resp.Result)}
-		}
 	}
 	s.mu.Unlock()
 	if c == nil {
 		s.m.log.Warn("response to an unknown request dropped", "session", s.id, "id", resp.ID.Raw())
 		return nil
+	}
+	if c.method == "tools/list" && resp.Error == nil {
+		// Decoded and encoded again outside s.mu, which every message of
+		// the session takes.
+		resp = &jsonrpc.Response{ID: resp.ID, Result: s.m.withLocalTools(c.params, resp.Result)}
 	}
 	if changed {
 		// The record is durable before the client learns of the change.

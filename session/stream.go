@@ -143,7 +143,6 @@ func (st *Stream) attach(sub *Sub) {
 	}
 }
 
-// detach removes sub if it is still the attached writer.
 // attached reports whether a writer holds the stream.
 func (st *Stream) attached() bool {
 	st.mu.Lock()
@@ -151,6 +150,7 @@ func (st *Stream) attached() bool {
 	return st.sub != nil
 }
 
+// detach removes sub if it is still the attached writer.
 func (st *Stream) detach(sub *Sub) {
 	st.mu.Lock()
 	if st.sub == sub {
