@@ -177,8 +177,9 @@ type Store interface {
 	// after.Seq, in order. A zero after.Seq means the whole stream. If any
 	// such event was removed by a cap it returns ErrPurged and no events: a
 	// replay is complete or it is an error, never a gap. Events of other
-	// streams and other sessions are never returned. A session with no
-	// events at all answers ErrNotFound.
+	// streams and other sessions are never returned. A session with
+	// neither record nor events answers ErrNotFound; one with a record and
+	// no events answers no events.
 	After(ctx context.Context, session string, after EventID) ([]Event, error)
 	// Streams lists the ids of the streams that have events in the session,
 	// in the order of their first retained event.
