@@ -30,11 +30,7 @@ func TestKill_StdioBackend(t *testing.T) {
 	p := start(t, addr, args...)
 	updates := make(chan string, 8)
 	pl := new(progressLog)
-	cs := connect(t, p.url(), pl, func(o *mcp.ClientOptions) {
-		o.ResourceUpdatedHandler = func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
-			updates <- req.Params.URI
-		}
-	})
+	cs := connect(t, p.url(), pl, watchUpdates(updates))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "test://watched-resource"}); err != nil {
@@ -52,12 +48,7 @@ func TestKill_StdioBackend(t *testing.T) {
 	waitGone(t, pid)
 
 	p2 := start(t, addr, args...)
-	if got := callText(t, cs, "slow_count", map[string]any{"count": 2, "interval_ms": 1}); !strings.Contains(got, "2") {
-		t.Errorf("after restart: got %q", got)
-	}
-	if cs.ID() != sid {
-		t.Errorf("session id changed: %s -> %s", sid, cs.ID())
-	}
+	goesOn(t, cs, sid, "after restart")
 	waitUpdate(t, ctx, updates, "after the restart")
 	if pid2 := programPID(t, p2); pid2 == pid {
 		t.Errorf("the same program %s after the restart", pid)
@@ -142,11 +133,7 @@ func TestKill_UpstreamBackend(t *testing.T) {
 	addr := freeAddr(t)
 	p := start(t, addr, args...)
 	updates := make(chan string, 8)
-	cs := connect(t, p.url(), nil, func(o *mcp.ClientOptions) {
-		o.ResourceUpdatedHandler = func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
-			updates <- req.Params.URI
-		}
-	})
+	cs := connect(t, p.url(), nil, watchUpdates(updates))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if got := callText(t, cs, "test_simple_text", nil); got == "" {
@@ -160,12 +147,7 @@ func TestKill_UpstreamBackend(t *testing.T) {
 	p.kill()
 
 	start(t, addr, args...)
-	if got := callText(t, cs, "slow_count", map[string]any{"count": 2, "interval_ms": 1}); !strings.Contains(got, "2") {
-		t.Errorf("after restart: got %q", got)
-	}
-	if cs.ID() != sid {
-		t.Errorf("session id changed: %s -> %s", sid, cs.ID())
-	}
+	goesOn(t, cs, sid, "after restart")
 	waitUpdate(t, ctx, updates, "after the restart")
 	if n := up.initializes(); n != 2 {
 		t.Errorf("%d initializes upstream, want 2 (the client's, and its replay after the restart)", n)
@@ -206,12 +188,7 @@ func TestUpstreamRestart_Transparent(t *testing.T) {
 	sid := cs.ID()
 	stop()
 	serveUpstream(t, upAddr, up)
-	if got := callText(t, cs, "slow_count", map[string]any{"count": 2, "interval_ms": 1}); !strings.Contains(got, "2") {
-		t.Errorf("after the upstream restarted: got %q", got)
-	}
-	if cs.ID() != sid {
-		t.Errorf("session id changed: %s -> %s", sid, cs.ID())
-	}
+	goesOn(t, cs, sid, "after the upstream restarted")
 	if n := up.initializes(); n != 2 {
 		t.Errorf("%d initializes upstream, want 2", n)
 	}

@@ -141,6 +141,28 @@ func connect(t *testing.T, url string, pl *progressLog, more ...func(*mcp.Client
 	return cs
 }
 
+// watchUpdates is a connect option that sends the URI of every
+// notifications/resources/updated to updates.
+func watchUpdates(updates chan<- string) func(*mcp.ClientOptions) {
+	return func(o *mcp.ClientOptions) {
+		o.ResourceUpdatedHandler = func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
+			updates <- req.Params.URI
+		}
+	}
+}
+
+// goesOn checks that session sid answers a call on the same client, with
+// the same id, after what happened (when).
+func goesOn(t *testing.T, cs *mcp.ClientSession, sid, when string) {
+	t.Helper()
+	if got := callText(t, cs, "slow_count", map[string]any{"count": 2, "interval_ms": 1}); !strings.Contains(got, "2") {
+		t.Errorf("%s: got %q", when, got)
+	}
+	if cs.ID() != sid {
+		t.Errorf("%s: session id changed: %s -> %s", when, sid, cs.ID())
+	}
+}
+
 func callText(t *testing.T, cs *mcp.ClientSession, name string, args map[string]any) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -176,11 +198,7 @@ func TestKill_SessionSurvives(t *testing.T) {
 			addr := freeAddr(t)
 			p := start(t, addr, args...)
 			updates := make(chan string, 8)
-			cs := connect(t, p.url(), nil, func(o *mcp.ClientOptions) {
-				o.ResourceUpdatedHandler = func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
-					updates <- req.Params.URI
-				}
-			})
+			cs := connect(t, p.url(), nil, watchUpdates(updates))
 			if got := callText(t, cs, "test_simple_text", nil); got == "" {
 				t.Fatal("empty text")
 			}
@@ -194,12 +212,7 @@ func TestKill_SessionSurvives(t *testing.T) {
 			p.kill()
 
 			start(t, addr, args...)
-			if got := callText(t, cs, "slow_count", map[string]any{"count": 2, "interval_ms": 1}); !strings.Contains(got, "2") {
-				t.Errorf("after restart: got %q", got)
-			}
-			if cs.ID() != sid {
-				t.Errorf("session id changed: %s -> %s", sid, cs.ID())
-			}
+			goesOn(t, cs, sid, "after restart")
 			// The restore gave the new backend the subscription back: the
 			// resource's next change reaches the client.
 			waitUpdate(t, ctx, updates, "after the restart")
