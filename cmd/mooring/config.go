@@ -255,8 +255,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("--max-events %d: must be positive", c.MaxEvents)
 	case c.MaxBody <= 0:
 		return fmt.Errorf("--max-body %d: must be positive", c.MaxBody)
-	case c.Store != "memory" && c.Store != "bolt" && c.Store != "redis":
-		return fmt.Errorf("--store %q: want bolt, redis or memory", c.Store)
+	case c.validateStore() != nil:
+		return c.validateStore()
 	case c.StoreFallback != "memory" && c.StoreFallback != "fail":
 		return fmt.Errorf("--store-fallback %q: want memory or fail", c.StoreFallback)
 	case c.LeaseTTL < time.Second:
