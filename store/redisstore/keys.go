@@ -31,7 +31,9 @@ func (k keys) appendSession(dst []string, id string, lease bool) []string {
 	return dst
 }
 
-func (k keys) record(id string) string { return k.session(id)[0] }
+// record is the session's record key alone: GetSession and the sweep's
+// PTTLs need no other.
+func (k keys) record(id string) string { return k.prefix + "{" + hashTag(id) + "}:rec" }
 
 // index returns the two index sets, ids then exp.
 func (k keys) index() []string {
