@@ -18,16 +18,12 @@ func (s *Store) Log(ctx context.Context, session string) ([]store.Event, error) 
 	defer s.leave()
 	var events []store.Event
 	err := s.read(func(tx *bolt.Tx) error {
-		_, ok, err := loadMeta(tx, []byte(session), nowNano())
+		_, b, err := openForRead(tx, []byte(session))
 		if err != nil {
 			return err
 		}
-		if !ok {
-			return fmt.Errorf("%w: session %q", store.ErrNotFound, session)
-		}
-		b := tx.Bucket(bucketData).Bucket([]byte(session))
 		if b == nil {
-			return fmt.Errorf("data bucket missing")
+			return fmt.Errorf("%w: session %q", store.ErrNotFound, session)
 		}
 		c := b.Cursor()
 		for k, v := c.Seek([]byte{kindOrder}); k != nil && k[0] == kindOrder; k, v = c.Next() {

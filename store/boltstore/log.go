@@ -58,15 +58,11 @@ func (s *Store) After(ctx context.Context, session string, after store.EventID) 
 	var events []store.Event
 	var found, purged bool
 	err := s.read(func(tx *bolt.Tx) error {
-		_, ok, err := loadMeta(tx, []byte(session), nowNano())
-		if err != nil || !ok {
+		_, b, err := openForRead(tx, []byte(session))
+		if err != nil || b == nil {
 			return err
 		}
 		found = true
-		b := tx.Bucket(bucketData).Bucket([]byte(session))
-		if b == nil {
-			return fmt.Errorf("data bucket missing")
-		}
 		if w := b.Get(purgeKey(after.Stream)); w != nil {
 			mark, err := decodeSeq(w)
 			if err != nil {
@@ -140,13 +136,9 @@ func (s *Store) Streams(ctx context.Context, session string) ([]string, error) {
 	defer s.leave()
 	var streams []string
 	err := s.read(func(tx *bolt.Tx) error {
-		_, ok, err := loadMeta(tx, []byte(session), nowNano())
-		if err != nil || !ok {
+		_, b, err := openForRead(tx, []byte(session))
+		if err != nil || b == nil {
 			return err
-		}
-		b := tx.Bucket(bucketData).Bucket([]byte(session))
-		if b == nil {
-			return fmt.Errorf("data bucket missing")
 		}
 		seen := make(map[string]bool)
 		c := b.Cursor()

@@ -31,6 +31,20 @@ func putMeta(tx *bolt.Tx, id []byte, m meta) error {
 	return tx.Bucket(bucketSessions).Put(id, m.encode())
 }
 
+// openForRead returns the meta and the data bucket of a live session; a
+// nil bucket if the session does not exist or has expired.
+func openForRead(tx *bolt.Tx, id []byte) (meta, *bolt.Bucket, error) {
+	m, ok, err := loadMeta(tx, id, nowNano())
+	if err != nil || !ok {
+		return meta{}, nil, err
+	}
+	b := tx.Bucket(bucketData).Bucket(id)
+	if b == nil {
+		return meta{}, nil, errors.New("data bucket missing")
+	}
+	return m, b, nil
+}
+
 // openForWrite returns the meta and the data bucket of a session that is
 // about to be written. A missing or expired session starts afresh: the
 // events of an expired one, not yet swept, must never come back.
@@ -97,13 +111,9 @@ func (s *Store) GetSession(ctx context.Context, id string) (store.Record, error)
 	var data []byte
 	found := false
 	err := s.read(func(tx *bolt.Tx) error {
-		m, ok, err := loadMeta(tx, []byte(id), nowNano())
-		if err != nil || !ok || !m.record {
+		m, b, err := openForRead(tx, []byte(id))
+		if err != nil || b == nil || !m.record {
 			return err
-		}
-		b := tx.Bucket(bucketData).Bucket([]byte(id))
-		if b == nil {
-			return fmt.Errorf("data bucket missing")
 		}
 		// bbolt's values live in its memory map only until the transaction ends.
 		data = bytes.Clone(b.Get(keyRecord))
