@@ -36,16 +36,24 @@ func Example() {
 	web := httptest.NewServer(h)
 	defer web.Close()
 
+	ctx := context.Background()
 	client := mcp.NewClient(&mcp.Implementation{Name: "example", Version: "1"}, nil)
-	cs, err := client.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: web.URL}, nil)
+	// Durable sessions belong to the sessionful revisions: a client that
+	// names no version is served statelessly (2026-07-28), with no session.
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: web.URL}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 	if err != nil {
 		panic(err)
 	}
 	defer cs.Close()
-	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "greet", Arguments: map[string]any{"name": "mooring"}})
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "greet", Arguments: map[string]any{"name": "mooring"}})
 	if err != nil {
 		panic(err)
 	}
 	fmt.Println(res.Content[0].(*mcp.TextContent).Text)
-	// Output: hello, mooring
+	// The session is in the store, where a restarted process finds it.
+	ids, _, err := st.ListSessions(ctx, "", 10)
+	fmt.Println("stored:", err == nil && len(ids) == 1 && ids[0] == cs.ID())
+	// Output:
+	// hello, mooring
+	// stored: true
 }
