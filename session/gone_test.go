@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
@@ -143,13 +142,7 @@ func TestGone_WatchedConnectionEnds(t *testing.T) {
 	defer m.Close()
 	s := open(t, m)
 	o.kill()
-	deadline := time.Now().Add(5 * time.Second)
-	for m.Len() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the session stayed in the cache after its backend ended")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually(t, "the session to leave the cache after its backend ended", func() bool { return m.Len() == 0 })
 	s2, err := m.Get(context.Background(), s.ID())
 	if err != nil {
 		t.Fatal(err)

@@ -112,6 +112,18 @@ func wait(t *testing.T, sub *session.Sub) *jsonrpc.Response {
 	}
 }
 
+// eventually polls cond until it holds, or fails the test after 10s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func call(t *testing.T, s *session.Session, id int64, method, params string) *jsonrpc.Response {
 	t.Helper()
 	sub, err := s.Call(context.Background(), request(t, id, method, params), session.CallOptions{})
@@ -285,13 +297,7 @@ func TestManager_IdleEvictionRestoresOnNextUse(t *testing.T) {
 	}})
 	defer m.Close()
 	s := open(t, m)
-	deadline := time.Now().Add(10 * time.Second)
-	for m.Len() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("idle session never evicted")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	eventually(t, "the idle session to be evicted", func() bool { return m.Len() == 0 })
 	s2, err := m.Get(context.Background(), s.ID())
 	if err != nil {
 		t.Fatalf("after eviction: %v", err)
