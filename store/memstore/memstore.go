@@ -78,6 +78,20 @@ func (s *Store) live(id string) *session {
 	return ss
 }
 
+// liveOrNew returns the live session, or a new one (numbered from
+// SeqBase) in place of a missing or expired one. Callers hold s.mu.
+func (s *Store) liveOrNew(id string) *session {
+	ss := s.live(id)
+	if ss == nil {
+		ss = &session{}
+		if s.seqBase != nil {
+			ss.seq = s.seqBase()
+		}
+		s.sessions[id] = ss
+	}
+	return ss
+}
+
 func (s *Store) lock() error {
 	s.mu.Lock()
 	if s.closed {
@@ -100,14 +114,7 @@ func (s *Store) PutSession(ctx context.Context, rec store.Record) error {
 		}
 		s.sweepAt = now.Add(s.limits.TTL / 4)
 	}
-	ss := s.live(rec.ID)
-	if ss == nil {
-		ss = &session{}
-		if s.seqBase != nil {
-			ss.seq = s.seqBase()
-		}
-		s.sessions[rec.ID] = ss
-	}
+	ss := s.liveOrNew(rec.ID)
 	ss.record = append([]byte(nil), rec.Data...)
 	ss.hasRec = true
 	ss.expires = s.now().Add(s.limits.TTL)
@@ -201,14 +208,7 @@ func (s *Store) AppendBatch(ctx context.Context, sessionID, stream string, data 
 }
 
 func (s *Store) appendLocked(sessionID, stream string, data []byte) store.EventID {
-	ss := s.live(sessionID)
-	if ss == nil {
-		ss = &session{}
-		if s.seqBase != nil {
-			ss.seq = s.seqBase()
-		}
-		s.sessions[sessionID] = ss
-	}
+	ss := s.liveOrNew(sessionID)
 	ss.seq++
 	id := store.EventID{Stream: stream, Seq: ss.seq}
 	ss.events = append(ss.events, store.Event{ID: id, Data: append([]byte(nil), data...)})
@@ -314,8 +314,16 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Import implements store.Importer.
+// Import implements store.Importer. It does not apply the caps: the
+// memory store is the source of imports in production, and a target only
+// in tests.
 func (s *Store) Import(ctx context.Context, sessionID string, events []store.Event) error {
+	// Checked and sorted as the other stores do: an event out of order
+	// would otherwise be dropped as "present already".
+	events, err := store.ImportOrder(events)
+	if err != nil {
+		return fmt.Errorf("memstore: import into session %q: %w", sessionID, err)
+	}
 	if err := s.lock(); err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ func testImport(t *testing.T, h Harness, opts *Options) {
 	}
 	runTests(t, h, opts, []suiteTest{
 		{"KeepsIDsAndAppendContinuesAbove", testImportKeepsIDs},
+		{"OutOfOrderIsSorted", testImportOutOfOrder},
 		{"TwiceDoesNotDuplicate", testImportTwice},
 		{"OnTopOfAppendedEvents", testImportOverAppended},
 		{"EventsOnlyThenRecord", testImportEventsOnly},
@@ -87,6 +88,16 @@ func ofStream(evs []store.Event, stream string) ([]store.EventID, [][]byte) {
 		}
 	}
 	return ids, data
+}
+
+// Events given out of Seq order are imported all the same, in order: none
+// is taken for one that is present already.
+func testImportOutOfOrder(t *testing.T, h Harness, _ *Options) {
+	s, imp := importer(t, h, store.Limits{})
+	evs := sparse([]string{"a", "a", "a"}, []uint64{0, 4, 9})
+	mustImport(t, imp, "s1", []store.Event{evs[2], evs[0], evs[1]})
+	ids, data := ofStream(evs, "a")
+	wantEvents(t, mustAfter(t, s, "s1", store.EventID{Stream: "a"}), ids, data)
 }
 
 func testImportKeepsIDs(t *testing.T, h Harness, _ *Options) {
