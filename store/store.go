@@ -105,7 +105,11 @@ func ValidStreamID(s string) bool {
 // Limits bound what one session may keep. A zero field means its default.
 type Limits struct {
 	// TTL is the idle lifetime of a session and its events, sliding on every
-	// Put, Touch and Append. Default DefaultTTL.
+	// Put, Touch and Append. A backend may restart it on Append only when
+	// part of it has passed (Redis: when less than TTL - TTL/64 is left),
+	// so a session may expire that much earlier than a full TTL after its
+	// last Append, never earlier than TTL - TTL/64 after it; Put and Touch
+	// restart it in full. Default DefaultTTL.
 	TTL time.Duration
 	// MaxEvents is the number of events kept per session; the oldest are
 	// removed first. Default DefaultMaxEvents.

@@ -42,15 +42,16 @@ func TestBatch_SeveralSessionsCapsAndMarks(t *testing.T) {
 	srv := redistest.Start(t)
 	s := openInternal(t, srv.URL(), store.Limits{MaxEvents: 3})
 	ctx := context.Background()
-	// a: seqs 1 (x), 2 (y), 3 (x); b: 1 (x).
-	for _, e := range []struct{ session, stream string }{{"a", "x"}, {"a", "y"}, {"a", "x"}, {"b", "x"}} {
-		if _, err := s.Append(ctx, e.session, e.stream, []byte("old")); err != nil {
+	// Records without a TTL, so that the scripts' PEXPIREAT shows: the
+	// first append to a session (a and b below, c in the batch) sets it.
+	for _, id := range []string{"a", "b", "c"} {
+		if _, err := srv.Command("SET", s.keys.record(id), "r"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// Records without a TTL, so that the script's PEXPIREAT shows.
-	for _, id := range []string{"a", "b", "c"} {
-		if _, err := srv.Command("SET", s.keys.record(id), "r"); err != nil {
+	// a: seqs 1 (x), 2 (y), 3 (x); b: 1 (x).
+	for _, e := range []struct{ session, stream string }{{"a", "x"}, {"a", "y"}, {"a", "x"}, {"b", "x"}} {
+		if _, err := s.Append(ctx, e.session, e.stream, []byte("old")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -86,7 +87,7 @@ func TestBatch_SeveralSessionsCapsAndMarks(t *testing.T) {
 	checkMark(t, s, "c", "x", 3)
 	checkMark(t, s, "c", "y", 4)
 
-	// Every key of every session in the batch got the TTL.
+	// Every key of every session in the batch has the TTL.
 	for _, id := range []string{"a", "b", "c"} {
 		for _, k := range s.keys.session(id) {
 			ttl, err := srv.Command("PTTL", k)
@@ -274,4 +275,95 @@ func TestBatch_FencedSessionFailsAlone(t *testing.T) {
 	}
 	checkLog(t, s, "moved", "1s 2s 3s")
 	checkLog(t, s, "mine", "1s")
+}
+
+// TestAppend_RestartsTTLWhenDue: an Append restarts the TTL of the
+// session's keys (and writes the expiry it gave them to meta's x) only
+// when less than TTL - TTL/64 is left, and whatever x says when the log
+// was new.
+func TestAppend_RestartsTTLWhenDue(t *testing.T) {
+	srv := redistest.Start(t)
+	const ttl = 640 * time.Second // the TTL restarts when less than 630 s are left
+	s := openInternal(t, srv.URL(), store.Limits{TTL: ttl})
+	ctx := context.Background()
+	k := s.keys.session("s")
+	pttl := func(key string) time.Duration {
+		t.Helper()
+		v, err := srv.Command("PTTL", key)
+		n, _ := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			t.Fatalf("PTTL %s = %s, %v; want a TTL", key, v, err)
+		}
+		return time.Duration(n) * time.Millisecond
+	}
+	x := func() int64 {
+		t.Helper()
+		v, err := srv.Command("HGET", k[2], "x")
+		n, perr := strconv.ParseInt(v, 10, 64)
+		if err != nil || perr != nil {
+			t.Fatalf("HGET x = %q, %v", v, err)
+		}
+		return n
+	}
+	appendOne := func() {
+		t.Helper()
+		if _, err := s.Append(ctx, "s", "a", []byte("e")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.PutSession(ctx, store.Record{ID: "s", Data: []byte("r")}); err != nil {
+		t.Fatal(err)
+	}
+	appendOne()
+	first := x()
+	for _, key := range k {
+		if d := pttl(key); d < ttl-time.Minute {
+			t.Fatalf("PTTL %s = %v after the first append, want about %v", key, d, ttl)
+		}
+	}
+
+	// Not due: x and the TTLs stay as they are.
+	for _, key := range k {
+		if _, err := srv.Command("PEXPIRE", key, "635000"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := srv.Command("HSET", k[2], "x", strconv.FormatInt(first-5000, 10)); err != nil {
+		t.Fatal(err)
+	}
+	appendOne()
+	if got := x(); got != first-5000 {
+		t.Fatalf("x = %d after an append that was not due, want %d", got, first-5000)
+	}
+	for _, key := range k {
+		if d := pttl(key); d > 635*time.Second {
+			t.Fatalf("PTTL %s = %v: restarted by an append that was not due", key, d)
+		}
+	}
+
+	// Due (x says less than 630 s are left): restarted, x follows.
+	for _, key := range k {
+		if _, err := srv.Command("PEXPIRE", key, "620000"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := srv.Command("HSET", k[2], "x", strconv.FormatInt(first-20000, 10)); err != nil {
+		t.Fatal(err)
+	}
+	appendOne()
+	if got := x(); got < first {
+		t.Fatalf("x = %d after a due append, want at least %d", got, first)
+	}
+	for _, key := range k {
+		if d := pttl(key); d < 635*time.Second {
+			t.Fatalf("PTTL %s = %v: not restarted by a due append", key, d)
+		}
+	}
+
+	// A log that is gone while meta stays (x fresh) gets its TTL anyway.
+	if _, err := srv.Command("DEL", k[1]); err != nil {
+		t.Fatal(err)
+	}
+	appendOne()
+	pttl(k[1])
 }

@@ -41,7 +41,8 @@
 //	mooring:{<id>}:rec   string   the session record
 //	mooring:{<id>}:ev    stream   the event log: entry id <seq>-0, fields s=<stream id>, d=<payload>
 //	mooring:{<id>}:meta  hash     seq (last assigned), bytes (payload bytes kept),
-//	                              p:<stream> (highest seq of that stream removed by a cap)
+//	                              p:<stream> (highest seq of that stream removed by a cap),
+//	                              x (the expiry, ms, that Append last gave the keys)
 //
 // The characters %, { and } of a session id are percent-escaped in keys, so
 // that no id can break out of its hash tag; the empty id uses the tag "%".
@@ -59,18 +60,19 @@
 //
 // Append is one Lua script: assign seq, XADD, remove the oldest events while
 // either cap is exceeded (never the new one), record per-stream purge
-// watermarks, and restart the TTL of every key of the session.
+// watermarks, and restart the TTL of every key of the session when it is
+// due (see Expiry below).
 //
 // Appends are group-committed. A call that finds fewer than four append
 // scripts under way sends its events at once, alone; calls that come while
 // four are under way queue, and the next script carries all of them (up to
 // 128 events or 1 MiB), whatever their sessions. There is no timer, so a
 // lone appender waits for nobody. One script does the per-session work
-// once per batch: one HMGET of seq and bytes, one XLEN, one cap
+// once per batch: one HMGET of seq, bytes and x, one XLEN, one cap
 // enforcement for all of the session's new events (one XRANGE for the
-// whole excess), one HSET of seq, bytes and purge marks, and one
-// PEXPIREAT per key. Each caller gets consecutive seqs in the order of its
-// events. A session whose keys cannot be written (WRONGTYPE, OOM) fails
+// whole excess), one HSET of seq, bytes and purge marks, and, when the
+// TTL is due to restart (see Expiry below), one PEXPIREAT per key. Each
+// caller gets consecutive seqs in the order of its events. A session whose keys cannot be written (WRONGTYPE, OOM) fails
 // alone: its first read and first write are pcalls, before anything of it
 // is written. On a Cluster a batch holds the sessions of one hash slot
 // only (the slot is computed as Redis does, CRC16 of the hash tag), so
@@ -95,7 +97,13 @@
 //
 // Expiry is Redis' own: PEXPIRE with the store's TTL on all keys of the
 // session, restarted by PutSession, TouchSession and Append. No replica
-// deletes shared data on a timer.
+// deletes shared data on a timer. Append restarts it only when less than
+// TTL - TTL/64 is left (meta's field x holds the expiry that appends last
+// set, never later than the keys' real one): a busy session pays for the
+// PEXPIREATs once per TTL/64 rather than on every event, and its keys
+// expire at most TTL/64 (under a minute for the default hour) earlier than
+// a full TTL after its last Append. PutSession and TouchSession restart it
+// always.
 //
 // # Listing
 //

@@ -29,6 +29,13 @@ const (
 	DefaultSweepInterval = time.Minute
 )
 
+// refreshDivisor: an Append restarts the TTL of a session's keys only when
+// less than TTL - TTL/refreshDivisor of it is left, so that a busy session
+// pays for the PEXPIREATs once per TTL/refreshDivisor instead of on every
+// append; its keys expire at most TTL/refreshDivisor earlier than a full
+// TTL after its last Append. See appendsLua.
+const refreshDivisor = 64
+
 // sweepBatch is how many index entries one janitor step looks at.
 const sweepBatch = 256
 
@@ -60,8 +67,10 @@ type Store struct {
 	limits store.Limits
 	log    *slog.Logger
 
-	// Limits as script arguments, formatted once.
-	ttlArg, maxEventsArg, maxBytesArg string
+	// Limits as script arguments, formatted once. refreshArg is how
+	// often (ms) appends restart the TTL of a busy session, ttl/64: see
+	// appendsLua.
+	ttlArg, maxEventsArg, maxBytesArg, refreshArg string
 
 	// cluster: batches of appends must keep to one hash slot.
 	cluster bool
@@ -171,6 +180,7 @@ func newStore(client rueidis.Client, o Options) *Store {
 		ttlArg:       strconv.FormatInt(max(l.TTL.Milliseconds(), 1), 10),
 		maxEventsArg: strconv.Itoa(l.MaxEvents),
 		maxBytesArg:  strconv.FormatInt(l.MaxBytes, 10),
+		refreshArg:   strconv.FormatInt(l.TTL.Milliseconds()/refreshDivisor, 10),
 		cluster:      client.Mode() == rueidis.ClientModeCluster,
 		stop:         func() {},
 	}

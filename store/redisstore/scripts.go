@@ -80,16 +80,32 @@ end
 
 // appendsLua appends the events of one batch, for one or more sessions
 // (on a Cluster, sessions of one slot). KEYS: rec, ev, meta, lease of each
-// session. ARGV: ttl ms, max events, max bytes, then for each session, in
-// the order of KEYS, its fence token (empty for none), its number of
-// events n and n pairs of stream, data. It returns one reply per session: the seq
-// of its first event (its others follow one by one), or an error (FENCED
-// if the session's lease is no longer held under its token; see fenceLua).
+// session. ARGV: ttl ms, max events, max bytes, refresh ms (see below),
+// then for each session, in the order of KEYS, its fence token (empty for
+// none), its number of events n and n pairs of stream, data. It returns
+// one reply per session: the seq of its first event (its others follow
+// one by one), or an error (FENCED if the session's lease is no longer
+// held under its token; see fenceLua).
 //
 // What need not be done per event is done once per session: one HMGET
 // reads the last seq and the bytes kept, one HSET writes them back with the
 // purge marks, the caps are enforced once after all of the session's
-// events (one XRANGE for the whole excess), and the TTL restarts once.
+// events (one XRANGE for the whole excess), and the TTL restarts at most
+// once.
+//
+// The TTL restarts only when it is due: meta's field x holds the expiry
+// (ms, server clock) that the script last gave the session's keys, and
+// the script gives them a new one (PEXPIREAT, and x with it) only when x
+// is less than now + ttl - refresh, that is at most once per refresh ms
+// of a busy session (three PEXPIREATs per event were a third of an
+// append's cost). x is never later than any key's real expiry: only
+// this script writes it, with the PEXPIREATs, and everything else that
+// sets a TTL (PutSession, TouchSession, Import) sets a later one. So a
+// session's keys expire no earlier than ttl - refresh after its last
+// append; refresh is ttl/64 (see refreshArg). The expiry is restarted
+// whatever x says when meta has no x (a new session, or one written before
+// x existed) and when the log held nothing before this batch (so that a
+// log created by XADD never lacks a TTL).
 //
 // A session whose keys cannot be written (WRONGTYPE, a stale seq below the
 // log's newest entry, OOM) fails alone, before anything of it is written:
@@ -103,7 +119,10 @@ local maxEvents, maxBytes = tonumber(ARGV[2]), tonumber(ARGV[3])
 -- PEXPIREAT with a time computed once costs Redis less than PEXPIRE,
 -- which it rewrites into a PEXPIREAT for every key.
 local t = redis.call('TIME')
-local expireAt = string.format('%d', t[1] * 1000 + math.floor(t[2] / 1000) + tonumber(ARGV[1]))
+local expireAt = t[1] * 1000 + math.floor(t[2] / 1000) + tonumber(ARGV[1])
+local expireArg = string.format('%d', expireAt)
+-- A key whose expiry (x) is before due gets a new one.
+local due = expireAt - tonumber(ARGV[4])
 
 -- incr returns the decimal string s plus one.
 local function incr(s)
@@ -114,7 +133,7 @@ local function incr(s)
 end
 
 local function appendTo(rec, ev, meta, from, to)
-  local m = redis.pcall('HMGET', meta, 'seq', 'bytes')
+  local m = redis.pcall('HMGET', meta, 'seq', 'bytes', 'x')
   if m.err then return m end
   local seq, bytes = incr(m[1] or '0'), tonumber(m[2]) or 0
   local first = seq
@@ -127,15 +146,25 @@ local function appendTo(rec, ev, meta, from, to)
     bytes = bytes + #ARGV[i + 1]
   end
   local fields = {'seq', seq}
-  enforce(ev, fields, redis.call('XLEN', ev), bytes, maxEvents, maxBytes)
+  local count = redis.call('XLEN', ev)
+  -- count <= the events just added: the log was new (see above).
+  local x = tonumber(m[3])
+  local restart = not x or x < due or count <= (to - from + 1) / 2
+  enforce(ev, fields, count, bytes, maxEvents, maxBytes)
+  if restart then
+    fields[#fields + 1] = 'x'
+    fields[#fields + 1] = expireArg
+  end
   redis.call('HSET', meta, unpack(fields))
-  redis.call('PEXPIREAT', rec, expireAt)
-  redis.call('PEXPIREAT', ev, expireAt)
-  redis.call('PEXPIREAT', meta, expireAt)
+  if restart then
+    redis.call('PEXPIREAT', rec, expireArg)
+    redis.call('PEXPIREAT', ev, expireArg)
+    redis.call('PEXPIREAT', meta, expireArg)
+  end
   return first
 end
 
-local out, a = {}, 4
+local out, a = {}, 5
 for k = 1, #KEYS, 4 do
   local n = tonumber(ARGV[a + 1])
   local r = fence(KEYS[k + 3], ARGV[a])

@@ -96,6 +96,7 @@ func Run(t *testing.T, h Harness, opts *Options) {
 		{"TTL/TouchKeepsAlive", testTouchKeepsAlive},
 		{"TTL/PutKeepsAlive", testPutKeepsAlive},
 		{"TTL/AppendKeepsAlive", testAppendKeepsAlive},
+		{"TTL/SteadyAppendsKeepAlive", testAppendsKeepAlive},
 
 		// Concurrency and life cycle.
 		{"Concurrent/WritersAndReaders", testConcurrent},

@@ -128,6 +128,55 @@ func testAppendKeepsAlive(t *testing.T, h Harness, _ *Options) {
 	})
 }
 
+// A session that only appends, never Put or Touch, stays alive for as long
+// as its appends come more often than its TTL: a backend may restart the
+// TTL on Append only when part of it has passed (see store.Limits), but
+// never so rarely that a session appended to every ttl/4 expires. Checked
+// for several TTLs in a row, so that an Append that does not restart the
+// TTL shows. A stall between two appends longer than half a TTL makes the
+// attempt inconclusive.
+func testAppendsKeepAlive(t *testing.T, h Harness, _ *Options) {
+	s := h(t, store.Limits{TTL: ttl})
+	const attempts = 5
+	for attempt := range attempts {
+		id := fmt.Sprintf("s%d", attempt)
+		mustPut(t, s, id, []byte("rec"))
+		first := mustAppend(t, s, id, "a", []byte("first"))
+		last := time.Now()
+		stalled := false
+		for end := last.Add(3 * ttl); time.Now().Before(end); {
+			time.Sleep(ttl / 4)
+			start := time.Now()
+			if start.Sub(last) > ttl/2 {
+				stalled = true
+				break
+			}
+			_, getErr := s.GetSession(ctx(t), id)
+			evs, afterErr := s.After(ctx(t), id, store.EventID{Stream: "a"})
+			for _, err := range []error{getErr, afterErr} {
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					t.Fatalf("reading the session back: %v", err)
+				}
+			}
+			if time.Since(last) > ttl/2 {
+				stalled = true
+				break
+			}
+			if getErr != nil || afterErr != nil || len(evs) == 0 || evs[0].ID != first {
+				t.Fatalf("session appended to every %v gone after %v (record: %v; events: %v, %v)",
+					ttl/4, time.Since(last), getErr, eventIDs(evs), afterErr)
+			}
+			mustAppend(t, s, id, "a", []byte("more"))
+			last = time.Now()
+		}
+		if !stalled {
+			return
+		}
+		t.Logf("attempt %d inconclusive: more than %v between two appends", attempt, ttl/2)
+	}
+	t.Fatalf("inconclusive %d times: the machine is too slow for a TTL of %v", attempts, ttl)
+}
+
 // checkKeepsAlive writes a session and an event, runs op half a TTL later,
 // and checks that both are still there after the first TTL has passed. A
 // check that comes too late to tell (the op's own TTL also passed, because
