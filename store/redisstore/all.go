@@ -8,7 +8,8 @@ import (
 )
 
 // Log implements store.Store: one XRANGE over the whole log, with the
-// existence check in the same round trip.
+// existence check in the same round trip, without the entries past the
+// cap (see excess).
 func (s *Store) Log(ctx context.Context, session string) ([]store.Event, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
@@ -35,6 +36,7 @@ func (s *Store) Log(ctx context.Context, session string) ([]store.Event, error) 
 	if err != nil {
 		return nil, s.fail(err, "read the log of session %q", session)
 	}
+	entries = entries[s.excess(len(entries)):]
 	events := make([]store.Event, 0, len(entries))
 	for _, e := range entries {
 		ent, err := parseEntry(e)

@@ -107,12 +107,34 @@ func (s *Store) After(ctx context.Context, session string, after store.EventID) 
 	if err != nil {
 		return nil, s.fail(err, "read session %q after %s", session, after)
 	}
-	events, err := streamEvents(entries, after.Stream)
+	// The read goes up to the newest entry, so its first entries are the
+	// ones past the cap, if any: removed as far as readers go.
+	excess := s.excess(len(entries))
+	for _, e := range entries[:excess] {
+		ent, err := parseEntry(e)
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: read session %q: %w", session, err)
+		}
+		if ent.stream == after.Stream {
+			return nil, fmt.Errorf("%w: session %q stream %q after %d", store.ErrPurged, session, after.Stream, after.Seq)
+		}
+	}
+	events, err := streamEvents(entries[excess:], after.Stream)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: read session %q: %w", session, err)
 	}
 	return events, nil
 }
+
+// excess is how many of the oldest n entries that a log holds lie past
+// the count cap. A log may hold up to spareEvents such entries between two
+// trims (see capLua); every reader leaves them out, so that they are
+// removed for all that the store's users can see, purge included: a
+// replay that needs one is ErrPurged. n counts the entries of a read up
+// to the newest one, which has the newest entries of the log, so the
+// excess of the read is that of the log (or nothing, when the read
+// starts past it).
+func (s *Store) excess(n int) int { return max(n-s.limits.MaxEvents, 0) }
 
 // execReplies checks the replies of MULTI, n queued commands and EXEC, and
 // returns EXEC's n results.
@@ -218,7 +240,8 @@ func parseEntry(e rueidis.RedisMessage) (entry, error) {
 	return entry{seq: seq, stream: stream, data: &fields[3]}, nil
 }
 
-// Streams implements store.Store: one XRANGE over the log, in order.
+// Streams implements store.Store: one XRANGE over the log, in order,
+// without the entries past the cap (see excess).
 func (s *Store) Streams(ctx context.Context, session string) ([]string, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
@@ -230,7 +253,7 @@ func (s *Store) Streams(ctx context.Context, session string) ([]string, error) {
 	}
 	var streams []string
 	seen := make(map[string]bool)
-	for _, e := range entries {
+	for _, e := range entries[s.excess(len(entries)):] {
 		ent, err := parseEntry(e)
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: list streams of session %q: %w", session, err)

@@ -804,3 +804,53 @@ func TestOpen_Sentinel(t *testing.T) {
 		t.Fatalf("GET on the master = %q, %v", got, err)
 	}
 }
+
+// TestCountCap_LazyTrim: a full log may hold up to an eighth of the cap
+// past it in Redis, but After, Streams and Log show exactly the newest
+// MaxEvents events, and a replay that needs one of the extra entries is
+// ErrPurged, as if each append had trimmed at the cap.
+func TestCountCap_LazyTrim(t *testing.T) {
+	srv := redistest.Start(t)
+	const maxEvents = 64 // slack: 8 entries
+	s := open(t, srv.URL(), store.Limits{MaxEvents: maxEvents})
+	var ids []store.EventID
+	for i := range maxEvents + 7 {
+		id, err := s.Append(ctx, "lazy", []string{"a", "b"}[i%2], []byte{byte(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	// 71 appended; Redis trims only past 72, so it holds all of them.
+	if n, err := srv.Command("XLEN", "mooring:{lazy}:ev"); err != nil || n != "71" {
+		t.Fatalf("XLEN = %s, %v; want 71 (no trim within the slack)", n, err)
+	}
+	kept := ids[len(ids)-maxEvents:] // seqs 8..71
+	all, err := s.Log(ctx, "lazy")
+	if err != nil || len(all) != maxEvents || all[0].ID != kept[0] {
+		t.Fatalf("Log = %d events from %v, %v; want %d from %v", len(all), all[0].ID, err, maxEvents, kept[0])
+	}
+	// Seq 6 (stream b) and 7 (stream a) are past the cap: a replay of
+	// either stream from before them is purged, one from after is whole.
+	for _, after := range []store.EventID{ids[3], ids[4]} { // seqs 4 (b), 5 (a)
+		if _, err := s.After(ctx, "lazy", after); !errors.Is(err, store.ErrPurged) {
+			t.Errorf("After(%v) = %v; want ErrPurged", after, err)
+		}
+	}
+	got, err := s.After(ctx, "lazy", ids[5]) // seq 6, stream b
+	if err != nil || len(got) != 32 || got[0].ID.Seq != 8 {
+		t.Fatalf("After(%v) = %d events, %v; want 32 from seq 8", ids[5], len(got), err)
+	}
+	if got, err = s.After(ctx, "lazy", ids[6]); err != nil || len(got) != 32 || got[0].ID.Seq != 9 {
+		t.Fatalf("After(%v) = %d events, %v; want 32 from seq 9", ids[6], len(got), err)
+	}
+	// Two more appends pass the slack: the log is trimmed to the cap.
+	for i := range 2 {
+		if _, err := s.Append(ctx, "lazy", "a", []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := srv.Command("XLEN", "mooring:{lazy}:ev"); err != nil || n != "64" {
+		t.Fatalf("XLEN = %s, %v; want 64 after passing the slack", n, err)
+	}
+}
