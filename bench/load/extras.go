@@ -38,7 +38,10 @@ type IdleRow struct {
 	RSSBeforeMB     float64 `json:"rss_before_mb"`
 	RSSAfterMB      float64 `json:"rss_after_mb"`
 	BytesPerSession int64   `json:"rss_bytes_per_session"`
-	RedisPerSession int64   `json:"redis_used_memory_bytes_per_session,omitempty"`
+	// FilePerSession is the part of BytesPerSession in mapped files
+	// (RssFile): for bolt, the pages of its data file.
+	FilePerSession  int64 `json:"rss_file_bytes_per_session"`
+	RedisPerSession int64 `json:"redis_used_memory_bytes_per_session,omitempty"`
 	// mooring only: after a forced GC that returns free memory to the OS.
 	RSSAfterGCPerSession int64   `json:"rss_after_gc_bytes_per_session,omitempty"`
 	HeapPerSession       int64   `json:"live_heap_bytes_per_session,omitempty"`
@@ -137,6 +140,7 @@ func runIdle(e *env, rs *redisServer, c *config) []IdleRow {
 		{Server: "mooring", Mode: "sse", Store: "memory", Backend: "gosdk"},
 		{Server: "mooring", Mode: "sse", Store: "memory", Backend: "raw"},
 		{Server: "mooring", Mode: "sse", Store: "bolt", Backend: "gosdk"},
+		{Server: "mooring", Mode: "sse", Store: "bolt", Backend: "raw"},
 		{Server: "mooring", Mode: "sse", Store: "redis", Backend: "gosdk"},
 		{Server: "mooring", Mode: "sse", Store: "redis", Backend: "raw"},
 		{Server: "mooring", Mode: "sse", Store: "bolt", Backend: "gosdk", Extra: []string{"--idle-evict", "2s"}, Label: "(idle-evict 2s)"},
@@ -170,7 +174,7 @@ func runIdle(e *env, rs *redisServer, c *config) []IdleRow {
 			time.Sleep(5 * time.Second) // the warmup sessions are evicted too
 		}
 		time.Sleep(500 * time.Millisecond)
-		rss0, red0 := rssBytes(p.pid()), rs.usedMemory()
+		rss0, file0, red0 := rssBytes(p.pid()), rssFileBytes(p.pid()), rs.usedMemory()
 		heap0, gor0, gcOK := debugGC(p)
 		rssGC0 := rssBytes(p.pid())
 		t0 := time.Now()
@@ -180,7 +184,7 @@ func runIdle(e *env, rs *redisServer, c *config) []IdleRow {
 		if evict {
 			time.Sleep(5 * time.Second) // idle-evict 2s; the janitor runs every second
 		}
-		rss1, red1 := rssBytes(p.pid()), rs.usedMemory()
+		rss1, file1, red1 := rssBytes(p.pid()), rssFileBytes(p.pid()), rs.usedMemory()
 		heap1, gor1, _ := debugGC(p)
 		rssGC1 := rssBytes(p.pid())
 		p.stop()
@@ -190,7 +194,8 @@ func runIdle(e *env, rs *redisServer, c *config) []IdleRow {
 		}
 		row := IdleRow{Server: v.Name(), Sessions: c.idleSessions, RSSBeforeMB: round1(float64(rss0) / (1 << 20)),
 			RSSAfterMB: round1(float64(rss1) / (1 << 20)), BytesPerSession: (rss1 - rss0) / n,
-			OpenSeconds: round3(open.Seconds()), Errors: errs}
+			FilePerSession: (file1 - file0) / n,
+			OpenSeconds:    round3(open.Seconds()), Errors: errs}
 		if v.Store == "redis" {
 			row.RedisPerSession = (red1 - red0) / n
 		}
@@ -199,8 +204,8 @@ func runIdle(e *env, rs *redisServer, c *config) []IdleRow {
 			row.HeapPerSession = (heap1 - heap0) / n
 			row.GoroutinesPerSession = round3(float64(gor1-gor0) / float64(n))
 		}
-		log.Printf("idle %-26s %d sessions: %+d B/session resident (%.1f -> %.1f MB), after GC %+d B/session, live heap %+d B/session, %.2f goroutines/session, redis %d B/session, errors %d",
-			v.Name(), c.idleSessions, row.BytesPerSession, row.RSSBeforeMB, row.RSSAfterMB, row.RSSAfterGCPerSession, row.HeapPerSession, row.GoroutinesPerSession, row.RedisPerSession, errs)
+		log.Printf("idle %-26s %d sessions: %+d B/session resident (%.1f -> %.1f MB; %+d B/session in mapped files), after GC %+d B/session, live heap %+d B/session, %.2f goroutines/session, redis %d B/session, errors %d",
+			v.Name(), c.idleSessions, row.BytesPerSession, row.RSSBeforeMB, row.RSSAfterMB, row.FilePerSession, row.RSSAfterGCPerSession, row.HeapPerSession, row.GoroutinesPerSession, row.RedisPerSession, errs)
 		rows = append(rows, row)
 	}
 	return rows
@@ -505,9 +510,9 @@ func runProfiles(e *env, c *config) {
 
 func (x *Extras) markdown(b *strings.Builder) {
 	if len(x.IdleMemory) > 0 {
-		fmt.Fprintf(b, "## Memory per idle session\n\nSessions opened (handshake and one echo call each) and left idle; the delta of the server's VmRSS (and, for Redis, of `INFO memory` used_memory) divided by the sessions.\n\n")
+		fmt.Fprintf(b, "## Memory per idle session\n\nSessions opened (handshake and one echo call each) and left idle; the delta of the server's VmRSS (and, for Redis, of `INFO memory` used_memory) divided by the sessions. Of the resident bytes, the `in mapped files` column is the part in file-backed pages (`RssFile`): for bolt, the pages of its data file that the store has read or written through its mmap, which the kernel may drop and read again.\n\n")
 		fmt.Fprintf(b, "For mooring, the bench server also answers `/debug/gc` (a forced GC that returns free memory to the OS, then the live heap and goroutine count): the last columns are the per-session deltas measured after it. The `idle-evict 2s` rows wait until mooring has closed the idle sessions' backends (the store keeps them; the next request restores them).\n\n")
-		fmt.Fprintf(b, "| server | sessions | RSS before MB | RSS after MB | resident B/session | redis B/session | RSS after GC B/session | live heap B/session | goroutines/session | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		fmt.Fprintf(b, "| server | sessions | RSS before MB | RSS after MB | resident B/session | of it in mapped files B/session | redis B/session | RSS after GC B/session | live heap B/session | goroutines/session | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		dash := func(v int64) string {
 			if v == 0 {
 				return "–"
@@ -519,8 +524,8 @@ func (x *Extras) markdown(b *strings.Builder) {
 			if r.HeapPerSession != 0 || r.GoroutinesPerSession != 0 {
 				g = strconv.FormatFloat(r.GoroutinesPerSession, 'f', 2, 64)
 			}
-			fmt.Fprintf(b, "| %s | %d | %.1f | %.1f | %d | %s | %s | %s | %s | %d |\n", r.Server, r.Sessions, r.RSSBeforeMB, r.RSSAfterMB, r.BytesPerSession,
-				dash(r.RedisPerSession), dash(r.RSSAfterGCPerSession), dash(r.HeapPerSession), g, r.Errors)
+			fmt.Fprintf(b, "| %s | %d | %.1f | %.1f | %d | %s | %s | %s | %s | %s | %d |\n", r.Server, r.Sessions, r.RSSBeforeMB, r.RSSAfterMB, r.BytesPerSession,
+				dash(r.FilePerSession), dash(r.RedisPerSession), dash(r.RSSAfterGCPerSession), dash(r.HeapPerSession), g, r.Errors)
 		}
 		b.WriteString("\n")
 	}

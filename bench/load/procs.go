@@ -145,14 +145,22 @@ func (p *proc) kill() {
 }
 
 // rssBytes reads VmRSS of pid.
-func rssBytes(pid int) int64 {
+func rssBytes(pid int) int64 { return statusBytes(pid, "VmRSS:") }
+
+// rssFileBytes reads RssFile of pid: the resident pages of mapped files,
+// such as bolt's mmap of its data file (the store's pages, which the
+// kernel can drop and read again), as opposed to the process' own memory.
+func rssFileBytes(pid int) int64 { return statusBytes(pid, "RssFile:") }
+
+// statusBytes reads a kB field of /proc/PID/status.
+func statusBytes(pid int, field string) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == "VmRSS:" {
+		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == field {
 			kb, _ := strconv.ParseInt(f[1], 10, 64)
 			return kb * 1024
 		}
