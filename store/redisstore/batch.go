@@ -226,8 +226,8 @@ func (s *Store) execBatch(ctx context.Context, batch []*appendReq) {
 		events += len(r.data)
 	}
 	keys := make([]string, 0, 4*len(sessions))
-	args := make([]string, 0, 5+2*len(sessions)+2*events)
-	args = append(args, s.ttlArg, s.maxEventsArg, s.maxBytesArg, s.refreshArg, s.spareArg)
+	args := make([]string, 0, 4+2*len(sessions)+2*events)
+	args = append(args, s.ttlArg, s.maxEventsArg, s.maxBytesArg, s.refreshArg)
 	for _, g := range sessions {
 		keys = s.keys.appendSession(keys, g.session, true)
 		args = append(args, g.fence, strconv.Itoa(g.events))

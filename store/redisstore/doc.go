@@ -65,7 +65,8 @@
 //
 // The count cap is trimmed lazily: a log may hold up to an eighth of
 // MaxEvents entries past the cap, which every reader (After, Streams, Log)
-// leaves out as removed, and the script trims once it holds more. An exact
+// leaves out as removed, and the append and import scripts trim once it
+// holds more. An exact
 // trim of one entry per append costs Redis more than the XADD itself; with
 // the slack, appends to full logs measured 42k -> 50-54k events/s
 // (BenchmarkAppend, 200000x, two runs each).

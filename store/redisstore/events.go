@@ -100,24 +100,24 @@ func (s *Store) After(ctx context.Context, session string, after store.EventID) 
 	if exists == 0 {
 		return nil, fmt.Errorf("%w: session %q", store.ErrNotFound, session)
 	}
-	if err := checkWatermark(replies[1], after); err != nil {
-		return nil, fmt.Errorf("%w: session %q stream %q after %d", err, session, after.Stream, after.Seq)
-	}
 	entries, err := replies[2].ToArray()
 	if err != nil {
 		return nil, s.fail(err, "read session %q after %s", session, after)
 	}
 	// The read goes up to the newest entry, so its first entries are the
-	// ones past the cap, if any: removed as far as readers go.
+	// ones past the cap, if any: removed as far as readers go, so the
+	// stream lost any of them that are its own.
 	excess := s.excess(len(entries))
-	for _, e := range entries[:excess] {
-		ent, err := parseEntry(e)
-		if err != nil {
-			return nil, fmt.Errorf("redisstore: read session %q: %w", session, err)
-		}
-		if ent.stream == after.Stream {
-			return nil, fmt.Errorf("%w: session %q stream %q after %d", store.ErrPurged, session, after.Stream, after.Seq)
-		}
+	lost, err := streamEvents(entries[:excess], after.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: read session %q: %w", session, err)
+	}
+	purged := checkWatermark(replies[1], after)
+	if purged == nil && lost != nil {
+		purged = store.ErrPurged
+	}
+	if purged != nil {
+		return nil, fmt.Errorf("%w: session %q stream %q after %d", purged, session, after.Stream, after.Seq)
 	}
 	events, err := streamEvents(entries[excess:], after.Stream)
 	if err != nil {
@@ -127,8 +127,8 @@ func (s *Store) After(ctx context.Context, session string, after store.EventID) 
 }
 
 // excess is how many of the oldest n entries that a log holds lie past
-// the count cap. A log may hold up to spareEvents such entries between two
-// trims (see capLua); every reader leaves them out, so that they are
+// the count cap. A log may hold up to an eighth of the cap of such entries
+// between two trims (see capLua); every reader leaves them out, so that they are
 // removed for all that the store's users can see, purge included: a
 // replay that needs one is ErrPurged. n counts the entries of a read up
 // to the newest one, which has the newest entries of the log, so the

@@ -55,7 +55,7 @@ end
 if added > 0 then
   local bytes = tonumber(redis.call('HGET', meta, 'bytes')) or 0
   local fields = {'seq', last}
-  enforce(ev, fields, redis.call('XLEN', ev), bytes + size, maxEvents, maxBytes, 0)
+  enforce(ev, fields, redis.call('XLEN', ev), bytes + size, maxEvents, maxBytes)
   redis.call('HSET', meta, unpack(fields))
 end
 

@@ -36,11 +36,6 @@ const (
 // TTL after its last Append. See appendsLua.
 const refreshDivisor = 64
 
-// spareEvents is how many entries past MaxEvents a log may hold before
-// an Append trims it, an eighth of the cap (at least one): the oldest,
-// which readers treat as removed (see excess and capLua).
-func spareEvents(maxEvents int) int { return (maxEvents + 7) / 8 }
-
 // sweepBatch is how many index entries one janitor step looks at.
 const sweepBatch = 256
 
@@ -74,8 +69,8 @@ type Store struct {
 
 	// Limits as script arguments, formatted once. refreshArg is how
 	// often (ms) appends restart the TTL of a busy session, ttl/64: see
-	// appendsLua. spareArg is spareEvents: see capLua.
-	ttlArg, maxEventsArg, maxBytesArg, refreshArg, spareArg string
+	// appendsLua.
+	ttlArg, maxEventsArg, maxBytesArg, refreshArg string
 
 	// cluster: batches of appends must keep to one hash slot.
 	cluster bool
@@ -186,7 +181,6 @@ func newStore(client rueidis.Client, o Options) *Store {
 		maxEventsArg: strconv.Itoa(l.MaxEvents),
 		maxBytesArg:  strconv.FormatInt(l.MaxBytes, 10),
 		refreshArg:   strconv.FormatInt(l.TTL.Milliseconds()/refreshDivisor, 10),
-		spareArg:     strconv.Itoa(spareEvents(l.MaxEvents)),
 		cluster:      client.Mode() == rueidis.ClientModeCluster,
 		stop:         func() {},
 	}

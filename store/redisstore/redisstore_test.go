@@ -828,7 +828,12 @@ func TestCountCap_LazyTrim(t *testing.T) {
 	kept := ids[len(ids)-maxEvents:] // seqs 8..71
 	all, err := s.Log(ctx, "lazy")
 	if err != nil || len(all) != maxEvents || all[0].ID != kept[0] {
-		t.Fatalf("Log = %d events from %v, %v; want %d from %v", len(all), all[0].ID, err, maxEvents, kept[0])
+		t.Fatalf("Log = %d events, %v; want %d from %v", len(all), err, maxEvents, kept[0])
+	}
+	// Streams in the order of their oldest kept event: seq 8 is of b, while
+	// the log's first entry (seq 1, removed for readers) is of a.
+	if streams, err := s.Streams(ctx, "lazy"); err != nil || !slices.Equal(streams, []string{"b", "a"}) {
+		t.Fatalf("Streams = %q, %v; want [b a]", streams, err)
 	}
 	// Seq 6 (stream b) and 7 (stream a) are past the cap: a replay of
 	// either stream from before them is purged, one from after is whole.

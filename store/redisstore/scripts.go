@@ -15,9 +15,9 @@ import (
 // (longer is greater, else lexical), because Lua numbers are doubles and
 // lose precision past 2^53.
 
-// capLua defines enforce(ev, fields, count, bytes, maxEvents, maxBytes,
-// spare): when the log holds more than maxEvents + spare entries or more
-// than maxBytes, it removes the oldest entries until both caps hold, never
+// capLua defines enforce(ev, fields, count, bytes, maxEvents, maxBytes):
+// when the log holds more than maxEvents + spare entries (spare is an
+// eighth of maxEvents, at least one) or more than maxBytes, it removes the oldest entries until both caps hold, never
 // the newest one, and adds to fields (an HSET argument list for the meta
 // hash) the bytes kept and the last removed seq of each stream that lost
 // events (the purge marks). The caller writes fields with one HSET,
@@ -25,7 +25,7 @@ import (
 // as many entries as the count cap needs, and a few at a time while the
 // byte cap does not hold yet. appendsLua and importLua both start with it.
 //
-// spare lets the count go past the cap before anything is removed, so that
+// The spare lets the count go past the cap before anything is removed, so that
 // appends at the cap trim once per spare + 1 events instead of once per
 // batch: an exact XTRIM of one entry costs Redis more than the XADD (it
 // walks the entries already marked deleted in the stream's first node),
@@ -35,8 +35,8 @@ import (
 // trimming at the cap on every append would leave. The byte cap has no
 // spare, so the log never holds more than maxBytes.
 const capLua = `
-local function enforce(ev, fields, count, bytes, maxEvents, maxBytes, spare)
-  if count > maxEvents + spare or bytes > maxBytes then
+local function enforce(ev, fields, count, bytes, maxEvents, maxBytes)
+  if count > maxEvents + math.floor((maxEvents + 7) / 8) or bytes > maxBytes then
     local purged, from = {}, '-'
     while count > 1 and (count > maxEvents or bytes > maxBytes) do
       local n = count - maxEvents
@@ -91,7 +91,7 @@ end
 // appendsLua appends the events of one batch, for one or more sessions
 // (on a Cluster, sessions of one slot). KEYS: rec, ev, meta, lease of each
 // session. ARGV: ttl ms, max events, max bytes, refresh ms (see below),
-// spare events (see capLua), then for each session, in the order of KEYS, its fence token (empty for
+// then for each session, in the order of KEYS, its fence token (empty for
 // none), its number of events n and n pairs of stream, data. It returns
 // one reply per session: the seq of its first event (its others follow
 // one by one), or an error (FENCED if the session's lease is no longer
@@ -100,8 +100,8 @@ end
 // What need not be done per event is done once per session: one HMGET
 // reads the last seq and the bytes kept, one HSET writes them back with the
 // purge marks, the caps are enforced once after all of the session's
-// events (one XRANGE for the whole excess, and with spare events at most
-// once per spare + 1 events), and the TTL restarts at most once.
+// events (one XRANGE for the whole excess, and for a full log at most
+// once per spare + 1 events, see capLua), and the TTL restarts at most once.
 //
 // The TTL restarts only when it is due: meta's field x holds the expiry
 // (ms, server clock) that the script last gave the session's keys, and
@@ -125,7 +125,7 @@ end
 // with the sessions before it appended, as a failed AppendBatch leaves its
 // leading events.
 const appendsLua = capLua + fenceLua + `
-local maxEvents, maxBytes, spare = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])
+local maxEvents, maxBytes = tonumber(ARGV[2]), tonumber(ARGV[3])
 -- PEXPIREAT with a time computed once costs Redis less than PEXPIRE,
 -- which it rewrites into a PEXPIREAT for every key.
 local t = redis.call('TIME')
@@ -160,7 +160,7 @@ local function appendTo(rec, ev, meta, from, to)
   -- count <= the events just added: the log was new (see above).
   local x = tonumber(m[3])
   local restart = not x or x < due or count <= (to - from + 1) / 2
-  enforce(ev, fields, count, bytes, maxEvents, maxBytes, spare)
+  enforce(ev, fields, count, bytes, maxEvents, maxBytes)
   if restart then
     fields[#fields + 1] = 'x'
     fields[#fields + 1] = expireArg
@@ -174,7 +174,7 @@ local function appendTo(rec, ev, meta, from, to)
   return first
 end
 
-local out, a = {}, 6
+local out, a = {}, 5
 for k = 1, #KEYS, 4 do
   local n = tonumber(ARGV[a + 1])
   local r = fence(KEYS[k + 3], ARGV[a])
