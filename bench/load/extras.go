@@ -174,7 +174,8 @@ func runIdle(e *env, rs *redisServer, c *config) []IdleRow {
 			time.Sleep(5 * time.Second) // the warmup sessions are evicted too
 		}
 		time.Sleep(500 * time.Millisecond)
-		rss0, file0, red0 := rssBytes(p.pid()), rssFileBytes(p.pid()), rs.usedMemory()
+		rss0, file0 := residentBytes(p.pid())
+		red0 := rs.usedMemory()
 		heap0, gor0, gcOK := debugGC(p)
 		rssGC0 := rssBytes(p.pid())
 		t0 := time.Now()
@@ -184,7 +185,8 @@ func runIdle(e *env, rs *redisServer, c *config) []IdleRow {
 		if evict {
 			time.Sleep(5 * time.Second) // idle-evict 2s; the janitor runs every second
 		}
-		rss1, file1, red1 := rssBytes(p.pid()), rssFileBytes(p.pid()), rs.usedMemory()
+		rss1, file1 := residentBytes(p.pid())
+		red1 := rs.usedMemory()
 		heap1, gor1, _ := debugGC(p)
 		rssGC1 := rssBytes(p.pid())
 		p.stop()

@@ -145,27 +145,34 @@ func (p *proc) kill() {
 }
 
 // rssBytes reads VmRSS of pid.
-func rssBytes(pid int) int64 { return statusBytes(pid, "VmRSS:") }
+func rssBytes(pid int) int64 {
+	rss, _ := residentBytes(pid)
+	return rss
+}
 
-// rssFileBytes reads RssFile of pid: the resident pages of mapped files,
-// such as bolt's mmap of its data file (the store's pages, which the
-// kernel can drop and read again), as opposed to the process' own memory.
-func rssFileBytes(pid int) int64 { return statusBytes(pid, "RssFile:") }
-
-// statusBytes reads a kB field of /proc/PID/status.
-func statusBytes(pid int, field string) int64 {
+// residentBytes reads VmRSS of pid and the part of it in mapped files
+// (RssFile), such as bolt's mmap of its data file: the store's pages,
+// which the kernel can drop and read again, not the process' own memory.
+func residentBytes(pid int) (rss, file int64) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == field {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb * 1024
+		f := strings.Fields(sc.Text())
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = kb * 1024
+		case "RssFile:":
+			file = kb * 1024
 		}
 	}
-	return 0
+	return rss, file
 }
 
 // cpuTime reads utime+stime of pid (clock ticks of 10 ms).
