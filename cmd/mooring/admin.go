@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/mooring-dev/mooring/session"
 	"github.com/mooring-dev/mooring/store"
@@ -15,10 +17,19 @@ import (
 
 // admin serves /admin/sessions for `mooring sessions --url`, so that a
 // running mooring can be asked about its sessions (its bolt file is locked
-// while it runs). Only loopback peers are answered: session ids are secrets.
+// while it runs). Session ids are secrets, so only a local program is
+// answered: a loopback peer, naming a loopback host (or one of
+// allowedHosts) in Host, through no proxy, and not from a browser page
+// (no Origin, unless one of allowedOrigins). The Host and Origin checks are
+// what stop a page whose domain rebinds to 127.0.0.1 (DNS rebinding): its
+// requests come from a loopback peer too.
 type admin struct {
 	store store.Store
 	mgrs  []*session.Manager // one per MCP server behind mooring
+	// allowedHosts and allowedOrigins are --allowed-hosts and
+	// --allowed-origins; "*" among the origins does not open the admin API
+	// to every page.
+	allowedHosts, allowedOrigins []string
 }
 
 func (a *admin) register(mux *http.ServeMux) {
@@ -27,21 +38,56 @@ func (a *admin) register(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /admin/sessions/{id}", a.local(a.end))
 }
 
+// proxyHeaders mark a request that a proxy passed on: it comes from
+// elsewhere even when the proxy is a loopback peer. Present is enough, even
+// empty.
+var proxyHeaders = []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded", "X-Real-Ip", "Via"}
+
 func (a *admin) local(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-			http.Error(w, "the admin API answers loopback clients only", http.StatusForbidden)
-			return
-		}
-		// A reverse proxy on the same host is a loopback peer too: what it
-		// forwards comes from elsewhere.
-		if r.Header.Get("X-Forwarded-For") != "" || r.Header.Get("Forwarded") != "" || r.Header.Get("X-Real-Ip") != "" {
-			http.Error(w, "the admin API does not answer proxied requests", http.StatusForbidden)
+		if reason := a.refuse(r); reason != "" {
+			http.Error(w, "the admin API answers local programs only: "+reason, http.StatusForbidden)
 			return
 		}
 		h(w, r)
 	}
+}
+
+// refuse says why r may not use the admin API, or "" if it may.
+func (a *admin) refuse(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		return "not a loopback peer"
+	}
+	for _, k := range proxyHeaders {
+		if _, ok := r.Header[k]; ok {
+			return "proxied request (" + k + ")"
+		}
+	}
+	name := r.Host
+	if hn, _, err := net.SplitHostPort(name); err == nil {
+		name = hn
+	}
+	if !isLoopbackName(name) && !slices.Contains(a.allowedHosts, name) {
+		return "Host is not a loopback name"
+	}
+	if origins, ok := r.Header["Origin"]; ok {
+		if len(origins) != 1 || origins[0] == "*" || !slices.Contains(a.allowedOrigins, origins[0]) {
+			return "requests from web pages (Origin) are refused"
+		}
+	}
+	return ""
+}
+
+// isLoopbackName reports whether host (without port) names the loopback
+// interface: localhost or a loopback address.
+func isLoopbackName(host string) bool {
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 type sessionPage struct {

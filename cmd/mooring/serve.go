@@ -132,7 +132,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	mux.HandleFunc("GET /healthz", health.Healthz)
 	mux.HandleFunc("GET /readyz", checker.Readyz)
-	(&admin{store: cst, mgrs: mgrs}).register(mux)
+	(&admin{store: cst, mgrs: mgrs, allowedHosts: splitList(c.AllowedHosts), allowedOrigins: splitList(c.AllowedOrigins)}).register(mux)
 	servers := []*http.Server{{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 	listeners := []net.Listener{ln}
 	if c.MetricsAddr == "" {
