@@ -117,8 +117,19 @@ func (m *Metrics) HTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
-		m.requests.WithLabelValues(r.Method, strconv.Itoa(rec.status)).Inc()
+		m.requests.WithLabelValues(methodLabel(r.Method), strconv.Itoa(rec.status)).Inc()
 	})
+}
+
+// methodLabel maps the request method, which the client chooses freely
+// (net/http accepts any token), onto a fixed set: one series per value
+// sent would let a client grow /metrics and memory without bound.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodPost, http.MethodDelete, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodPatch:
+		return method
+	}
+	return "other"
 }
 
 // statusRecorder remembers the status; Unwrap keeps Flush reachable for
