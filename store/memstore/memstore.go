@@ -23,6 +23,9 @@ type Store struct {
 	closed   bool
 	sessions map[string]*session
 	sweepAt  time.Time // next time PutSession drops every expired session
+
+	tasks       tasks     // see tasks.go
+	taskSweepAt time.Time // next time CreateTask drops every expired task
 }
 
 type session struct {

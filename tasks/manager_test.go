@@ -1,0 +1,199 @@
+package tasks_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+
+	"github.com/mooring-dev/mooring/store"
+	"github.com/mooring-dev/mooring/store/memstore"
+	"github.com/mooring-dev/mooring/tasks"
+)
+
+func newManager(t *testing.T, st store.TaskStore, o *tasks.Options) *tasks.Manager {
+	t.Helper()
+	if o == nil {
+		o = &tasks.Options{}
+	}
+	if o.PollInterval == 0 {
+		o.PollInterval = 20 * time.Millisecond
+	}
+	m := tasks.NewManager(st, o)
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestManager_CreateCompletes(t *testing.T) {
+	st := memstore.New(nil)
+	m := newManager(t, st, nil)
+	ctx := ctxT(t)
+	release := make(chan struct{})
+	created, err := m.Create(ctx, &tasks.Task{Scope: "s1", Tool: "echo", TTL: time.Minute}, func(ctx context.Context, tk *tasks.Task) ([]byte, error) {
+		<-release
+		return []byte(`{"content":[]}`), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Committed before Create returned.
+	rec, err := st.GetTask(ctx, created.ID)
+	if err != nil || !rec.Active || rec.Scope != "s1" {
+		t.Fatalf("stored %+v, %v", rec, err)
+	}
+	if created.Status != tasks.Working || created.TTL != time.Minute || created.PollInterval != 20*time.Millisecond {
+		t.Fatalf("created %+v", created)
+	}
+	if _, err := m.Get(ctx, created.ID, "other"); !errors.Is(err, tasks.ErrNotFound) {
+		t.Fatalf("other scope: %v", err)
+	}
+	close(release)
+	done, err := m.Wait(ctx, created.ID, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.Status != tasks.Completed || string(done.Result) != `{"content":[]}` {
+		t.Fatalf("done %+v", done)
+	}
+	rec, _ = st.GetTask(ctx, created.ID)
+	if rec.Active {
+		t.Fatal("completed task still active in the store")
+	}
+}
+
+func TestManager_RunnerErrors(t *testing.T) {
+	m := newManager(t, memstore.New(nil), nil)
+	ctx := ctxT(t)
+	rpc, _ := m.Create(ctx, &tasks.Task{Scope: "s"}, func(context.Context, *tasks.Task) ([]byte, error) {
+		return nil, &jsonrpc.Error{Code: -32602, Message: "bad args"}
+	})
+	plain, _ := m.Create(ctx, &tasks.Task{Scope: "s"}, func(context.Context, *tasks.Task) ([]byte, error) {
+		return nil, errors.New("backend went away")
+	})
+	got, err := m.Wait(ctx, rpc.ID, "s")
+	if err != nil || got.Status != tasks.Failed || got.Error.Code != -32602 {
+		t.Fatalf("rpc error: %+v %v", got, err)
+	}
+	got, err = m.Wait(ctx, plain.ID, "s")
+	if err != nil || got.Status != tasks.Failed || got.Error.Code != jsonrpc.CodeInternalError || !strings.Contains(got.Error.Message, "backend went away") {
+		t.Fatalf("plain error: %+v %v", got, err)
+	}
+}
+
+func TestManager_CancelEndsRunner(t *testing.T) {
+	m := newManager(t, memstore.New(nil), nil)
+	ctx := ctxT(t)
+	ended := make(chan error, 1)
+	tk, _ := m.Create(ctx, &tasks.Task{Scope: "s"}, func(ctx context.Context, _ *tasks.Task) ([]byte, error) {
+		<-ctx.Done()
+		ended <- ctx.Err()
+		return []byte(`{}`), nil // too late: the task is cancelled
+	})
+	got, err := m.Cancel(ctx, tk.ID, "s")
+	if err != nil || got.Status != tasks.Cancelled {
+		t.Fatalf("cancel: %+v %v", got, err)
+	}
+	select {
+	case <-ended:
+	case <-ctx.Done():
+		t.Fatal("runner's context did not end")
+	}
+	again, err := m.Cancel(ctx, tk.ID, "s")
+	if err != nil || again.Status != tasks.Cancelled {
+		t.Fatalf("second cancel: %+v %v", again, err)
+	}
+	for m.Running() != 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	final, _ := m.Get(ctx, tk.ID, "s")
+	if final.Status != tasks.Cancelled || final.Result != nil {
+		t.Fatalf("the runner's late result overwrote the cancel: %+v", final)
+	}
+}
+
+func TestManager_ListByScopePaginated(t *testing.T) {
+	m := newManager(t, memstore.New(nil), nil)
+	ctx := ctxT(t)
+	noop := func(context.Context, *tasks.Task) ([]byte, error) { return []byte(`{}`), nil }
+	var ids []string
+	for range 5 {
+		tk, err := m.Create(ctx, &tasks.Task{Scope: "a"}, noop)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, tk.ID)
+		time.Sleep(2 * time.Millisecond) // ids carry the millisecond
+	}
+	m.Create(ctx, &tasks.Task{Scope: "b"}, noop)
+	var got []string
+	cursor := ""
+	for {
+		page, next, err := m.List(ctx, "a", cursor, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tk := range page {
+			got = append(got, tk.ID)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if strings.Join(got, ",") != strings.Join(ids, ",") {
+		t.Fatalf("listed %v, want %v (creation order)", got, ids)
+	}
+}
+
+func TestManager_UpdateAndSubscribe(t *testing.T) {
+	m := newManager(t, memstore.New(nil), nil)
+	ctx := ctxT(t)
+	seen := make(chan tasks.Status, 10)
+	defer m.Subscribe(func(tk *tasks.Task) { seen <- tk.Status })()
+	proceed := make(chan struct{})
+	tk, _ := m.Create(ctx, &tasks.Task{Scope: "s"}, func(ctx context.Context, tk *tasks.Task) ([]byte, error) {
+		<-proceed
+		return json.RawMessage(`{}`), nil
+	})
+	up, err := m.Update(ctx, tk.ID, "s", func(t *tasks.Task) error {
+		t.Status, t.InputRequests = tasks.InputRequired, json.RawMessage(`{"q":1}`)
+		return nil
+	})
+	if err != nil || up.Status != tasks.InputRequired {
+		t.Fatalf("update: %+v %v", up, err)
+	}
+	close(proceed)
+	if _, err := m.Wait(ctx, tk.ID, "s"); err != nil {
+		t.Fatal(err)
+	}
+	want := []tasks.Status{tasks.Working, tasks.InputRequired, tasks.Completed}
+	for _, w := range want {
+		if s := <-seen; s != w {
+			t.Fatalf("subscriber saw %s, want %s", s, w)
+		}
+	}
+	if _, err := m.Update(ctx, tk.ID, "s", func(*tasks.Task) error { return nil }); !errors.Is(err, tasks.ErrTerminal) {
+		t.Fatalf("update of a terminal task: %v", err)
+	}
+}
+
+func TestManager_TTLClamped(t *testing.T) {
+	m := newManager(t, memstore.New(nil), &tasks.Options{DefaultTTL: time.Minute, MaxTTL: time.Hour})
+	ctx := ctxT(t)
+	noop := func(context.Context, *tasks.Task) ([]byte, error) { return []byte(`{}`), nil }
+	a, _ := m.Create(ctx, &tasks.Task{}, noop)
+	b, _ := m.Create(ctx, &tasks.Task{TTL: 48 * time.Hour}, noop)
+	if a.TTL != time.Minute || b.TTL != time.Hour {
+		t.Fatalf("ttl %v %v", a.TTL, b.TTL)
+	}
+}

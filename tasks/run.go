@@ -1,0 +1,165 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+
+	"github.com/mooring-dev/mooring/store"
+)
+
+// writeTimeout bounds the store writes that settle a runner's outcome or
+// release its lease: they are made after the runner's context ended.
+const writeTimeout = 10 * time.Second
+
+// register claims the task for a runner here, before the store says so.
+func (m *Manager) register(id string, attempt int) (*run, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	r := &run{attempt: attempt}
+	m.running[id] = r
+	return r, nil
+}
+
+func (m *Manager) unregister(id string, r *run) {
+	m.mu.Lock()
+	if m.running[id] == r {
+		delete(m.running, id)
+	}
+	m.mu.Unlock()
+}
+
+// start runs the task in a goroutine owned by the Manager.
+func (m *Manager) start(t *Task, r *run, runner Runner) {
+	ctx, cancel := context.WithCancelCause(m.ctx)
+	m.mu.Lock()
+	r.cancel = cancel
+	closed := m.closed
+	m.mu.Unlock()
+	if closed {
+		cancel(errShutdown)
+	}
+	m.wg.Add(1)
+	go m.execute(ctx, cancel, t.clone(), r, runner)
+}
+
+func (m *Manager) execute(ctx context.Context, cancel context.CancelCauseFunc, t *Task, r *run, runner Runner) {
+	defer m.wg.Done()
+	defer m.unregister(t.ID, r)
+	defer cancel(nil)
+
+	done := make(chan struct{})
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		m.renewLoop(ctx, cancel, t.ID, r.attempt, done)
+	}()
+	res, err := runOne(ctx, runner, t)
+	close(done)
+	<-renewed
+
+	wctx, wcancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer wcancel()
+	cause := context.Cause(ctx)
+	switch {
+	case err == nil:
+		m.settle(wctx, t.ID, r.attempt, Completed, res, nil)
+	case errors.Is(cause, errCancelled), errors.Is(cause, errLost):
+		// Settled by Cancel, or no longer ours: nothing to write.
+	case errors.Is(cause, errShutdown):
+		m.release(wctx, t.ID, r.attempt)
+	default:
+		var rpcErr *jsonrpc.Error
+		if !errors.As(err, &rpcErr) {
+			rpcErr = internalError(err.Error())
+		}
+		m.settle(wctx, t.ID, r.attempt, Failed, nil, rpcErr)
+	}
+}
+
+// runOne calls the runner, turning a panic into an error: a bad tool
+// must not take the process, and every task down with it.
+func runOne(ctx context.Context, runner Runner, t *Task) (res []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = nil, internalError("the task's runner panicked")
+		}
+	}()
+	return runner(ctx, t)
+}
+
+// ours reports whether cur is still run by this Manager's attempt.
+func (m *Manager) ours(cur *Task, attempt int) bool {
+	return !cur.Status.Terminal() && cur.Runner == m.self && cur.Attempts == attempt
+}
+
+// renewLoop extends the runner lease every LeaseTTL/3 until done, and
+// ends the runner's context once the task is no longer ours.
+func (m *Manager) renewLoop(ctx context.Context, cancel context.CancelCauseFunc, id string, attempt int, done <-chan struct{}) {
+	tick := time.NewTicker(m.o.LeaseTTL / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		lost := false
+		_, err := m.modify(ctx, id, store.AnyScope, func(cur *Task) (bool, error) {
+			if !m.ours(cur, attempt) {
+				lost = true
+				return false, nil
+			}
+			cur.LeaseUntil = m.o.Now().Add(m.o.LeaseTTL)
+			return true, nil
+		})
+		switch {
+		case lost, errors.Is(err, store.ErrNotFound):
+			cancel(errLost)
+			return
+		case err != nil && ctx.Err() == nil:
+			// The store may be back before the lease runs out.
+			m.log.Warn("tasks: renew a runner lease", "task", id, "err", err)
+		}
+	}
+}
+
+// settle commits the runner's outcome if the task is still ours.
+func (m *Manager) settle(ctx context.Context, id string, attempt int, st Status, res []byte, rpcErr *jsonrpc.Error) {
+	_, err := m.modify(ctx, id, store.AnyScope, func(cur *Task) (bool, error) {
+		if !m.ours(cur, attempt) {
+			return false, nil
+		}
+		cur.Status, cur.Result, cur.Error, cur.InputRequests = st, res, rpcErr, nil
+		cur.StatusMessage, cur.UpdatedAt = "", m.o.Now()
+		if st == Failed && rpcErr != nil {
+			cur.StatusMessage = rpcErr.Message
+		}
+		return true, nil
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, ErrClosed) {
+		m.log.Error("tasks: store a task's outcome", "task", id, "status", st, "err", err)
+	}
+}
+
+// release gives the runner lease up (shutdown), so that the next process
+// need not wait for it to run out.
+func (m *Manager) release(ctx context.Context, id string, attempt int) {
+	_, err := m.modify(ctx, id, store.AnyScope, func(cur *Task) (bool, error) {
+		if !m.ours(cur, attempt) {
+			return false, nil
+		}
+		cur.LeaseUntil = time.Time{}
+		return true, nil
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, ErrClosed) {
+		m.log.Warn("tasks: release a runner lease", "task", id, "err", err)
+	}
+}

@@ -1,0 +1,45 @@
+package tasks
+
+import (
+	"context"
+	"time"
+)
+
+// Wait returns the task of scope once it is terminal.
+func (m *Manager) Wait(ctx context.Context, id, scope string) (*Task, error) {
+	return m.WaitUntil(ctx, id, scope, func(t *Task) bool { return t.Status.Terminal() })
+}
+
+// WaitUntil returns the task of scope once done reports true for it (to
+// wait for any change, compare Version). It reads the store every
+// PollInterval, and at once after a change made by this Manager, so it
+// works across replicas; it ends with ctx.
+func (m *Manager) WaitUntil(ctx context.Context, id, scope string, done func(*Task) bool) (*Task, error) {
+	timer := time.NewTimer(m.o.PollInterval)
+	defer timer.Stop()
+	for {
+		m.mu.Lock()
+		changed := m.changed
+		m.mu.Unlock()
+		t, err := m.Get(ctx, id, scope)
+		if err != nil {
+			return nil, err
+		}
+		if done(t) {
+			return t, nil
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(m.o.PollInterval)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-changed:
+		case <-timer.C:
+		}
+	}
+}
