@@ -50,6 +50,10 @@ func (m *Manager) claim(ctx context.Context, id string) (uint64, error) {
 	if o == nil {
 		return 0, nil
 	}
+	// Bounded whatever the store does: a store client that retries for as
+	// long as ctx lives would hold the request until its client gives up.
+	ctx, cancel := context.WithTimeout(ctx, o.TTL/3)
+	defer cancel()
 	l, ok, err := o.Lease.AcquireLease(ctx, id, o.owner(), o.TTL)
 	if err != nil {
 		m.log.Warn("session lease unavailable; serving it here", "session", id, "err", err)

@@ -20,6 +20,9 @@ type openedStore struct {
 	store.Store                   // the configured store, fallback included
 	fallback    *fallback.Store   // nil unless --store redis with --store-fallback memory
 	redis       *redisstore.Store // the Redis store when it runs without fallback
+	// bounded is the fallback store of either mode (--store redis): it
+	// bounds every call to Redis in time, leases included.
+	bounded *fallback.Store
 }
 
 // redisInfo reads Redis' INFO through whichever Redis store is in use.
@@ -38,9 +41,10 @@ func (o *openedStore) redisInfo(ctx context.Context) (string, int64, int64, erro
 func openStore(ctx context.Context, c *config, log *slog.Logger, onFallback func(bool, error)) (*openedStore, error) {
 	limits := store.Limits{TTL: time.Duration(c.SessionTTL) * time.Second, MaxEvents: c.MaxEvents, MaxBytes: c.MaxBytes}
 	var (
-		st  store.Store
-		fb  *fallback.Store
-		rds *redisstore.Store
+		st      store.Store
+		fb      *fallback.Store
+		rds     *redisstore.Store
+		bounded *fallback.Store
 	)
 	switch c.Store {
 	case "memory":
@@ -60,52 +64,32 @@ func openStore(ctx context.Context, c *config, log *slog.Logger, onFallback func
 			}
 			// No memory fallback, but the same bound on each call: an
 			// outage answers 503 in seconds instead of hanging requests.
-			st = fallback.New(ctx, fallback.Options{
+			bounded = fallback.New(ctx, fallback.Options{
 				Open:       func(context.Context) (store.Store, error) { return r, nil },
 				NoFallback: true, Logger: log,
 			})
-			rds = r
+			st, rds = bounded, r
 		} else {
 			open := func(ctx context.Context) (store.Store, error) { return redisstore.Open(ctx, ropts) }
 			fb = fallback.New(ctx, fallback.Options{Open: open, Limits: limits, Logger: log, OnChange: onFallback})
-			st = fb
+			st, bounded = fb, fb
 		}
 	default:
 		return nil, fmt.Errorf("--store %q: want bolt, redis or memory", c.Store)
 	}
-	return &openedStore{Store: st, fallback: fb, redis: rds}, nil
+	return &openedStore{Store: st, fallback: fb, redis: rds, bounded: bounded}, nil
 }
 
-// AcquireLease implements store.Leaser over whichever Redis store is in use;
-// while the fallback serves from memory there is nobody to coordinate with,
-// and the error makes the session manager serve locally.
+// AcquireLease implements store.Leaser over the Redis store's leases,
+// through the fallback store in both modes, so that each call is bounded
+// in time like every other store call; while the fallback serves from
+// memory there is nobody to coordinate with, and the error makes the
+// session manager serve locally.
 func (o *openedStore) AcquireLease(ctx context.Context, session, owner string, ttl time.Duration) (store.Lease, bool, error) {
-	r, err := o.leaser()
-	if err != nil {
-		return store.Lease{}, false, err
-	}
-	return r.AcquireLease(ctx, session, owner, ttl)
+	return o.bounded.AcquireLease(ctx, session, owner, ttl)
 }
 
 // ReleaseLease implements store.Leaser.
 func (o *openedStore) ReleaseLease(ctx context.Context, session, owner string) error {
-	r, err := o.leaser()
-	if err != nil {
-		return err
-	}
-	return r.ReleaseLease(ctx, session, owner)
-}
-
-func (o *openedStore) leaser() (*redisstore.Store, error) {
-	if o.fallback == nil {
-		return o.redis, nil
-	}
-	if d, why := o.fallback.Degraded(); d {
-		return nil, fmt.Errorf("store degraded: %w", why)
-	}
-	r, _ := o.fallback.Primary().(*redisstore.Store)
-	if r == nil {
-		return nil, fmt.Errorf("not connected to Redis")
-	}
-	return r, nil
+	return o.bounded.ReleaseLease(ctx, session, owner)
 }

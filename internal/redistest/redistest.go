@@ -144,6 +144,17 @@ func (s *Server) Stop() {
 	}
 }
 
+// Kill ends the server with SIGKILL: no flush, its clients' connections
+// cut. Start it again with Restart. Killing a stopped server does nothing.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.proc; p != nil {
+		s.proc = nil
+		p.kill()
+	}
+}
+
 // Restart stops the server if it runs and starts it again on the same port
 // with the same data directory.
 func (s *Server) Restart() {

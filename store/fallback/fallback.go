@@ -256,6 +256,48 @@ func (s *Store) Log(ctx context.Context, session string) (evs []store.Event, err
 	return evs, err
 }
 
+// AcquireLease implements store.Leaser over the primary's leases, bounded
+// by OpTimeout like every other call: a client library that retries for as
+// long as ctx lives must not hold a new client's initialize for ever. While
+// degraded (or with a primary without leases) there is nobody to share
+// sessions with, and the error says so: the caller serves the session
+// itself. An outage met here degrades the store as any other call does.
+func (s *Store) AcquireLease(ctx context.Context, session, owner string, ttl time.Duration) (l store.Lease, acquired bool, err error) {
+	err = s.lease(ctx, func(ctx context.Context, le store.Leaser) error {
+		l, acquired, err = le.AcquireLease(ctx, session, owner, ttl)
+		return err
+	})
+	return l, acquired, err
+}
+
+// ReleaseLease implements store.Leaser, as AcquireLease.
+func (s *Store) ReleaseLease(ctx context.Context, session, owner string) error {
+	return s.lease(ctx, func(ctx context.Context, le store.Leaser) error { return le.ReleaseLease(ctx, session, owner) })
+}
+
+func (s *Store) lease(ctx context.Context, fn func(context.Context, store.Leaser) error) error {
+	s.mu.RLock()
+	p, degraded, reason := s.primary, s.degraded, s.reason
+	s.mu.RUnlock()
+	le, ok := p.(store.Leaser)
+	switch {
+	case degraded:
+		return fmt.Errorf("%w: degraded, no leases: %v", store.ErrUnavailable, reason)
+	case !ok:
+		return fmt.Errorf("%w: the primary store has no leases", store.ErrUnavailable)
+	}
+	pctx, cancel := context.WithTimeout(ctx, s.opts.OpTimeout)
+	err := fn(pctx, le)
+	cancel()
+	if !isOutage(err) || ctx.Err() != nil {
+		return err
+	}
+	if !s.opts.NoFallback {
+		s.setDegraded(err)
+	}
+	return fmt.Errorf("%w: %v", store.ErrUnavailable, err)
+}
+
 // Ping implements store.Store: it fails while degraded, so that readiness
 // shows the outage.
 func (s *Store) Ping(ctx context.Context) error {
@@ -376,4 +418,7 @@ func (s *Store) Close() error {
 	return nil
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store  = (*Store)(nil)
+	_ store.Leaser = (*Store)(nil)
+)
