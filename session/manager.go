@@ -263,6 +263,7 @@ func (m *Manager) restore(ctx context.Context, id string) (*Session, error) {
 	s := newSession(m, rec)
 	s.saved = true
 	s.fence.Store(tok)
+	s.replaying.Store(true)
 	// The restore outlives a client that gives up waiting.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.restoreTTL)
 	defer cancel()
@@ -278,6 +279,7 @@ func (m *Manager) restore(ctx context.Context, id string) (*Session, error) {
 		m.release(id)
 		return nil, fmt.Errorf("session %s: restore: %w", id, err)
 	}
+	s.replaying.Store(false)
 	if err := s.interruptOrphans(rctx); err != nil {
 		if errors.Is(err, store.ErrFenced) {
 			// Taken over while it was being restored.
@@ -314,6 +316,13 @@ func (s *Session) replayState(ctx context.Context) error {
 			return err
 		}
 	}
+	// A round trip after the replay, so that what the backend said in
+	// answer to it (to notifications/initialized above all, which has no
+	// answer) arrives while replaying holds and is dropped. A server that
+	// does not answer ping only costs the short wait.
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, _ = s.internalCall(pctx, "ping", json.RawMessage("{}"))
 	return nil
 }
 

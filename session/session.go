@@ -72,6 +72,10 @@ type Session struct {
 	internal map[jsonrpc.ID]chan *jsonrpc.Response
 	closed   bool
 
+	// replaying is set while a restore replays the session's state into
+	// a fresh backend: what the backend says then is not for the client.
+	replaying atomic.Bool
+
 	// fence is the token of the session's lease, which its writes carry
 	// (fenced); 0 without ownership or when the store was away at claim.
 	fence atomic.Uint64
@@ -492,6 +496,13 @@ func (s *Session) applyLocked(c *call, resp *jsonrpc.Response) bool {
 }
 
 func (s *Session) serverMessage(ctx context.Context, req *jsonrpc.Request) error {
+	if !req.IsCall() && s.replaying.Load() {
+		// A fresh backend greets the replayed initialize and subscribe
+		// (log messages, list_changed): the client did not ask, and a
+		// restore must not show.
+		s.m.log.Debug("notification during a restore's replay dropped", "session", s.id, "method", req.Method)
+		return nil
+	}
 	route := backend.Route(ctx)
 	s.mu.Lock()
 	if route == "" && req.Method == "notifications/progress" {

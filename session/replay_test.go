@@ -1,0 +1,81 @@
+package session_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mooring-dev/mooring/backend"
+
+	"github.com/mooring-dev/mooring/session"
+	"github.com/mooring-dev/mooring/store"
+	"github.com/mooring-dev/mooring/store/memstore"
+)
+
+// chatty is a server that greets: a log message when a client subscribes,
+// as servers do that report what they watch.
+func chatty() *recorder {
+	r := newRecorder()
+	r.srv = mcp.NewServer(&mcp.Implementation{Name: "chatty", Version: "1"}, &mcp.ServerOptions{
+		SubscribeHandler: func(ctx context.Context, req *mcp.SubscribeRequest) error {
+			return req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Data: "watching " + req.Params.URI})
+		},
+		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+	})
+	r.srv.AddResource(&mcp.Resource{URI: "test://r", Name: "r"}, func(context.Context, *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+		return &mcp.ReadResourceResult{}, nil
+	})
+	r.opener = backend.NewInProcess(r.srv)
+	return r
+}
+
+// logMessages counts the log notifications in the session's event log.
+func logMessages(t *testing.T, st store.Store, id string) int {
+	t.Helper()
+	evs, err := st.Log(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ev := range evs {
+		if bytes.Contains(ev.Data, []byte(`"notifications/message"`)) {
+			n++
+		}
+	}
+	return n
+}
+
+// A restore replays initialize, setLevel and subscribe to a fresh backend;
+// what that backend says in answer (here a log message per subscribe) is
+// not the client's: it never reaches the event log, so no stream shows it.
+func TestRestore_ReplayIsSilent(t *testing.T) {
+	st := memstore.New(nil)
+	m1 := session.New(st, chatty().opener, nil)
+	s := open(t, m1)
+	if r := call(t, s, 2, "logging/setLevel", `{"level":"info"}`); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	if r := call(t, s, 3, "resources/subscribe", `{"uri":"test://r"}`); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	id := s.ID()
+	if n := logMessages(t, st, id); n != 1 {
+		t.Fatalf("%d log messages logged for the client's own subscribe, want 1", n)
+	}
+	m1.Close()
+
+	m2 := session.New(st, chatty().opener, nil)
+	defer m2.Close()
+	s2, err := m2.Get(context.Background(), id)
+	if err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if r := call(t, s2, 4, "resources/list", `{}`); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	if n := logMessages(t, st, id); n != 1 {
+		t.Errorf("%d log messages in the session's log after the restore, want 1: the replay's reached the client", n)
+	}
+}
