@@ -85,10 +85,17 @@ type Manager struct {
 
 	mu       sync.Mutex // guards the fields below
 	sessions map[string]*entry
-	closed   bool
+	// ending holds the sessions that End is ending: they are unknown
+	// from the moment End begins, so that a request in the meantime (a
+	// client's GET stream reconnecting) cannot restore one.
+	ending map[string]bool
+	closed bool
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+	// closers are the backend connections that End closes in the
+	// background; Close waits for them.
+	closers sync.WaitGroup
 }
 
 // entry is a session in the cache, or one being restored (ready open).
@@ -198,6 +205,10 @@ func (m *Manager) Get(ctx context.Context, id string) (*Session, error) {
 		return nil, ErrClosed
 	}
 	e := m.sessions[id]
+	if e == nil && m.ending[id] {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("%w: %s (ended)", ErrNotFound, id)
+	}
 	if e == nil {
 		e = &entry{ready: make(chan struct{})}
 		m.sessions[id] = e
@@ -400,17 +411,59 @@ func openRequests(events []store.Event) []openReq {
 
 // End ends a session for good: its backend is closed and its data deleted.
 // Its id answers ErrNotFound from then on.
+//
+// It does not wait for the backend to end: a stdio program that outlives
+// its closed stdin is given its grace period and then signalled (SIGTERM,
+// then SIGKILL) in the background, and Close waits for that.
 func (m *Manager) End(ctx context.Context, id string) error {
 	s, err := m.Get(ctx, id)
 	if err != nil {
 		return err
 	}
-	m.forget(s)
+	m.mu.Lock()
+	put(&m.ending, id, true)
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.ending, id)
+		m.mu.Unlock()
+	}()
+	mine := m.uncache(s)
+	if conn := s.shut(); conn != nil {
+		m.closeConn(conn)
+	}
 	if err := m.store.DeleteSession(ctx, id); err != nil {
+		if mine {
+			m.release(id)
+		}
 		return fmt.Errorf("session %s: delete: %w", id, err)
+	}
+	if mine {
+		// Only now: another replica must not restore it before the
+		// record is gone.
+		m.release(id)
 	}
 	m.event("ended", id)
 	return nil
+}
+
+// closeConn closes a backend connection in the background (at once if the
+// manager is closing).
+func (m *Manager) closeConn(conn backend.Conn) {
+	m.mu.Lock()
+	closed := m.closed
+	if !closed {
+		m.closers.Add(1)
+	}
+	m.mu.Unlock()
+	if closed {
+		_ = conn.Close()
+		return
+	}
+	go func() {
+		defer m.closers.Done()
+		_ = conn.Close()
+	}()
 }
 
 // Discard drops a session whose initialize failed: nothing of it is kept.
@@ -533,6 +586,7 @@ func (m *Manager) Close() error {
 		// Another replica may take the session over at once.
 		m.release(s.id)
 	}
+	m.closers.Wait()
 	return nil
 }
 

@@ -591,10 +591,20 @@ func (s *Session) internalCall(ctx context.Context, method string, params json.R
 // close ends the backend connection and every writer; the stored session is
 // left as it is.
 func (s *Session) close() {
+	if conn := s.shut(); conn != nil {
+		_ = conn.Close()
+	}
+}
+
+// shut ends every writer and marks the session closed; it returns the
+// backend connection for the caller to close (nil if the session was
+// closed already). Closing a connection may take a while (a stdio program
+// is given time to exit before it is signalled).
+func (s *Session) shut() backend.Conn {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return
+		return nil
 	}
 	s.closed = true
 	streams := make([]*Stream, 0, len(s.streams)+1)
@@ -611,9 +621,7 @@ func (s *Session) close() {
 	for _, st := range streams {
 		st.shut()
 	}
-	if s.conn != nil {
-		_ = s.conn.Close()
-	}
+	return s.conn
 }
 
 // idle reports whether the session had no use since before t and no writer

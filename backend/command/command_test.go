@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,6 +31,10 @@ import (
 // answers) and "exit" (the program dies, as programs do).
 const serverEnv = "MOORING_COMMAND_TEST_SERVER"
 
+// lingerEnv makes the test server go on running after its stdin closed,
+// and ignore SIGTERM: only SIGKILL ends it.
+const lingerEnv = "MOORING_COMMAND_TEST_LINGER"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(serverEnv) == "1" {
 		srv := builtin.New()
@@ -44,6 +50,13 @@ func TestMain(m *testing.M) {
 		if err := srv.Run(context.Background(), &mcp.StdioTransport{}); err != nil {
 			fmt.Fprintln(os.Stderr, "test server:", err)
 		}
+		if os.Getenv(lingerEnv) == "1" {
+			// A program that outlives its stdin and shrugs off SIGTERM
+			// (servers with timers running do the first).
+			signal.Ignore(syscall.SIGTERM)
+			fmt.Fprintln(os.Stderr, "test server: lingering")
+			time.Sleep(time.Hour)
+		}
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -55,13 +68,20 @@ type fixture struct {
 	logs *syncbuf.Buffer
 }
 
-func start(t *testing.T) *fixture {
+func start(t *testing.T) *fixture { return startEnv(t, nil) }
+
+// startEnv starts the fixture with env added to the program's environment.
+func startEnv(t *testing.T, env map[string]string) *fixture {
 	t.Helper()
+	penv := map[string]string{serverEnv: "1"}
+	for k, v := range env {
+		penv[k] = v
+	}
 	logs := new(syncbuf.Buffer)
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	op := command.New(command.Options{
 		Name: "test", Command: os.Args[0], Args: []string{"-test.run=^$"},
-		Env: map[string]string{serverEnv: "1"}, Terminate: time.Second, Logger: log,
+		Env: penv, Terminate: time.Second, Logger: log,
 	})
 	if err := op.Check(); err != nil {
 		t.Fatal(err)
@@ -134,5 +154,49 @@ func TestCommand_MissingProgram(t *testing.T) {
 	}
 	if _, err := op.Open(context.Background(), "s", nil); err == nil {
 		t.Error("Open of a missing program succeeded")
+	}
+}
+
+// DELETE of a session whose client holds its GET stream open, in front of a
+// program that outlives its stdin: DELETE answers without waiting for the
+// program, the client's GET stream reconnecting meanwhile finds the session
+// gone (404) instead of restoring it into a new program, and the program is
+// ended (SIGTERM ignored here, so SIGKILL) after its grace period.
+func TestCommand_DeleteEndsLingeringProgram(t *testing.T) {
+	f := startEnv(t, map[string]string{lingerEnv: "1"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs := mcptest.Dial(t, ctx, f.url, "").ClientSession // holds the GET stream
+	pid, _ := strconv.Atoi(mcptest.Text(t, ctx, cs, &mcp.CallToolParams{Name: "pid"}))
+
+	req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, f.url, nil)
+	req.Header.Set("Mcp-Session-Id", cs.ID())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	// The program needs its grace period twice (stdin, then SIGTERM)
+	// before SIGKILL: if DELETE had waited for it, it would be gone.
+	alive := syscall.Kill(pid, 0) == nil
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE: %s", resp.Status)
+	}
+	if !alive {
+		t.Errorf("DELETE answered only after the program %d had ended: it waited for the program", pid)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("program %d still runs 20s after DELETE", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	logs := f.logs.String()
+	if n := strings.Count(logs, "MCP server program started"); n != 1 {
+		t.Errorf("%d programs started, want 1: the session was restored during its DELETE\n%s", n, logs)
+	}
+	if strings.Contains(logs, "session restored") {
+		t.Errorf("the session was restored during its DELETE:\n%s", logs)
 	}
 }
