@@ -11,7 +11,8 @@
 // goroutine holds the GET stream for server messages that belong to no
 // request (resource updates, list changes).
 //
-// When the upstream forgets the session (404: it restarted, or expired it),
+// When the upstream forgets the session (404: it restarted, or expired it;
+// or a 400 that says so, as servers built on the TypeScript SDK answer),
 // the connection is gone (backend.ErrGone, backend.Watched): the mooring
 // session restores itself into a fresh upstream session with the client's
 // initialize replayed, and the client notices nothing.
@@ -19,6 +20,7 @@ package upstream
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -352,6 +354,31 @@ type headers struct {
 }
 
 func (t *headers) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.roundTrip(req)
+	if err == nil && req.Header.Get("Mcp-Session-Id") != "" && resp.StatusCode == http.StatusBadRequest {
+		resp = lostAs404(resp)
+	}
+	return resp, err
+}
+
+// lostAs404 turns a 400 that says the session is unknown into the 404 that
+// the spec prescribes, so that the session is re-opened as for any server
+// that forgot it. Servers built on the TypeScript SDK's examples (the
+// official server-everything among them) answer a session id they do not
+// know, after a restart, with 400 "Bad Request: No valid session ID
+// provided"; a 400 that does not mention the session is left alone.
+func lostAs404(resp *http.Response) *http.Response {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil || !bytes.Contains(bytes.ToLower(body), []byte("session")) {
+		return resp
+	}
+	resp.StatusCode, resp.Status = http.StatusNotFound, "404 Not Found"
+	return resp
+}
+
+func (t *headers) roundTrip(req *http.Request) (*http.Response, error) {
 	v, _ := t.version.Load().(string)
 	if len(t.static) == 0 && (v == "" || req.Header.Get("Mcp-Protocol-Version") != "") {
 		return t.base.RoundTrip(req)

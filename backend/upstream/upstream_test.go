@@ -37,6 +37,40 @@ type server struct {
 	gen   int
 	seen  []string // "METHOD version auth" of every request
 	inits int
+	// lost400 answers an unknown session id with 400 and the body of
+	// the TypeScript SDK's examples (server-everything), not 404.
+	lost400 bool
+}
+
+// as400 rewrites go-sdk's 404 for an unknown session into the 400 that
+// servers built on the TypeScript SDK's examples answer.
+type as400 struct {
+	http.ResponseWriter
+	rewrote bool
+}
+
+func (w *as400) WriteHeader(code int) {
+	if code == http.StatusNotFound {
+		w.rewrote = true
+		w.Header().Set("Content-Type", "application/json")
+		w.ResponseWriter.WriteHeader(http.StatusBadRequest)
+		_, _ = w.ResponseWriter.Write([]byte(`{"jsonrpc":"2.0","error":{"code":-32000,"message":"Bad Request: No valid session ID provided"},"id":null}`))
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *as400) Write(b []byte) (int, error) {
+	if w.rewrote {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *as400) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 func startServer(t *testing.T) *server {
@@ -77,7 +111,11 @@ func (s *server) start() {
 		if bytes.Contains(body, []byte(`"method":"initialize"`)) {
 			s.inits++
 		}
+		lost400 := s.lost400
 		s.mu.Unlock()
+		if lost400 {
+			w = &as400{ResponseWriter: w}
+		}
 		h.ServeHTTP(w, r)
 	})}
 	go s.srv.Serve(ln)
@@ -168,6 +206,33 @@ func TestUpstream_RestartIsTransparent(t *testing.T) {
 	up.restart()
 	if got := mcptest.Text(t, ctx, cs, &mcp.CallToolParams{Name: "whoami"}); got != "upstream 2" {
 		t.Fatalf("whoami after the upstream restarted: %q", got)
+	}
+	if _, inits := up.record(); inits != 2 {
+		t.Errorf("%d initializes upstream, want 2 (the client's and its replay)", inits)
+	}
+}
+
+// The same with an upstream that answers 400, not 404, for the session it
+// lost (as server-everything does): the first request after its restart
+// used to fail with 500 "Bad Request".
+func TestUpstream_RestartIsTransparent400(t *testing.T) {
+	up := startServer(t)
+	up.mu.Lock()
+	up.lost400 = true
+	up.mu.Unlock()
+	f := start(t, up)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs := mcptest.Dial(t, ctx, f.url, "").ClientSession
+	if got := mcptest.Text(t, ctx, cs, &mcp.CallToolParams{Name: "whoami"}); got != "upstream 1" {
+		t.Fatalf("whoami: %q", got)
+	}
+	up.restart()
+	if got := mcptest.Text(t, ctx, cs, &mcp.CallToolParams{Name: "whoami"}); got != "upstream 2" {
+		t.Fatalf("whoami after the upstream restarted: %q", got)
+	}
+	if _, err := cs.ListTools(ctx, nil); err != nil {
+		t.Fatalf("tools/list after the upstream restarted: %v", err)
 	}
 	if _, inits := up.record(); inits != 2 {
 		t.Errorf("%d initializes upstream, want 2 (the client's and its replay)", inits)
