@@ -269,6 +269,10 @@ func (m *Manager) restore(ctx context.Context, id string) (*Session, error) {
 	}
 	tok, err := m.claim(ctx, id)
 	if err != nil {
+		var re *RemoteError
+		if errors.As(err, &re) {
+			re.Principal = rec.Principal
+		}
 		return nil, err
 	}
 	s := newSession(m, rec)

@@ -32,6 +32,9 @@ type Ownership struct {
 type RemoteError struct {
 	Session  string
 	OwnerURL string
+	// Principal is the session's, from its record: a replica refuses a
+	// request of another principal without passing it on.
+	Principal string
 }
 
 func (e *RemoteError) Error() string {

@@ -14,6 +14,10 @@ type Record struct {
 	// Server names the backend server whose endpoint created the session
 	// (Options.Server); "" when mooring serves one.
 	Server string `json:"server,omitempty"`
+	// Principal is who created the session (issuer and subject of the
+	// client's token; "" without authentication). Every later request must
+	// come from the same principal (the transport compares).
+	Principal string `json:"principal,omitempty"`
 	// ProtocolVersion is the version that initialize negotiated.
 	ProtocolVersion string `json:"protocolVersion"`
 	// InitializeParams are the client's initialize params, verbatim.

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -146,6 +147,23 @@ func (s *Session) ProtocolVersion() string {
 	return s.rec.ProtocolVersion
 }
 
+// Principal returns who the session belongs to ("" for a session made
+// without authentication).
+func (s *Session) Principal() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rec.Principal
+}
+
+// SetPrincipal binds a new session to its creator; the record that
+// initialize saves holds it. It is meant for a session that Create just
+// made.
+func (s *Session) SetPrincipal(p string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rec.Principal = p
+}
+
 // Record returns a copy of the session record.
 func (s *Session) Record() Record {
 	s.mu.Lock()
@@ -191,8 +209,14 @@ type CallOptions struct {
 	JSON bool
 	// Header is passed to the backend in mcp.RequestExtra.Header, as
 	// go-sdk's own handler passes the HTTP request's header. Call sets
-	// backend.RouteHeader in it (a client cannot choose a route).
+	// backend.RouteHeader in it (a client cannot choose a route), and
+	// removes the client's credentials (Authorization, Cookie): they are
+	// the client's to mooring, never the backend's (no token passthrough).
 	Header http.Header
+	// TokenInfo is the client's verified token, passed to the backend in
+	// mcp.RequestExtra.TokenInfo (in-process servers: tools see its
+	// claims). Nil without authentication.
+	TokenInfo *auth.TokenInfo
 }
 
 // Call sends a client request to the backend and returns the subscription of
@@ -239,7 +263,9 @@ func (s *Session) Call(ctx context.Context, req *jsonrpc.Request, opts CallOptio
 		hdr = make(http.Header, 1)
 	}
 	hdr.Set(backend.RouteHeader, st.id)
-	extra := &mcp.RequestExtra{Header: hdr}
+	hdr.Del("Authorization")
+	hdr.Del("Cookie")
+	extra := &mcp.RequestExtra{Header: hdr, TokenInfo: opts.TokenInfo}
 	if !opts.JSON {
 		// Only an SSE stream can be closed and resumed (SEP-1699); a
 		// handler that finds no CloseSSEStream just answers.

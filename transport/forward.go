@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/auth"
+
 	"github.com/mooring-dev/mooring/session"
 )
 
@@ -57,7 +59,23 @@ func (h *Handler) withSession(w http.ResponseWriter, r *http.Request, sid string
 			if err != nil {
 				return err
 			}
+			if got, want := principal(r), s.Principal(); got != want {
+				// Someone else's session, or a token of another user: as
+				// unknown as an id that never existed (DESIGN.md,
+				// invariant 11). The owner replica checks this itself,
+				// on the client's own token, when the request is
+				// forwarded to it.
+				h.log.Warn("request refused: the session belongs to another principal", "session", sid, "principal", got, "method", r.Method)
+				return fmt.Errorf("%w: %s", session.ErrNotFound, sid)
+			}
 			return serve(s)
+		}
+		if got := principal(r); got != re.Principal {
+			// Refused here, before the owner is asked: and a client that
+			// sends ForwardedHeader itself learns nothing either (the
+			// owner checks again on the client's own token).
+			h.log.Warn("request refused: the session belongs to another principal", "session", sid, "principal", got, "method", r.Method)
+			return fmt.Errorf("%w: %s", session.ErrNotFound, sid)
 		}
 		if r.Header.Get(ForwardedHeader) != "" {
 			return statusError(http.StatusServiceUnavailable, "session %s is moving between replicas; retry", sid)
@@ -131,6 +149,15 @@ func forward(w http.ResponseWriter, r *http.Request, client *http.Client, body [
 			return true, nil
 		}
 	}
+}
+
+// principal is who sent r: the principal of its verified token (auth
+// middleware), "" without authentication.
+func principal(r *http.Request) string {
+	if ti := auth.TokenInfoFromContext(r.Context()); ti != nil {
+		return ti.UserID
+	}
+	return ""
 }
 
 // validSessionID accepts what the spec allows (visible ASCII) up to a length

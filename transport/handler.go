@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
 	"github.com/mooring-dev/mooring/session"
@@ -241,7 +242,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) error {
 				w.WriteHeader(http.StatusAccepted)
 				return nil
 			}
-			sub, err := s.Call(ctx, m, session.CallOptions{JSON: h.opts.Mode == JSON, Header: r.Header})
+			sub, err := s.Call(ctx, m, session.CallOptions{JSON: h.opts.Mode == JSON, Header: r.Header, TokenInfo: auth.TokenInfoFromContext(ctx)})
 			if err != nil {
 				return err
 			}
@@ -261,7 +262,8 @@ func (h *Handler) initialize(w http.ResponseWriter, r *http.Request, req *jsonrp
 	if err != nil {
 		return err
 	}
-	sub, err := s.Call(r.Context(), req, session.CallOptions{JSON: h.opts.Mode == JSON, Header: r.Header})
+	s.SetPrincipal(principal(r))
+	sub, err := s.Call(r.Context(), req, session.CallOptions{JSON: h.opts.Mode == JSON, Header: r.Header, TokenInfo: auth.TokenInfoFromContext(r.Context())})
 	if err != nil {
 		h.m.Discard(s)
 		return err

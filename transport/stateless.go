@@ -192,6 +192,14 @@ func (h *Handler) serveStateless(w http.ResponseWriter, r *http.Request, body []
 		}()
 	}
 	r2 := r.WithContext(ctx)
+	if r.Header.Get("Authorization") != "" || r.Header.Get("Cookie") != "" {
+		// go-sdk hands the header to the server's handlers: the client's
+		// credentials stay here (no token passthrough); the verified
+		// token reaches them as RequestExtra.TokenInfo.
+		r2.Header = r.Header.Clone()
+		r2.Header.Del("Authorization")
+		r2.Header.Del("Cookie")
+	}
 	r2.Body = io.NopCloser(bytes.NewReader(body))
 	r2.ContentLength = int64(len(body))
 	h.opts.Stateless.ServeHTTP(w, r2)

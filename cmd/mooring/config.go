@@ -45,6 +45,7 @@ type config struct {
 	Upstream string
 	// Servers is the config file's mcpServers.
 	Servers map[string]serverConfig
+	authConfig
 }
 
 // flagSet binds flags to their environment twins.
@@ -141,6 +142,7 @@ func (c *config) serveFlags(fs *flagSet) {
 	fs.str(&c.Command, "command", "MOORING_COMMAND", "", "serve this stdio MCP server program instead of the built-in server: the program and its arguments, split on spaces (one process per session)")
 	fs.str(&c.Upstream, "upstream", "MOORING_UPSTREAM", "", "serve this upstream Streamable HTTP MCP server (its endpoint URL) instead of the built-in server")
 	fs.boolean(&c.Stateless, "stateless", "MOORING_STATELESS", true, "also serve MCP 2026-07-28 (stateless, no sessions) on the endpoint; false: sessionful revisions only")
+	c.authFlags(fs)
 }
 
 // parseServe reads the flags, environment and config file of `mooring serve`.
@@ -263,6 +265,9 @@ func (c *config) validate() error {
 		return fmt.Errorf("--lease-ttl %s: at least 1s", c.LeaseTTL)
 	case c.MaxBytes <= 0:
 		return fmt.Errorf("--max-event-bytes %d: must be positive", c.MaxBytes)
+	}
+	if err := c.validateAuth(); err != nil {
+		return err
 	}
 	return c.validateBackends()
 }

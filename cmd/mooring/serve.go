@@ -87,6 +87,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			return fmt.Errorf("--advertise-url %q must end with --path %q: with several servers, their endpoints are found by replacing it", self, c.Path)
 		}
 	}
+	gate, err := newGatekeeper(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer gate.Close()
+	if gate == nil && !isLoopbackAddr(ln.Addr()) {
+		log.Warn("serving on a non-loopback address without authentication: anyone who reaches it can call every tool; set --auth jwt (docs/auth.md)", "addr", ln.Addr().String())
+	}
 	ttl := time.Duration(c.SessionTTL) * time.Second
 	done := make(chan struct{})
 	mux := http.NewServeMux()
@@ -128,7 +136,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			Done:           done,
 			Logger:         log,
 		})
-		mux.Handle(m.path, met.HTTP(h))
+		var eh http.Handler = h
+		if gate != nil {
+			eh = gate.protect(mux, m, c.Path, h)
+		}
+		mux.Handle(m.path, met.HTTP(eh))
+	}
+	if gate != nil {
+		gate.root(mux, mounts)
 	}
 	mux.HandleFunc("GET /healthz", health.Healthz)
 	mux.HandleFunc("GET /readyz", checker.Readyz)

@@ -34,6 +34,9 @@ type serverConfig struct {
 	Cwd     string            `json:"cwd,omitempty"`
 	URL     string            `json:"url,omitempty"`
 	Headers map[string]string `json:"headers,omitempty"`
+	// ToolScopes are the scopes a client's token needs to call each tool
+	// of this server (with --auth).
+	ToolScopes map[string][]string `json:"toolScopes,omitempty"`
 }
 
 // parseServers decodes mcpServers strictly: a key mooring does not know is
@@ -49,7 +52,7 @@ func parseServers(raw json.RawMessage) (map[string]serverConfig, error) {
 		dec.DisallowUnknownFields()
 		var sc serverConfig
 		if err := dec.Decode(&sc); err != nil {
-			return nil, fmt.Errorf("%s %q: %w (keys: type, command, args, env, cwd for a program; type, url, headers for an HTTP server)", serversKey, name, err)
+			return nil, fmt.Errorf("%s %q: %w (keys: type, command, args, env, cwd for a program; type, url, headers for an HTTP server; toolScopes for either)", serversKey, name, err)
 		}
 		out[name] = sc
 	}
@@ -135,6 +138,8 @@ type mount struct {
 	// server is the go-sdk server of an in-process backend, which can
 	// also answer 2026-07-28 (stateless) requests; nil for the others.
 	server *mcp.Server
+	// toolScopes are the server's own tool scopes (mcpServers toolScopes).
+	toolScopes map[string][]string
 }
 
 // mounts builds the servers to serve: --command or --upstream (which win
@@ -164,7 +169,7 @@ func (c *config) mounts(log *slog.Logger) ([]mount, error) {
 	var out []mount
 	for _, name := range names {
 		sc := servers[name]
-		m := mount{name: name, kind: sc.kind(), path: c.Path}
+		m := mount{name: name, kind: sc.kind(), path: c.Path, toolScopes: sc.ToolScopes}
 		if len(servers) > 1 {
 			m.path = strings.TrimSuffix(c.Path, "/") + "/" + name
 		}

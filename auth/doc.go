@@ -1,0 +1,27 @@
+// Package auth makes mooring an OAuth 2.1 resource server (MCP authorization,
+// RFC 9728, RFC 8707, RFC 6750): a middleware in front of each MCP endpoint
+// checks the bearer token of every request, in both protocol eras, and
+// answers the spec's 401 and 403 with a WWW-Authenticate header that points
+// to the Protected Resource Metadata document, which this package serves too.
+//
+// The contract:
+//
+//   - A Verifier turns a token into an Info (go-sdk's auth.TokenInfo plus the
+//     principal: issuer and subject) or an error wrapping ErrInvalidToken.
+//     JWTVerifier checks signed JWTs against the issuer's keys (cached,
+//     refetched on an unknown key id, rate-limited); Introspector asks the
+//     issuer (RFC 7662) about opaque tokens and caches the answer no longer
+//     than the token lives.
+//   - Middleware stores the Info in the request context (FromContext,
+//     PrincipalOf; go-sdk's auth.TokenInfoFromContext too, so that go-sdk
+//     handlers see it) and checks the endpoint's scopes and the scopes of the
+//     tool that a tools/call names.
+//   - The principal is compared, not trusted: the transport stores it with a
+//     session at initialize and compares it on every later request
+//     (transport.Options.Principal). A request forwarded between replicas
+//     carries the client's own Authorization header, which the owner checks
+//     again; no header of mooring's says who the caller is.
+//   - No token passthrough: the client's Authorization and Cookie never reach
+//     a backend. Upstream servers get their own credentials (Credentials: a
+//     static header, or OAuth client credentials).
+package auth
