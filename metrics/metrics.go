@@ -37,6 +37,9 @@ type Options struct {
 	// PayloadBytes returns event payload bytes before and after
 	// compression.
 	PayloadBytes func() (in, stored int64)
+	// Connections returns the HTTP connections open and those shed (closed
+	// at once because every slot was taken).
+	Connections func() (open int, shed int64)
 }
 
 // New registers every collector on a fresh registry.
@@ -66,6 +69,12 @@ func New(opts Options) *Metrics {
 			func() float64 { in, _ := opts.PayloadBytes(); return float64(in) }))
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mooring_event_bytes_stored_total", Help: "Event payload bytes as stored, after compression."},
 			func() float64 { _, out := opts.PayloadBytes(); return float64(out) }))
+	}
+	if opts.Connections != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mooring_http_connections_open", Help: "HTTP connections open on the main listener."},
+			func() float64 { n, _ := opts.Connections(); return float64(n) }))
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mooring_http_connections_shed_total", Help: "HTTP connections answered 503 and closed at once: --max-connections and the probes' reserve were taken."},
+			func() float64 { _, n := opts.Connections(); return float64(n) }))
 	}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -201,6 +202,10 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) error {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return statusError(http.StatusRequestEntityTooLarge, "body larger than %d bytes", h.opts.MaxBodyBytes)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The server's read deadline for bodies (mooring --read-timeout).
+			return statusError(http.StatusRequestTimeout, "the request body did not arrive in time")
 		}
 		return badRequest(jsonrpc.CodeParseError, "reading body: %v", err)
 	}

@@ -39,6 +39,12 @@ type config struct {
 	IdleEvict      time.Duration
 	AdvertiseURL   string
 	LeaseTTL       time.Duration
+	// HTTP limits (see httpServer).
+	MaxConns       int
+	MaxHeaderBytes int
+	ReadTimeout    time.Duration
+	WriteTimeout   time.Duration
+	IdleTimeout    time.Duration
 	// Command and Upstream name the one MCP server behind mooring; they
 	// win over the config file's mcpServers.
 	Command  string
@@ -138,6 +144,11 @@ func (c *config) serveFlags(fs *flagSet) {
 	fs.duration(&c.IdleEvict, "idle-evict", "MOORING_IDLE_EVICT", 2*time.Minute, "close the backend of a session idle this long (the store keeps it; its next request restores it)")
 	fs.str(&c.AdvertiseURL, "advertise-url", "MOORING_ADVERTISE_URL", "", "URL of this replica's MCP endpoint as other replicas reach it (with --store redis; default http://ADDR/PATH)")
 	fs.duration(&c.LeaseTTL, "lease-ttl", "MOORING_LEASE_TTL", 10*time.Second, "with --store redis: how long a replica owns a session without renewing; a dead replica's sessions move after it")
+	fs.integer(&c.MaxConns, "max-connections", "MOORING_MAX_CONNECTIONS", 0, "connections served at once; beyond them a few more are kept for /healthz, /readyz and /metrics, the rest get 503 (0: 4096, or 3/4 of the open-file limit if lower)")
+	fs.integer(&c.MaxHeaderBytes, "max-header-bytes", "MOORING_MAX_HEADER_BYTES", 64<<10, "largest request header block in bytes (larger gets 431)")
+	fs.duration(&c.ReadTimeout, "read-timeout", "MOORING_READ_TIMEOUT", 30*time.Second, "time a request body may take to arrive after its headers (slower gets 408 and the connection closed)")
+	fs.duration(&c.WriteTimeout, "write-timeout", "MOORING_WRITE_TIMEOUT", 30*time.Second, "time each write of an answer may wait for a client that does not read; SSE streams that keep writing are not cut")
+	fs.duration(&c.IdleTimeout, "idle-timeout", "MOORING_IDLE_TIMEOUT", time.Minute, "close keep-alive connections idle this long")
 	fs.boolean(&c.HealthTool, "health-tool", "MOORING_HEALTH_TOOL", true, "add the session_health_check tool to the tools clients see")
 	fs.str(&c.Command, "command", "MOORING_COMMAND", "", "serve this stdio MCP server program instead of the built-in server: the program and its arguments, split on spaces (one process per session)")
 	fs.str(&c.Upstream, "upstream", "MOORING_UPSTREAM", "", "serve this upstream Streamable HTTP MCP server (its endpoint URL) instead of the built-in server")
@@ -265,6 +276,12 @@ func (c *config) validate() error {
 		return fmt.Errorf("--lease-ttl %s: at least 1s", c.LeaseTTL)
 	case c.MaxBytes <= 0:
 		return fmt.Errorf("--max-event-bytes %d: must be positive", c.MaxBytes)
+	case c.MaxConns < 0:
+		return fmt.Errorf("--max-connections %d: must be positive (0: the default)", c.MaxConns)
+	case c.MaxHeaderBytes < 1024:
+		return fmt.Errorf("--max-header-bytes %d: at least 1024", c.MaxHeaderBytes)
+	case c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0:
+		return errors.New("--read-timeout, --write-timeout and --idle-timeout must be positive")
 	}
 	if err := c.validateAuth(); err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mooring-dev/mooring/health"
+	"github.com/mooring-dev/mooring/internal/httplimit"
 	"github.com/mooring-dev/mooring/metrics"
 	"github.com/mooring-dev/mooring/session"
 	"github.com/mooring-dev/mooring/store/compress"
@@ -42,9 +43,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return n
 	}
 	var cst *compress.Store
+	var conns *httplimit.Listener
 	met := metrics.New(metrics.Options{
 		ActiveSessions: live,
 		PayloadBytes:   func() (int64, int64) { s := cst.Stats(); return s.BytesIn, s.BytesStored },
+		Connections:    func() (int, int64) { return conns.Open(), conns.Shed() },
 	})
 	opened, err := openStore(ctx, c, log, met.SetFallback)
 	if err != nil {
@@ -148,8 +151,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	mux.HandleFunc("GET /healthz", health.Healthz)
 	mux.HandleFunc("GET /readyz", checker.Readyz)
 	(&admin{store: cst, mgrs: mgrs, allowedHosts: splitList(c.AllowedHosts), allowedOrigins: splitList(c.AllowedOrigins)}).register(mux)
-	servers := []*http.Server{{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
-	listeners := []net.Listener{ln}
+	limit := maxConns(c, log)
+	srv, lln := httpServer(c, mux, ln, limit, log)
+	conns = lln
+	servers := []*http.Server{srv}
+	listeners := []net.Listener{lln}
 	if c.MetricsAddr == "" {
 		mux.Handle("GET /metrics", met.Handler())
 	} else {
@@ -159,15 +165,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		mmux := http.NewServeMux()
 		mmux.Handle("GET /metrics", met.Handler())
-		servers = append(servers, &http.Server{Handler: mmux, ReadHeaderTimeout: 10 * time.Second})
-		listeners = append(listeners, mln)
+		msrv, mlln := httpServer(c, mmux, mln, 64, log)
+		servers = append(servers, msrv)
+		listeners = append(listeners, mlln)
 	}
 
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {
 		go func() { errc <- srv.Serve(listeners[i]) }()
 	}
-	log.Info("mooring serving", "url", fmt.Sprintf("http://%s%s", ln.Addr(), c.Path), "store", c.Store, "version", version)
+	log.Info("mooring serving", "url", fmt.Sprintf("http://%s%s", ln.Addr(), c.Path), "store", c.Store, "version", version, "max_connections", limit)
 	for _, m := range mounts {
 		attrs := []any{"url", fmt.Sprintf("http://%s%s", ln.Addr(), m.path), "kind", m.kind}
 		if m.name != "" {
