@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -117,7 +118,7 @@ func refusedLikeUnknown(t *testing.T, url, token, sid string, extra map[string]s
 // show no session nor principal.
 func TestAuth_ChallengeAndMetadata(t *testing.T) {
 	is := oauthtest.NewIssuer(t)
-	p := start(t, freeAddr(t), append(authArgs(is), "--store", "memory")...)
+	p := start(t, freeAddr(t), append(authArgs(is), "--store", "memory", "--auth-tool-scopes", "slow_count=counting")...)
 	wantWWW := `Bearer resource_metadata="https://mcp.example.test/.well-known/oauth-protected-resource/mcp", scope="mcp"`
 	for _, tc := range []struct{ name, body, version string }{
 		{"initialize", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}`, ""},
@@ -146,11 +147,20 @@ func TestAuth_ChallengeAndMetadata(t *testing.T) {
 		if err := json.Unmarshal([]byte(got.body), &md); err != nil || got.status != 200 {
 			t.Fatalf("%s: %d %s", path, got.status, got.body)
 		}
-		if md.Resource != publicURL || len(md.AuthorizationServers) != 1 || md.AuthorizationServers[0] != is.URL() || strings.Join(md.ScopesSupported, " ") != "mcp" {
+		if md.Resource != publicURL || len(md.AuthorizationServers) != 1 || md.AuthorizationServers[0] != is.URL() || strings.Join(md.ScopesSupported, " ") != "counting mcp" {
 			t.Errorf("%s: %+v", path, md)
 		}
 	}
+	// A tool's own scope: the token that lacks it gets 403; the session
+	// goes on.
 	cs := connectAs(t, p.url(), is.Token(is.Claims("alice", publicURL, "mcp")))
+	call := `{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"slow_count","arguments":{"count":1,"interval_ms":1}}}`
+	got := raw(t, http.MethodPost, p.url(), is.Token(is.Claims("alice", publicURL, "mcp")), cs.ID(), nil, call)
+	wantTool := `Bearer error="insufficient_scope", resource_metadata="https://mcp.example.test/.well-known/oauth-protected-resource/mcp", scope="mcp counting"`
+	if got.status != 403 || got.header.Get("WWW-Authenticate") != wantTool {
+		t.Errorf("a tool without its scope: %d %q", got.status, got.header.Get("WWW-Authenticate"))
+	}
+	cs = connectAs(t, p.url(), is.Token(is.Claims("alice", publicURL, "mcp counting")))
 	callText(t, cs, "slow_count", map[string]any{"count": 1, "interval_ms": 1})
 	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
 		got := raw(t, http.MethodGet, "http://"+p.addr+path, "", "", nil, "")
@@ -183,7 +193,20 @@ func TestAuth_SessionBoundToPrincipal(t *testing.T) {
 	}
 	goesOn(t, cs, sid, "alice after bob's tries")
 
+	// The principal shows in mooring sessions, from the running mooring
+	// and from the store.
+	wantLine := sid + "  alice (" + is.URL() + ")"
+	if out, err := exec.Command(binary, "sessions", "list", "--url", "http://"+addr).CombinedOutput(); err != nil || !strings.Contains(string(out), wantLine) {
+		t.Errorf("sessions list --url: %v\n%s\nwant a line %q", err, out, wantLine)
+	}
 	p.kill()
+	dir := args[len(args)-1] // storeArgs ends with --data-dir DIR
+	if out, err := exec.Command(binary, "sessions", "list", "--store", "bolt", "--data-dir", dir).CombinedOutput(); err != nil || !strings.Contains(string(out), wantLine) {
+		t.Errorf("sessions list: %v\n%s\nwant a line %q", err, out, wantLine)
+	}
+	if out, err := exec.Command(binary, "sessions", "show", sid, "--store", "bolt", "--data-dir", dir).CombinedOutput(); err != nil || !strings.Contains(string(out), `"principal": "`+is.URL()+` alice"`) {
+		t.Errorf("sessions show: %v\n%s", err, out)
+	}
 	p = start(t, addr, args...)
 	refusedLikeUnknown(t, p.url(), bob, sid, nil)
 	goesOn(t, cs, sid, "alice after a restart")

@@ -45,6 +45,10 @@ type Options struct {
 	Sessions func() int
 	// Backends are the MCP servers behind mooring, for the report.
 	Backends []Backend
+	// Unauthenticated is the address of a non-loopback listener that
+	// serves without client authentication (--auth none), "" if none: the
+	// report warns and recommends auth.
+	Unauthenticated string
 }
 
 // Backend is one MCP server behind mooring.
@@ -118,6 +122,10 @@ func (c *Checker) Check(ctx context.Context, s *session.Session) Report {
 	if c.opts.Kind == "memory" {
 		r.Warnings = append(r.Warnings, "the memory store keeps nothing across a restart")
 		r.Recommendations = append(r.Recommendations, "use --store bolt (one process) or --store redis (several replicas) for sessions that survive restarts")
+	}
+	if c.opts.Unauthenticated != "" {
+		r.Warnings = append(r.Warnings, "mooring listens on "+c.opts.Unauthenticated+" without client authentication: anyone who reaches it can use every tool")
+		r.Recommendations = append(r.Recommendations, "turn on authentication (--auth jwt with --auth-issuer and --auth-resource; docs/auth.md), or listen on a loopback address")
 	}
 	if c.opts.RedisInfo != nil && !r.Store.FallbackActive {
 		if v, mem, clients, err := c.opts.RedisInfo(ctx); err == nil {

@@ -54,3 +54,20 @@ func Inspect(ctx context.Context, st store.Store, id string) (*Info, error) {
 	info.Events = len(events)
 	return info, nil
 }
+
+// Principals returns who each of the sessions ids belongs to, for people
+// (mooring sessions list): sessions made without authentication, and ids
+// that are gone or cannot be read, are left out.
+func Principals(ctx context.Context, st store.Store, ids []string) map[string]string {
+	out := make(map[string]string)
+	for _, id := range ids {
+		raw, err := st.GetSession(ctx, id)
+		if err != nil {
+			continue
+		}
+		if rec, err := unmarshalRecord(id, raw.Data); err == nil && rec.Principal != "" {
+			out[id] = rec.Principal
+		}
+	}
+	return out
+}

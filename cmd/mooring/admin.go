@@ -93,6 +93,9 @@ func isLoopbackName(host string) bool {
 type sessionPage struct {
 	Sessions []string `json:"sessions"`
 	Next     string   `json:"next,omitempty"`
+	// Principals maps a session id to who it belongs to (--auth); ids of
+	// sessions made without authentication are left out.
+	Principals map[string]string `json:"principals,omitempty"`
 }
 
 func (a *admin) list(w http.ResponseWriter, r *http.Request) {
@@ -109,7 +112,7 @@ func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 	if ids == nil {
 		ids = []string{}
 	}
-	writeJSON(w, sessionPage{Sessions: ids, Next: next})
+	writeJSON(w, sessionPage{Sessions: ids, Next: next, Principals: session.Principals(r.Context(), a.store, ids)})
 }
 
 func (a *admin) show(w http.ResponseWriter, r *http.Request) {

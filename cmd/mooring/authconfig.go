@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -242,4 +243,18 @@ func (g *gatekeeper) supportedScopes(tools map[string][]string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// loopbackHost reports whether a listen address names a loopback host: an
+// empty host, a wildcard or a name listens beyond this machine.
+func loopbackHost(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

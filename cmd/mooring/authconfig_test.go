@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"io"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/mooring-dev/mooring/health"
+	"github.com/mooring-dev/mooring/store/memstore"
 )
 
 // --auth settings that cannot work stop serve at startup with a message
@@ -35,5 +39,32 @@ func TestParseServe_AuthSettings(t *testing.T) {
 	got, _ := parseToolScopes(c.AuthToolScopes)
 	if want := map[string][]string{"drop": {"admin", "db:write"}, "echo": {"basic"}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("tool scopes %v, want %v", got, want)
+	}
+}
+
+// Which listen addresses reach beyond this machine: with --auth none
+// they get a warning at start and in the health report.
+func TestLoopbackHost(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:8080": true, "[::1]:8080": true, "localhost:8080": true, "127.0.0.2:1": true,
+		"0.0.0.0:8080": false, ":8080": false, "[::]:8080": false, "10.0.0.5:8080": false, "mcp.example:8080": false, "bad": false,
+	} {
+		if got := loopbackHost(addr); got != want {
+			t.Errorf("loopbackHost(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+// The health report of a mooring exposed without authentication says so
+// and recommends auth; with auth on, or on loopback, it does not.
+func TestHealth_RecommendsAuthWhenExposed(t *testing.T) {
+	st := memstore.New(nil)
+	defer st.Close()
+	for _, exposed := range []string{"0.0.0.0:8080", ""} {
+		rep := health.New(health.Options{Store: st, Kind: "bolt", Unauthenticated: exposed}).Check(context.Background(), nil)
+		text := rep.Text()
+		if got := strings.Contains(text, "without client authentication") && strings.Contains(text, "--auth jwt"); got != (exposed != "") {
+			t.Errorf("exposed %q: warning and recommendation present = %v:\n%s", exposed, got, text)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mooring-dev/mooring/auth"
 	"github.com/mooring-dev/mooring/health"
 	"github.com/mooring-dev/mooring/session"
 	"github.com/mooring-dev/mooring/store/redisstore"
@@ -119,7 +120,7 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return err
 		}
-		printPage(stdout, sessionPage{Sessions: ids, Next: next})
+		printPage(stdout, sessionPage{Sessions: ids, Next: next, Principals: session.Principals(ctx, opened, ids)})
 	case "show":
 		info, err := session.Inspect(ctx, opened, id)
 		if err != nil {
@@ -145,6 +146,12 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 func printPage(w io.Writer, p sessionPage) {
 	for _, id := range p.Sessions {
+		if pr := p.Principals[id]; pr != "" {
+			// The principal is issuer and subject: shown subject first.
+			iss, sub := auth.SplitPrincipal(pr)
+			fmt.Fprintf(w, "%s  %s (%s)\n", id, sub, iss)
+			continue
+		}
 		fmt.Fprintln(w, id)
 	}
 	if p.Next != "" {

@@ -72,6 +72,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if c.Store == "redis" {
 		hopts.RedisInfo = opened.redisInfo
 	}
+	if c.Auth == "none" && !loopbackHost(c.Addr) {
+		hopts.Unauthenticated = c.Addr
+	}
 	checker := health.New(hopts)
 	var local []session.LocalTool
 	if c.HealthTool {
@@ -95,7 +98,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer gate.Close()
-	if gate == nil && !isLoopbackAddr(ln.Addr()) {
+	if hopts.Unauthenticated != "" {
 		log.Warn("serving on a non-loopback address without authentication: anyone who reaches it can call every tool; set --auth jwt (docs/auth.md)", "addr", ln.Addr().String())
 	}
 	ttl := time.Duration(c.SessionTTL) * time.Second
