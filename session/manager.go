@@ -63,25 +63,31 @@ type Options struct {
 	// one store (mcpServers): each session belongs to the server that
 	// created it, and a manager of another server finds no such session.
 	Server string
+	// ServerRequestTimeout bounds how long a request of the backend to the
+	// client (sampling, elicitation, roots) waits for the client's reply;
+	// then the backend gets a CodeRequestTimeout error and the client a
+	// notifications/cancelled. Default DefaultServerRequestTimeout.
+	ServerRequestTimeout time.Duration
 	// Now replaces time.Now in tests.
 	Now func() time.Time
 }
 
 // Manager creates, finds, restores and ends sessions.
 type Manager struct {
-	store      store.Store
-	opener     backend.Opener
-	ttl        time.Duration
-	idleEvict  time.Duration
-	primeDelay time.Duration
-	touchEvery time.Duration
-	restoreTTL time.Duration
-	log        *slog.Logger
-	now        func() time.Time
-	localTools []LocalTool
-	onEvent    func(string)
-	own        *Ownership
-	server     string
+	store            store.Store
+	opener           backend.Opener
+	ttl              time.Duration
+	idleEvict        time.Duration
+	primeDelay       time.Duration
+	touchEvery       time.Duration
+	restoreTTL       time.Duration
+	serverReqTimeout time.Duration
+	log              *slog.Logger
+	now              func() time.Time
+	localTools       []LocalTool
+	onEvent          func(string)
+	own              *Ownership
+	server           string
 
 	mu       sync.Mutex // guards the fields below
 	sessions map[string]*entry
@@ -121,6 +127,7 @@ func New(st store.Store, opener backend.Opener, opts *Options) *Manager {
 		m.idleEvict = opts.IdleEvict
 		m.primeDelay = opts.PrimeDelay
 		m.restoreTTL = opts.RestoreTimeout
+		m.serverReqTimeout = opts.ServerRequestTimeout
 		if opts.Logger != nil {
 			m.log = opts.Logger
 		}
@@ -148,6 +155,9 @@ func New(st store.Store, opener backend.Opener, opts *Options) *Manager {
 		m.idleEvict = DefaultIdleEvict
 	}
 	m.idleEvict = min(m.idleEvict, m.ttl)
+	if m.serverReqTimeout <= 0 {
+		m.serverReqTimeout = DefaultServerRequestTimeout
+	}
 	if m.restoreTTL <= 0 {
 		m.restoreTTL = 10 * time.Second
 	}

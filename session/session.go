@@ -67,9 +67,9 @@ type Session struct {
 	// empty: most sessions are idle most of the time, and an empty map
 	// that once held an entry keeps its table.
 	calls    map[jsonrpc.ID]*call
-	streams  map[string]*Stream    // open request streams
-	outbound map[string]jsonrpc.ID // client-facing id of a server request -> the backend's
-	progress map[string]string     // progress token (JSON) -> stream id
+	streams  map[string]*Stream // open request streams
+	outbound map[string]*outReq // client-facing id of a server request -> the request (outbound.go)
+	progress map[string]string  // progress token (JSON) -> stream id
 	internal map[jsonrpc.ID]chan *jsonrpc.Response
 	closed   bool
 
@@ -320,10 +320,7 @@ func (s *Session) Reply(ctx context.Context, resp *jsonrpc.Response) error {
 		return err
 	}
 	key, _ := resp.ID.Raw().(string)
-	s.mu.Lock()
-	backendID, ok := s.outbound[key]
-	delete(s.outbound, key)
-	s.mu.Unlock()
+	backendID, ok := s.takeOutbound(key)
 	if !ok {
 		s.m.log.Warn("reply to an unknown server request dropped", "session", s.id, "id", resp.ID.Raw())
 		return nil
@@ -541,11 +538,14 @@ func (s *Session) serverMessage(ctx context.Context, req *jsonrpc.Request) error
 	if req.IsCall() {
 		// A fresh id that no earlier backend connection used.
 		cid := "m-" + s.tag + "-" + idText(req.ID)
-		put(&s.outbound, cid, req.ID)
+		s.addOutboundLocked(cid, req.ID, st)
 		id, _ := jsonrpc.MakeID(cid)
 		req = &jsonrpc.Request{ID: id, Method: req.Method, Params: req.Params}
 	}
 	s.mu.Unlock()
+	if req.Method == "notifications/cancelled" {
+		req = s.backendCancelled(req)
+	}
 	data, err := jsonrpc.EncodeMessage(req)
 	if err != nil {
 		return fmt.Errorf("session %s: encode %s: %w", s.id, req.Method, err)
@@ -633,6 +633,7 @@ func (s *Session) shut() backend.Conn {
 		return nil
 	}
 	s.closed = true
+	s.stopOutboundLocked()
 	streams := make([]*Stream, 0, len(s.streams)+1)
 	streams = append(streams, s.get)
 	for _, st := range s.streams {

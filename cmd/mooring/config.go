@@ -45,6 +45,8 @@ type config struct {
 	ReadTimeout    time.Duration
 	WriteTimeout   time.Duration
 	IdleTimeout    time.Duration
+	// Session limits (sessionlimits.go).
+	ServerRequestTimeout time.Duration
 	// Command and Upstream name the one MCP server behind mooring; they
 	// win over the config file's mcpServers.
 	Command  string
@@ -152,6 +154,7 @@ func (c *config) serveFlags(fs *flagSet) {
 	fs.boolean(&c.HealthTool, "health-tool", "MOORING_HEALTH_TOOL", true, "add the session_health_check tool to the tools clients see")
 	fs.str(&c.Command, "command", "MOORING_COMMAND", "", "serve this stdio MCP server program instead of the built-in server: the program and its arguments, split on spaces (one process per session)")
 	fs.str(&c.Upstream, "upstream", "MOORING_UPSTREAM", "", "serve this upstream Streamable HTTP MCP server (its endpoint URL) instead of the built-in server")
+	c.sessionLimitFlags(fs)
 	fs.boolean(&c.Stateless, "stateless", "MOORING_STATELESS", true, "also serve MCP 2026-07-28 (stateless, no sessions) on the endpoint; false: sessionful revisions only")
 	c.authFlags(fs)
 }
@@ -284,6 +287,9 @@ func (c *config) validate() error {
 		return errors.New("--read-timeout, --write-timeout and --idle-timeout must be positive")
 	}
 	if err := c.validateAuth(); err != nil {
+		return err
+	}
+	if err := c.validateSessionLimits(); err != nil {
 		return err
 	}
 	return c.validateBackends()

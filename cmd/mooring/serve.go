@@ -119,6 +119,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		mgr := session.New(cst, m.opener, &session.Options{
 			TTL: ttl, IdleEvict: c.IdleEvict, Logger: log, LocalTools: local, OnEvent: met.SessionEvent, Ownership: own, Server: server,
+			ServerRequestTimeout: c.ServerRequestTimeout,
 		})
 		defer mgr.Close()
 		mgrs = append(mgrs, mgr)
