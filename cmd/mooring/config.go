@@ -47,6 +47,7 @@ type config struct {
 	IdleTimeout    time.Duration
 	// Session limits (sessionlimits.go).
 	ServerRequestTimeout time.Duration
+	StoreCheck           bool
 	// Command and Upstream name the one MCP server behind mooring; they
 	// win over the config file's mcpServers.
 	Command  string

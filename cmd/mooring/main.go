@@ -41,6 +41,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = sessionsCmd(ctx, args, stdout, stderr)
 	case "init":
 		err = initCmd(ctx, args, stdout, stderr)
+	case "check":
+		err = checkCmd(ctx, args, stdout, stderr)
+	case "compact":
+		err = compactCmd(ctx, args, stdout, stderr)
 	case "stdio-builtin":
 		// Not in the usage: the built-in server on stdin/stdout, so that
 		// tests and demos have a stdio program at hand
@@ -89,6 +93,10 @@ Usage:
   mooring sessions list | show ID | end ID
                             look at and end sessions (store flags, or --url of a running mooring)
   mooring init [flags]      check the store, write a config file, print the client snippet
+  mooring check [--data-dir D]
+                            verify a bolt store offline; exit 1 if it is damaged
+  mooring compact [--data-dir D]
+                            give a bolt store's free pages back to the file system (offline)
   mooring version           print the version
   mooring help              this text
 

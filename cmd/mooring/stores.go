@@ -50,7 +50,7 @@ func openStore(ctx context.Context, c *config, log *slog.Logger, onFallback func
 	case "memory":
 		st = memstore.New(&memstore.Options{Limits: limits})
 	case "bolt":
-		b, err := boltstore.Open(filepath.Join(c.DataDir, "mooring.db"), &boltstore.Options{Limits: limits, Logger: log})
+		b, err := boltstore.Open(filepath.Join(c.DataDir, "mooring.db"), &boltstore.Options{Limits: limits, Logger: log, SkipCheck: !c.StoreCheck})
 		if err != nil {
 			return nil, err
 		}

@@ -61,6 +61,11 @@ type Options struct {
 	// SweepInterval is how often expired sessions are deleted from the file.
 	// Default Limits.TTL/4, but at least 1s and at most 1min.
 	SweepInterval time.Duration
+	// SkipCheck skips bbolt's check of every page at Open, which reads the
+	// whole file: 0.3 to 0.45 s for a 488 MB file of 20,000 sessions, in
+	// the page cache. Without it a damaged page is found when a request
+	// reads it, and only that request fails (as if its session were lost).
+	SkipCheck bool
 	// Logger receives sweeper failures. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -118,12 +123,27 @@ func Open(path string, opts *Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("boltstore: create data directory: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout, NoSync: o.NoSync})
+	if err := precheck(path); err != nil {
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	var db *bolt.DB
+	err := safely(func() (err error) {
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout, NoSync: o.NoSync})
+		return err
+	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s is locked (waited %v)", ErrLocked, path, o.Timeout)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	if !o.SkipCheck {
+		// Before anything is served: a damaged page found later panics
+		// inside bbolt, in the middle of some session's request.
+		if err := checkPages(db); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("boltstore: open %s: %w (run mooring check for details; restore the file from a backup, or move it away to start with an empty store)", path, err)
+		}
 	}
 	// The log's file is opened after bbolt's, whose lock covers both.
 	f, err := os.OpenFile(logPath(path), os.O_RDWR|os.O_CREATE, 0o600)
@@ -156,7 +176,9 @@ func Open(path string, opts *Options) (*Store, error) {
 	return s, nil
 }
 
-// logPath is where the write-ahead log of the store at path lives.
+// LogPath is where the write-ahead log of the store at path lives.
+func LogPath(path string) string { return logPath(path) }
+
 func logPath(path string) string { return path + ".wal" }
 
 // Kind implements store.Store.

@@ -1,12 +1,15 @@
 package boltstore
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/mooring-dev/mooring/store"
 )
 
 const (
@@ -182,7 +185,7 @@ func (c *committer) run(batch []*request) {
 		}
 		r.err = c.heal()
 		if r.err == nil {
-			r.err = r.read(c.tx)
+			r.err = c.guard(func() error { return r.read(c.tx) })
 		}
 		r.done <- struct{}{}
 	}
@@ -282,7 +285,11 @@ func (c *committer) applyAll(ws []*request) error {
 				w.err = err // nothing applied yet
 				continue
 			}
-			res, err := c.op.apply(c.tx)
+			var res opResult
+			err := c.guard(func() (err error) {
+				res, err = c.op.apply(c.tx)
+				return err
+			})
 			if err != nil {
 				w.err = err
 				failed = true
@@ -323,7 +330,7 @@ func (c *committer) rebuild() error {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	for _, body := range c.pending {
-		if err := applyBody(tx, body, &c.op); err != nil {
+		if err := c.guard(func() error { return applyBody(tx, body, &c.op) }); err != nil {
 			_ = tx.Rollback()
 			return fmt.Errorf("apply a logged write again: %w", err)
 		}
@@ -358,7 +365,7 @@ func (c *committer) checkpoint(final bool) error {
 		err = info.Put(keyFormat, formatValue)
 	}
 	if err == nil {
-		err = c.tx.Commit() // rolls back if it fails
+		err = c.guard(c.tx.Commit) // rolls back if it fails
 	} else {
 		_ = c.tx.Rollback()
 	}
@@ -421,4 +428,25 @@ func (c *committer) lastFailure() error {
 		return c.logErr
 	}
 	return c.checkpointErr
+}
+
+// guard runs fn, a read or a write of the transaction, and turns a panic of
+// bbolt (a damaged page: "assertion failed", "invalid page type") or a
+// fault on the mapped file into an error that wraps ErrDamaged and
+// store.ErrNotFound: the request that met the damage fails as if its
+// session were gone, and every other session goes on. The transaction may
+// be half changed, so it is dropped and rebuilt from the logged writes
+// before the next request.
+func (c *committer) guard(fn func() error) error {
+	err := safely(fn)
+	if errors.Is(err, ErrDamaged) {
+		c.logger.Error("boltstore: a damaged page of the data file was met; the request fails as if its session were lost (run mooring check)",
+			"path", c.db.Path(), "err", err)
+		if c.tx != nil {
+			_ = safely(c.tx.Rollback)
+			c.tx = nil
+		}
+		return fmt.Errorf("%w (%w)", store.ErrNotFound, err)
+	}
+	return err
 }

@@ -126,7 +126,14 @@
 //   - Streams walks the session's order keys, so it costs up to MaxEvents
 //     small reads; After and Append do not walk.
 //   - The file never shrinks: bbolt reuses freed pages but does not return
-//     them to the file system. Compact it offline (bbolt compact) if needed.
+//     them to the file system. Compact gives them back, offline (mooring
+//     compact).
+//   - Open refuses a damaged file (ErrDamaged): a 0-byte file, one shorter
+//     than its meta page says (truncated), or one whose pages fail bbolt's
+//     check, run on the whole file unless Options.SkipCheck. A damaged page
+//     met later (bbolt panics on one) fails only the request that met it,
+//     with an error that wraps store.ErrNotFound, and is logged. CheckFile
+//     checks a closed file offline (mooring check).
 //   - Session ids must be 1 to 32768 bytes long (bbolt's key limit).
 //   - A call checks its context before it starts. A write that has been
 //     handed to the committer is not abandoned when its context ends: it

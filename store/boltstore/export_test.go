@@ -4,6 +4,3 @@ package boltstore
 // rolled back and the files are closed without a checkpoint, so that what
 // the next Open finds is the last checkpoint and the write-ahead log.
 func (s *Store) SimulateCrash() error { return s.shutdown(true) }
-
-// LogPath is where the write-ahead log of the store at path lives.
-func LogPath(path string) string { return logPath(path) }

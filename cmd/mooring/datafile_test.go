@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mooring-dev/mooring/internal/syncbuf"
+	"github.com/mooring-dev/mooring/store"
+	"github.com/mooring-dev/mooring/store/boltstore"
+)
+
+// dataDir makes a data directory with a closed bolt store of one session.
+func dataDir(t *testing.T) (dir, path string) {
+	t.Helper()
+	dir = t.TempDir()
+	path = filepath.Join(dir, "mooring.db")
+	s, err := boltstore.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutSession(context.Background(), store.Record{ID: "s1", Data: []byte("{}")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir, path
+}
+
+// mooring check passes a whole store and fails a damaged one, with a
+// message that says what to do; serve refuses to start on the damaged one.
+func TestCheck_DamagedDataDir(t *testing.T) {
+	dir, path := dataDir(t)
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"check", "--data-dir", dir}, &out, &errb); code != 0 {
+		t.Fatalf("check of a whole store: exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "ok: ") || !strings.Contains(out.String(), "1 sessions") {
+		t.Errorf("check printed %q", out.String())
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"compact", "--data-dir", dir}, &out, &errb); code != 0 || !strings.Contains(out.String(), "compacted") {
+		t.Fatalf("compact: exit %d: %s %s", code, out.String(), errb.String())
+	}
+
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	errb.Reset()
+	if code := run(context.Background(), []string{"check", "--data-dir", dir}, &out, &errb); code != 1 ||
+		!strings.Contains(errb.String(), "empty (0 bytes)") || !strings.Contains(errb.String(), "backup") {
+		t.Errorf("check of a 0-byte store: exit %d, %q; want 1 and what happened", code, errb.String())
+	}
+	log := new(syncbuf.Buffer)
+	code := run(context.Background(), []string{"serve", "--addr", freeAddr(t), "--data-dir", dir}, &out, log)
+	if code != 1 || !strings.Contains(log.String(), "empty (0 bytes)") {
+		t.Errorf("serve on a 0-byte store: exit %d, %q; want 1 and why", code, log.String())
+	}
+}
