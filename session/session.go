@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -367,6 +368,19 @@ func (s *Session) Resume(ctx context.Context, lastEventID string) ([]store.Event
 			return nil, nil, fmt.Errorf("%w: %q", store.ErrBadEventID, lastEventID)
 		}
 		return nil, nil, err
+	}
+	if sub == nil && len(events) == 0 {
+		// No live stream and nothing to replay: an ended stream of this
+		// session (the client has it all), or an id that names no stream
+		// of this session, which the client must hear of rather than get
+		// an empty stream that closes at once.
+		streams, err := s.m.store.Streams(ctx, s.id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !slices.Contains(streams, after.Stream) {
+			return nil, nil, fmt.Errorf("%w: %q names no stream of this session", store.ErrBadEventID, lastEventID)
+		}
 	}
 	if sub != nil {
 		sub.mu.Lock()

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
@@ -14,7 +16,7 @@ import (
 type wireMessage struct {
 	JSONRPC string          `json:"jsonrpc"`
 	ID      json.RawMessage `json:"id"`
-	Method  *string         `json:"method"`
+	Method  json.RawMessage `json:"method"`
 	Params  json.RawMessage `json:"params"`
 	Result  json.RawMessage `json:"result"`
 	Error   *jsonrpc.Error  `json:"error"`
@@ -34,13 +36,26 @@ func decodeMessage(data []byte) (jsonrpc.Message, error) {
 	}
 	id, err := decodeID(w.ID)
 	if err != nil {
-		return nil, err
+		return nil, &httpError{status: http.StatusBadRequest, code: jsonrpc.CodeInvalidRequest, msg: err.Error()}
 	}
-	if w.Method != nil {
-		return &jsonrpc.Request{ID: id, Method: *w.Method, Params: w.Params}, nil
+	if len(w.Method) > 0 {
+		// Present, even as null: a request or notification, never a reply.
+		var method string
+		if w.Method[0] != '"' || json.Unmarshal(w.Method, &method) != nil {
+			return nil, &httpError{status: http.StatusBadRequest, code: jsonrpc.CodeInvalidRequest, id: id, msg: fmt.Sprintf(`"method" must be a string, not %s`, w.Method)}
+		}
+		if len(w.Params) > 0 && w.Params[0] != '{' && !bytes.Equal(w.Params, []byte("null")) {
+			// MCP's params are always an object; the server behind
+			// mooring would fail to decode anything else with code 0.
+			return nil, &httpError{status: http.StatusBadRequest, code: jsonrpc.CodeInvalidParams, id: id, msg: fmt.Sprintf(`"params" of %s must be an object`, method)}
+		}
+		return &jsonrpc.Request{ID: id, Method: method, Params: w.Params}, nil
 	}
 	if !id.IsValid() {
-		return nil, errors.New("a message without a method must be a response with an id")
+		return nil, &httpError{status: http.StatusBadRequest, code: jsonrpc.CodeInvalidRequest, msg: "a message without a method must be a response with an id"}
+	}
+	if (len(w.Result) > 0) == (w.Error != nil) {
+		return nil, &httpError{status: http.StatusBadRequest, code: jsonrpc.CodeInvalidRequest, id: id, msg: `a response must have either "result" or "error"`}
 	}
 	resp := &jsonrpc.Response{ID: id, Result: w.Result}
 	if w.Error != nil {
@@ -61,6 +76,11 @@ func decodeID(raw json.RawMessage) (jsonrpc.ID, error) {
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return jsonrpc.ID{}, err
 		}
+		if replaced(raw, s) {
+			// encoding/json turns invalid UTF-8 into U+FFFD: the reply
+			// would carry another id than the one sent.
+			return jsonrpc.ID{}, errors.New("a string id must be valid UTF-8")
+		}
 		return jsonrpc.MakeID(s)
 	case 'n':
 		if bytes.Equal(raw, []byte("null")) {
@@ -76,4 +96,16 @@ func decodeID(raw json.RawMessage) (jsonrpc.ID, error) {
 		}
 	}
 	return jsonrpc.ID{}, fmt.Errorf("id must be an integer or a string, not %s", raw)
+}
+
+// replaced reports whether decoding the JSON string raw into s replaced
+// invalid input (bytes that are not UTF-8, lone surrogate escapes) with
+// U+FFFD: s then holds more of them than raw spells out.
+func replaced(raw []byte, s string) bool {
+	n := strings.Count(s, "\uFFFD")
+	if n == 0 {
+		return false
+	}
+	spelled := bytes.Count(raw, []byte("\uFFFD")) + bytes.Count(bytes.ToLower(raw), []byte(`\ufffd`))
+	return n > spelled
 }

@@ -36,6 +36,10 @@ func TestDecodeMessage_MatchesGoSDK(t *testing.T) {
 		`{"jsonrpc":"2.0","id":1.5,"method":"x"}`,
 		`{"jsonrpc":"2.0","id":{},"method":"x"}`,
 		`{"jsonrpc":"2.0","result":{}}`,
+		`{"jsonrpc":"2.0","id":1,"method":null}`,
+		`{"jsonrpc":"2.0","id":1}`,
+		"{\"jsonrpc\":\"2.0\",\"id\":\"\xff\",\"method\":\"x\"}",
+		`{"jsonrpc":"2.0","id":1,"method":"x","params":"x"}`,
 		`{"jsonrpc":`,
 	} {
 		if _, err := decodeMessage([]byte(bad)); err == nil {

@@ -215,6 +215,9 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) error {
 	}
 	msg, err := decodeMessage(body)
 	if err != nil {
+		if he := (*httpError)(nil); errors.As(err, &he) {
+			return err // valid JSON, not a valid message
+		}
 		return badRequest(jsonrpc.CodeParseError, "parse error: %v", err)
 	}
 	version := r.Header.Get("Mcp-Protocol-Version")
