@@ -19,21 +19,23 @@ func blockForever(ctx context.Context, _ *tasks.Task) ([]byte, error) {
 
 // DeadRunnerSuite checks the settling of tasks whose process died: a is
 // abandoned as kill -9 would leave it, b sees the task afterwards.
-func DeadRunnerSuite(t *testing.T, newStore func(t *testing.T) store.TaskStore) {
+// open(t) gives a function that returns a handle on one store's data per
+// call: each Manager gets its own, as separate processes would.
+func DeadRunnerSuite(t *testing.T, open func(t *testing.T) func() store.TaskStore) {
 	lease := 300 * time.Millisecond
 	opts := func() *tasks.Options {
 		return &tasks.Options{LeaseTTL: lease, SweepInterval: -1, PollInterval: 20 * time.Millisecond}
 	}
 	t.Run("NotRetryableFails", func(t *testing.T) {
-		st := newStore(t)
+		st := open(t)
 		ctx := ctxT(t)
-		a := newManager(t, st, opts())
+		a := newManager(t, st(), opts())
 		tk, err := a.Create(ctx, &tasks.Task{Scope: "s", Tool: "slow"}, blockForever)
 		if err != nil {
 			t.Fatal(err)
 		}
 		a.Abandon()
-		b := newManager(t, st, opts())
+		b := newManager(t, st(), opts())
 		// b polls; the lease runs out; b settles it.
 		got, err := b.Wait(ctx, tk.ID, "s")
 		if err != nil {
@@ -47,12 +49,12 @@ func DeadRunnerSuite(t *testing.T, newStore func(t *testing.T) store.TaskStore) 
 		}
 	})
 	t.Run("RetryableCompletesOnReRun", func(t *testing.T) {
-		st := newStore(t)
+		st := open(t)
 		ctx := ctxT(t)
-		a := newManager(t, st, opts())
+		a := newManager(t, st(), opts())
 		tk, _ := a.Create(ctx, &tasks.Task{Scope: "s", Tool: "idem", Retryable: true}, blockForever)
 		a.Abandon()
-		b := newManager(t, st, opts())
+		b := newManager(t, st(), opts())
 		b.SetRunnerFor(func(t *tasks.Task) tasks.Runner {
 			return func(context.Context, *tasks.Task) ([]byte, error) { return []byte(`{"again":true}`), nil }
 		})
@@ -65,20 +67,20 @@ func DeadRunnerSuite(t *testing.T, newStore func(t *testing.T) store.TaskStore) 
 		}
 	})
 	t.Run("RetryableGivesUpAfterMaxAttempts", func(t *testing.T) {
-		st := newStore(t)
+		st := open(t)
 		ctx := ctxT(t)
 		o := opts()
 		o.MaxAttempts = 2
-		a := newManager(t, st, o)
+		a := newManager(t, st(), o)
 		tk, _ := a.Create(ctx, &tasks.Task{Scope: "s", Retryable: true}, blockForever)
 		a.Abandon()
-		b := newManager(t, st, o)
+		b := newManager(t, st(), o)
 		b.SetRunnerFor(func(t *tasks.Task) tasks.Runner { return blockForever })
 		if _, err := b.WaitUntil(ctx, tk.ID, "s", func(t *tasks.Task) bool { return t.Attempts == 2 }); err != nil {
 			t.Fatal(err)
 		}
 		b.Abandon()
-		c := newManager(t, st, o)
+		c := newManager(t, st(), o)
 		c.SetRunnerFor(func(t *tasks.Task) tasks.Runner { return blockForever })
 		got, err := c.Wait(ctx, tk.ID, "s")
 		if err != nil {
@@ -89,16 +91,16 @@ func DeadRunnerSuite(t *testing.T, newStore func(t *testing.T) store.TaskStore) 
 		}
 	})
 	t.Run("CancelFromAnotherManager", func(t *testing.T) {
-		st := newStore(t)
+		st := open(t)
 		ctx := ctxT(t)
-		a := newManager(t, st, opts())
+		a := newManager(t, st(), opts())
 		ended := make(chan struct{})
 		tk, _ := a.Create(ctx, &tasks.Task{Scope: "s"}, func(ctx context.Context, _ *tasks.Task) ([]byte, error) {
 			<-ctx.Done()
 			close(ended)
 			return nil, ctx.Err()
 		})
-		b := newManager(t, st, opts())
+		b := newManager(t, st(), opts())
 		got, err := b.Cancel(ctx, tk.ID, "s")
 		if err != nil || got.Status != tasks.Cancelled {
 			t.Fatalf("cancel: %+v %v", got, err)
@@ -110,16 +112,17 @@ func DeadRunnerSuite(t *testing.T, newStore func(t *testing.T) store.TaskStore) 
 		}
 	})
 	t.Run("SweepSettlesUnwatchedTasks", func(t *testing.T) {
-		st := newStore(t)
+		st := open(t)
 		ctx := ctxT(t)
-		a := newManager(t, st, opts())
+		a := newManager(t, st(), opts())
 		tk, _ := a.Create(ctx, &tasks.Task{Scope: "s"}, blockForever)
 		a.Abandon()
 		o := opts()
 		o.SweepInterval = 50 * time.Millisecond
-		newManager(t, st, o)
+		newManager(t, st(), o)
+		reader := st()
 		for {
-			rec, err := st.GetTask(ctx, tk.ID)
+			rec, err := reader.GetTask(ctx, tk.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -134,14 +137,14 @@ func DeadRunnerSuite(t *testing.T, newStore func(t *testing.T) store.TaskStore) 
 		}
 	})
 	t.Run("CloseReleasesLease", func(t *testing.T) {
-		st := newStore(t)
+		st := open(t)
 		ctx := ctxT(t)
 		o := opts()
 		o.LeaseTTL = time.Hour // only the release lets b settle it soon
-		a := tasks.NewManager(st, o)
+		a := tasks.NewManager(st(), o)
 		tk, _ := a.Create(ctx, &tasks.Task{Scope: "s"}, blockForever)
 		a.Close()
-		b := newManager(t, st, o)
+		b := newManager(t, st(), o)
 		got, err := b.Get(ctx, tk.ID, "s")
 		if err != nil || got.Status != tasks.Failed {
 			t.Fatalf("got %+v %v", got, err)
@@ -150,6 +153,8 @@ func DeadRunnerSuite(t *testing.T, newStore func(t *testing.T) store.TaskStore) 
 }
 
 func TestDeadRunner_Memory(t *testing.T) {
-	st := memstore.New(nil)
-	DeadRunnerSuite(t, func(*testing.T) store.TaskStore { return st })
+	DeadRunnerSuite(t, func(*testing.T) func() store.TaskStore {
+		st := memstore.New(nil)
+		return func() store.TaskStore { return st }
+	})
 }

@@ -14,6 +14,9 @@ import (
 // release its lease: they are made after the runner's context ended.
 const writeTimeout = 10 * time.Second
 
+// settleFor is how long a runner's outcome waits for a store that is away.
+const settleFor = time.Minute
+
 // register claims the task for a runner here, before the store says so.
 func (m *Manager) register(id string, attempt int) (*run, error) {
 	m.mu.Lock()
@@ -63,7 +66,7 @@ func (m *Manager) execute(ctx context.Context, cancel context.CancelCauseFunc, t
 	close(done)
 	<-renewed
 
-	wctx, wcancel := context.WithTimeout(context.Background(), writeTimeout)
+	wctx, wcancel := context.WithTimeout(context.Background(), writeTimeout+settleFor)
 	defer wcancel()
 	cause := context.Cause(ctx)
 	switch {
@@ -131,21 +134,38 @@ func (m *Manager) renewLoop(ctx context.Context, cancel context.CancelCauseFunc,
 	}
 }
 
-// settle commits the runner's outcome if the task is still ours.
+// settle commits the runner's outcome if the task is still ours. A store
+// that is away (an outage) is retried every second for settleFor: if it
+// stays away the outcome is lost, and the task is settled later as the
+// task of a stopped process.
 func (m *Manager) settle(ctx context.Context, id string, attempt int, st Status, res []byte, rpcErr *jsonrpc.Error) {
-	_, err := m.modify(ctx, id, store.AnyScope, func(cur *Task) (bool, error) {
-		if !m.ours(cur, attempt) {
-			return false, nil
+	ctx, cancel := context.WithTimeout(ctx, settleFor)
+	defer cancel()
+	for {
+		_, err := m.modify(ctx, id, store.AnyScope, func(cur *Task) (bool, error) {
+			if !m.ours(cur, attempt) {
+				return false, nil
+			}
+			cur.Status, cur.Result, cur.Error, cur.InputRequests = st, res, rpcErr, nil
+			cur.StatusMessage, cur.UpdatedAt = "", m.o.Now()
+			if st == Failed && rpcErr != nil {
+				cur.StatusMessage = rpcErr.Message
+			}
+			return true, nil
+		})
+		if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrClosed) {
+			return
 		}
-		cur.Status, cur.Result, cur.Error, cur.InputRequests = st, res, rpcErr, nil
-		cur.StatusMessage, cur.UpdatedAt = "", m.o.Now()
-		if st == Failed && rpcErr != nil {
-			cur.StatusMessage = rpcErr.Message
+		select {
+		case <-ctx.Done():
+			m.log.Error("tasks: the outcome of a task could not be stored and is lost", "task", id, "status", st, "err", err)
+			return
+		case <-m.ctx.Done():
+			m.log.Error("tasks: the outcome of a task could not be stored before shutdown and is lost", "task", id, "status", st, "err", err)
+			return
+		case <-time.After(time.Second):
+			m.log.Warn("tasks: store a task's outcome; retrying", "task", id, "err", err)
 		}
-		return true, nil
-	})
-	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, ErrClosed) {
-		m.log.Error("tasks: store a task's outcome", "task", id, "status", st, "err", err)
 	}
 }
 

@@ -31,6 +31,8 @@ func (o *op) apply(tx *bolt.Tx) (opResult, error) {
 	case opExpire:
 		n, err := o.expire(tx)
 		return opResult{n: n}, err
+	case opTaskCreate, opTaskUpdate, opTaskDelete, opTaskExpire:
+		return o.applyTask(tx)
 	}
 	return opResult{}, fmt.Errorf("%w: unknown kind %d", errCorruptOp, o.kind)
 }

@@ -80,6 +80,10 @@
 //	             p <stream>               highest seq of <stream> that a cap
 //	                                      removed (the purge watermark)
 //
+// Tasks (store.TaskStore) have three root buckets of their own, tasks,
+// task-scopes and task-active; see tasks.go. A file written by a mooring
+// that predates them gets them at Open.
+//
 // Open sets the format to "2" before it acknowledges any write, and Close
 // sets it back to "1" in its last checkpoint, after which the log is empty.
 // The buckets are those of format 1, so a mooring that predates the log

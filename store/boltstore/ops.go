@@ -32,6 +32,9 @@ import (
 //	append  session, stream, count, count × payload
 //	import  session, count, count × (stream, seq uvarint, payload)
 //	expire  count, count × session: the sweeper's deletion, decided at now
+//	taskCreate, taskUpdate  id, scope, version, expires (unix ns), active, data
+//	taskDelete              id
+//	taskExpire              count, count × id (as expire, for tasks)
 type opKind byte
 
 const (
@@ -41,6 +44,11 @@ const (
 	opAppend
 	opImport
 	opExpire
+	// Task ops; see tasks.go.
+	opTaskCreate
+	opTaskUpdate
+	opTaskDelete
+	opTaskExpire
 )
 
 // offNow is where the clock reading sits in a body; the committer writes it
@@ -63,14 +71,16 @@ type op struct {
 	streams [][]byte // import: the stream of each item
 	seqs    []uint64 // import: the seq of each item
 	key     []byte   // scratch for building keys while applying
+	task    taskArgs // task ops
 }
 
 // opResult is what an op reports back. Expected outcomes (a missing
 // session) travel here; errors are reserved for failures of bbolt.
 type opResult struct {
-	seq   uint64 // append: the seq of the first event
-	found bool   // touch: the session exists and has a record
-	n     int    // expire: sessions deleted
+	seq   uint64     // append: the seq of the first event
+	found bool       // touch: the session exists and has a record
+	n     int        // expire: sessions (or tasks) deleted
+	task  taskResult // task ops
 }
 
 // encoder builds a body. Its capacity is computed up front, so that a body
@@ -239,6 +249,8 @@ func decodeOp(body []byte, o *op) error {
 		for n := d.count(); n > 0 && d.err == nil; n-- {
 			o.items = append(o.items, d.bytes())
 		}
+	case opTaskCreate, opTaskUpdate, opTaskDelete, opTaskExpire:
+		o.decodeTask(&d)
 	default:
 		return fmt.Errorf("%w: unknown kind %d", errCorruptOp, o.kind)
 	}

@@ -71,7 +71,7 @@ func initFile(tx *bolt.Tx) (uint64, error) {
 	if f := info.Get(keyFormat); f != nil && !bytes.Equal(f, formatValue) && !bytes.Equal(f, formatLogged) {
 		return 0, fmt.Errorf("file format %q, this mooring reads formats %q and %q", f, formatValue, formatLogged)
 	}
-	for _, name := range [][]byte{bucketSessions, bucketData} {
+	for _, name := range [][]byte{bucketSessions, bucketData, bucketTasks, bucketTaskScopes, bucketTaskActive} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return 0, err
 		}

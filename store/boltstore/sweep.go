@@ -26,6 +26,11 @@ func (s *Store) sweepLoop(interval time.Duration) {
 	defer tick.Stop()
 	for {
 		n, err := s.sweep()
+		if err == nil {
+			var nt int
+			nt, err = s.sweepTasks()
+			n += nt
+		}
 		s.sweepMu.Lock()
 		s.sweepErr = err
 		s.sweepMu.Unlock()

@@ -57,6 +57,8 @@ type Store struct {
 
 	delMu   sync.Mutex
 	deleted map[string]bool // sessions ended while degraded: to delete from the primary
+	// deletedTasks: tasks deleted while degraded, to delete from the primary.
+	deletedTasks map[string]bool
 
 	// degradedSeq is the clock (in microseconds, the memory store's seq
 	// base) when the current outage began: smaller seqs came from the
@@ -71,7 +73,7 @@ type Store struct {
 // New opens the primary; if that fails, it starts degraded on memory. It
 // never fails for an unreachable primary.
 func New(ctx context.Context, opts Options) *Store {
-	s := &Store{opts: opts, log: opts.Logger, deleted: make(map[string]bool), kick: make(chan struct{}, 1), stop: make(chan struct{})}
+	s := &Store{opts: opts, log: opts.Logger, deleted: make(map[string]bool), deletedTasks: make(map[string]bool), kick: make(chan struct{}, 1), stop: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -141,7 +143,8 @@ func isOutage(err error) bool {
 	return err != nil &&
 		!errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrPurged) &&
 		!errors.Is(err, store.ErrBadEventID) && !errors.Is(err, store.ErrClosed) &&
-		!errors.Is(err, store.ErrFenced) && !errors.Is(err, context.Canceled)
+		!errors.Is(err, store.ErrFenced) && !errors.Is(err, context.Canceled) &&
+		!errors.Is(err, store.ErrExists) && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrBadTask)
 }
 
 // run calls fn on the primary, and on memory when degraded or when the
@@ -393,6 +396,9 @@ func (s *Store) moveLocked(ctx context.Context, p store.Store) error {
 	}
 	s.log.Info("sessions moved from memory to the primary store", "sessions", len(snap), "deleted", len(s.deleted))
 	s.deleted = make(map[string]bool)
+	if err := s.moveTasksLocked(ctx, p); err != nil {
+		return err
+	}
 	s.mem.Close()
 	s.mem = s.newMem()
 	return nil

@@ -141,3 +141,17 @@ func (s *Store) DeleteTask(ctx context.Context, id string) error {
 }
 
 var _ store.TaskStore = (*Store)(nil)
+
+// Tasks returns a copy of every live task (the fallback store moves them
+// into the primary with it).
+func (s *Store) Tasks() []store.TaskRecord {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]store.TaskRecord, 0, len(s.tasks))
+	for id := range s.tasks {
+		if r, ok := s.liveTask(id); ok {
+			out = append(out, cloneTask(r))
+		}
+	}
+	return out
+}

@@ -131,6 +131,19 @@
 // Drops are conditional on exp still being in the past, inside a script, so
 // a concurrent PutSession of the same id always wins.
 //
+// # Tasks
+//
+// store.TaskStore is implemented too (tasks.go): a hash per task
+// (<prefix>{tasks}:t:<id>, fields s a v x d) with PEXPIREAT at its expiry
+// (rounded up to the millisecond, so never early), and four sorted sets
+// for the id order, the scopes, the active tasks and the janitor. Create,
+// update (compare-and-swap on the version field) and delete are one
+// script each, on the one hash tag {tasks}: on a Cluster every task lives
+// on one slot, which keeps them atomic with their indexes and bounds task
+// throughput by one shard. Lists read a page of an index and the records
+// it names in one round trip; entries of expired tasks are left out, and
+// the janitor drops them.
+//
 // # Caveats
 //
 // Redis evicting keys under maxmemory (any policy other than noeviction)

@@ -273,6 +273,12 @@ func (s *Store) startJanitor(interval time.Duration) {
 			if err != nil && ctx.Err() == nil {
 				s.log.Warn("redisstore: sweeping the session index failed", "err", err, "removed", removed)
 			}
+			sctx, cancel = context.WithTimeout(ctx, interval)
+			removed, err = s.SweepTasks(sctx)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("redisstore: sweeping the task index failed", "err", err, "removed", removed)
+			}
 		}
 	}()
 }

@@ -55,7 +55,7 @@ func Run(t *testing.T, h Harness, opts *Options) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	runTests(t, h, opts, []suiteTest{
+	runTests(t, h, opts, append([]suiteTest{
 		// Sessions.
 		{"Session/PutThenGet", testPutThenGet},
 		{"Session/PutReplaces", testPutReplaces},
@@ -107,7 +107,7 @@ func Run(t *testing.T, h Harness, opts *Options) {
 
 		// Moving sessions in (store.Importer); skipped by stores without it.
 		{"Import", testImport},
-	})
+	}, taskTests...))
 }
 
 // suiteTest is one named check of the suite.
