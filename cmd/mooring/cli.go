@@ -257,6 +257,12 @@ func initCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		"mooring": map[string]string{"type": "http", "url": "http://" + c.Addr + c.Path},
 	}}, "", "  ")
 	fmt.Fprintf(stdout, "Add this to your MCP client's configuration:\n%s\n", snippet)
+	// Clients that speak stdio only, or give up at the first drop, reach
+	// it through mooring connect (docs/connect.md).
+	stdio, _ := json.MarshalIndent(map[string]any{"mcpServers": map[string]any{
+		"mooring": map[string]any{"command": "mooring", "args": []string{"connect", "http://" + c.Addr + c.Path}},
+	}}, "", "  ")
+	fmt.Fprintf(stdout, "\nor, for a client that speaks stdio (it then survives drops and restarts too):\n%s\n", stdio)
 	return nil
 }
 

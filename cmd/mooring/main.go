@@ -45,6 +45,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = checkCmd(ctx, args, stdout, stderr)
 	case "compact":
 		err = compactCmd(ctx, args, stdout, stderr)
+	case "connect":
+		err = connectCmd(ctx, args, os.Stdin, stdout, stderr)
 	case "stdio-builtin":
 		// Not in the usage: the built-in server on stdin/stdout, so that
 		// tests and demos have a stdio program at hand
@@ -97,6 +99,8 @@ Usage:
                             verify a bolt store offline; exit 1 if it is damaged
   mooring compact [--data-dir D]
                             give a bolt store's free pages back to the file system (offline)
+  mooring connect URL       an MCP server on stdio that relays to the Streamable HTTP endpoint
+                            URL and survives drops, restarts and lost sessions (--check: test it)
   mooring version           print the version
   mooring help              this text
 

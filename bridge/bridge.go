@@ -1,0 +1,498 @@
+package bridge
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+)
+
+// Protocol revisions the bridge knows by name.
+const (
+	Sessionful = "2025-11-25" // the last sessionful revision
+	Stateless  = "2026-07-28" // the first stateless revision
+	Auto       = "auto"
+)
+
+// Defaults of Options.
+const (
+	DefaultResumeFor = 10 * time.Minute
+	DefaultWaitFor   = 2 * time.Minute
+)
+
+// Options configure a Bridge. The zero value is usable.
+type Options struct {
+	// Header is sent with every HTTP request (e.g. an API key).
+	Header http.Header
+	// TokenFile, when set, holds a bearer token; it is read again for
+	// every request, so that a token refreshed on disk is picked up.
+	TokenFile string
+	// Protocol is Auto ("" too): the era follows the client, as the
+	// package doc says; Sessionful or Stateless pins one era, and
+	// messages of the other get -32022 (unsupported protocol version).
+	Protocol string
+	// ResumeFor bounds how long a call in flight waits for its broken
+	// stream to be resumed; default DefaultResumeFor.
+	ResumeFor time.Duration
+	// WaitFor bounds how long a new message waits for an unreachable
+	// server; default DefaultWaitFor.
+	WaitFor time.Duration
+	// HTTPClient defaults to one with TCP keep-alive probes that notice a
+	// silently dead connection within about half a minute.
+	HTTPClient *http.Client
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+}
+
+// Bridge relays one stdio client to one Streamable HTTP endpoint.
+type Bridge struct {
+	url  string
+	opts Options
+	hc   *http.Client
+	log  *slog.Logger
+	ctx  context.Context // ends when Run returns
+
+	outMu sync.Mutex // serializes writes to out
+	out   io.Writer
+
+	wg sync.WaitGroup // the goroutines Run started
+
+	mu      sync.Mutex // guards the fields below
+	calls   map[jsonrpc.ID]*call
+	hints   map[string]bool // tool name → safe to repeat (read-only or idempotent)
+	sess    sessionState
+	ownSeq  int // ids of the bridge's own requests
+	running bool
+}
+
+// New returns a bridge to the Streamable HTTP endpoint url.
+func New(url string, opts *Options) *Bridge {
+	b := &Bridge{url: url, calls: make(map[jsonrpc.ID]*call), hints: make(map[string]bool)}
+	if opts != nil {
+		b.opts = *opts
+	}
+	if b.opts.ResumeFor <= 0 {
+		b.opts.ResumeFor = DefaultResumeFor
+	}
+	if b.opts.WaitFor <= 0 {
+		b.opts.WaitFor = DefaultWaitFor
+	}
+	if b.opts.Protocol == "" {
+		b.opts.Protocol = Auto
+	}
+	b.hc = b.opts.HTTPClient
+	if b.hc == nil {
+		b.hc = defaultHTTPClient()
+	}
+	b.log = b.opts.Logger
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	b.sess.subs = make(map[string]bool)
+	return b
+}
+
+func defaultHTTPClient() *http.Client {
+	d := &net.Dialer{
+		Timeout:         10 * time.Second,
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 5 * time.Second, Count: 3},
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = d.DialContext
+	return &http.Client{Transport: t}
+}
+
+// Run relays messages between in/out and the endpoint until in ends or ctx
+// is done. Closing in (when it is an io.Closer) is how ctx stops the read.
+// Before it returns, Run ends the remote session (DELETE).
+func (b *Bridge) Run(ctx context.Context, in io.Reader, out io.Writer) error {
+	b.mu.Lock()
+	if b.running {
+		b.mu.Unlock()
+		return errors.New("bridge: Run called twice")
+	}
+	b.running = true
+	b.mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	b.ctx, b.out = ctx, out
+	defer func() {
+		cancel()
+		b.wg.Wait()
+		b.endSession()
+	}()
+	if c, ok := in.(io.Closer); ok {
+		stop := context.AfterFunc(ctx, func() { c.Close() })
+		defer stop()
+	}
+	r := bufio.NewReaderSize(in, 64<<10)
+	for {
+		line, err := r.ReadBytes('\n')
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			b.fromClient(line)
+		}
+		if err == io.EOF || ctx.Err() != nil {
+			b.log.Info("the client closed stdin; ending")
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading stdin: %w", err)
+		}
+	}
+}
+
+// fromClient handles one line from the client. Requests run on their own
+// goroutine; notifications and replies are sent in order, here.
+func (b *Bridge) fromClient(line []byte) {
+	msg, err := jsonrpc.DecodeMessage(line)
+	if err != nil {
+		b.log.Warn("dropping a line from the client that is not JSON-RPC", "err", err)
+		return
+	}
+	switch m := msg.(type) {
+	case *jsonrpc.Response:
+		b.sessionReply(line, m)
+	case *jsonrpc.Request:
+		stateless := isStateless(m)
+		if m.Method == "notifications/cancelled" {
+			b.cancelled(m)
+		}
+		if !m.IsCall() {
+			if !stateless {
+				b.sessionNotify(line, m)
+			}
+			return
+		}
+		if refused := b.eraRefused(m, stateless); refused != nil {
+			b.write(refused)
+			return
+		}
+		c := b.register(m)
+		if c == nil {
+			return
+		}
+		b.wg.Go(func() {
+			defer c.cancel()
+			switch {
+			case stateless:
+				b.statelessCall(c, line)
+			case m.Method == "initialize":
+				b.initialize(c, line)
+			default:
+				b.sessionCall(c, line)
+			}
+		})
+	}
+}
+
+// isStateless reports whether req belongs to the 2026-07-28 era: it is
+// server/discover or names its protocol version in _meta.
+func isStateless(req *jsonrpc.Request) bool {
+	return req.Method == "server/discover" || metaVersion(req.Params) != ""
+}
+
+const metaVersionKey = "io.modelcontextprotocol/protocolVersion"
+
+func metaVersion(params json.RawMessage) string {
+	var p struct {
+		Meta map[string]any `json:"_meta"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return ""
+	}
+	v, _ := p.Meta[metaVersionKey].(string)
+	return v
+}
+
+// eraRefused answers a request of the era that Options.Protocol excludes.
+func (b *Bridge) eraRefused(req *jsonrpc.Request, stateless bool) []byte {
+	var supported, requested string
+	switch {
+	case b.opts.Protocol == Sessionful && stateless:
+		supported, requested = Sessionful, metaVersion(req.Params)
+		if requested == "" {
+			requested = Stateless
+		}
+	case b.opts.Protocol == Stateless && req.Method == "initialize":
+		var p struct {
+			ProtocolVersion string `json:"protocolVersion"`
+		}
+		_ = json.Unmarshal(req.Params, &p)
+		supported, requested = Stateless, p.ProtocolVersion
+	default:
+		return nil
+	}
+	data := map[string]any{"supported": []string{supported}, "requested": requested}
+	return errorLine(req.ID, codeUnsupportedVersion,
+		fmt.Sprintf("mooring connect runs with --protocol %s: protocol version %s is not relayed", b.opts.Protocol, requested), data)
+}
+
+// JSON-RPC error codes of the bridge's own answers.
+const (
+	codeUnsupportedVersion = -32022 // MCP's UnsupportedProtocolVersionError
+	codeConnection         = -32000 // the server could not be reached, or the result was lost
+)
+
+// call is a request in flight: the client's, or one of the bridge's own
+// (then reply receives its response instead of the client).
+type call struct {
+	id     jsonrpc.ID
+	method string
+	params json.RawMessage
+	ctx    context.Context // done when the call is answered, cancelled or the bridge ends
+	cancel context.CancelFunc
+	reply  chan *jsonrpc.Response // nil: answer the client
+
+	// guarded by Bridge.mu
+	gen       int  // the session generation it was sent in
+	streaming bool // the server took it (2xx): a lost session loses it
+	answered  bool
+}
+
+// register adds a call for req; it answers a duplicate id with an error and
+// returns nil.
+func (b *Bridge) register(req *jsonrpc.Request) *call {
+	c := &call{id: req.ID, method: req.Method, params: req.Params}
+	c.ctx, c.cancel = context.WithCancel(b.ctx)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, dup := b.calls[req.ID]; dup {
+		c.cancel()
+		b.write(errorLine(req.ID, jsonrpc.CodeInvalidRequest, "mooring connect: a request with this id is still in flight", nil))
+		return nil
+	}
+	b.calls[req.ID] = c
+	return c
+}
+
+// own registers a request of the bridge's own.
+func (b *Bridge) own(method string, params any) (*call, []byte) {
+	b.mu.Lock()
+	b.ownSeq++
+	id := mustID(fmt.Sprintf("mooring-connect/%d", b.ownSeq))
+	b.mu.Unlock()
+	req, _ := newCall(id, method, params)
+	raw, _ := jsonrpc.EncodeMessage(req)
+	c := &call{id: id, method: method, params: req.Params, reply: make(chan *jsonrpc.Response, 1)}
+	c.ctx, c.cancel = context.WithCancel(b.ctx)
+	b.mu.Lock()
+	b.calls[id] = c
+	b.mu.Unlock()
+	return c, raw
+}
+
+// finish answers c once, with raw (a response to the client) or resp.
+func (b *Bridge) finish(c *call, raw []byte, resp *jsonrpc.Response) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c.answered {
+		return
+	}
+	c.answered = true
+	delete(b.calls, c.id)
+	c.cancel()
+	if c.reply != nil {
+		c.reply <- resp
+		return
+	}
+	b.write(raw)
+}
+
+// fail answers c with a JSON-RPC error of the bridge.
+func (b *Bridge) fail(c *call, code int64, msg string) {
+	if c.reply == nil {
+		b.log.Warn("answering a call with an error", "id", c.id.Raw(), "method", c.method, "error", msg)
+	}
+	b.finish(c, errorLine(c.id, code, msg, nil), &jsonrpc.Response{ID: c.id, Error: &jsonrpc.Error{Code: code, Message: msg}})
+}
+
+// drop forgets c without an answer (the client cancelled it).
+func (b *Bridge) drop(c *call) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !c.answered {
+		c.answered = true
+		delete(b.calls, c.id)
+	}
+	c.cancel()
+}
+
+func (b *Bridge) isDone(c *call) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return c.answered
+}
+
+// cancelled stops the bridge's work on a call that the client cancelled:
+// its result is no longer wanted, so a broken stream is not resumed.
+func (b *Bridge) cancelled(n *jsonrpc.Request) {
+	var p struct {
+		RequestID any `json:"requestId"`
+	}
+	if json.Unmarshal(n.Params, &p) != nil {
+		return
+	}
+	id, err := jsonrpc.MakeID(p.RequestID)
+	if err != nil {
+		return
+	}
+	b.mu.Lock()
+	c := b.calls[id]
+	b.mu.Unlock()
+	if c != nil && c.reply == nil {
+		b.drop(c)
+	}
+}
+
+// fromServer dispatches one message from the server: a response answers
+// its call; requests and notifications go to the client.
+func (b *Bridge) fromServer(raw []byte) {
+	msg, err := jsonrpc.DecodeMessage(raw)
+	if err != nil {
+		b.log.Warn("dropping a message from the server that is not JSON-RPC", "err", err)
+		return
+	}
+	resp, ok := msg.(*jsonrpc.Response)
+	if !ok {
+		b.write(raw)
+		return
+	}
+	b.mu.Lock()
+	c := b.calls[resp.ID]
+	b.mu.Unlock()
+	if c == nil {
+		b.log.Debug("dropping a response for no call in flight", "id", resp.ID.Raw())
+		return
+	}
+	b.observe(c, resp)
+	b.finish(c, raw, resp)
+}
+
+// observe learns from a successful response what a new session would need
+// (log level, subscriptions) and which tools are safe to call again.
+func (b *Bridge) observe(c *call, resp *jsonrpc.Response) {
+	if resp.Error != nil || c.reply != nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch c.method {
+	case "initialize":
+		var r struct {
+			ProtocolVersion string `json:"protocolVersion"`
+		}
+		if json.Unmarshal(resp.Result, &r) == nil {
+			b.sess.initParams, b.sess.version = c.params, r.ProtocolVersion
+		}
+	case "logging/setLevel":
+		b.sess.level = c.params
+	case "resources/subscribe", "resources/unsubscribe":
+		var p struct {
+			URI string `json:"uri"`
+		}
+		if json.Unmarshal(c.params, &p) == nil && p.URI != "" {
+			if c.method == "resources/subscribe" {
+				b.sess.subs[p.URI] = true
+			} else {
+				delete(b.sess.subs, p.URI)
+			}
+		}
+	case "tools/list":
+		var r struct {
+			Tools []struct {
+				Name        string `json:"name"`
+				Annotations *struct {
+					ReadOnly   bool `json:"readOnlyHint"`
+					Idempotent bool `json:"idempotentHint"`
+				} `json:"annotations"`
+			} `json:"tools"`
+		}
+		if json.Unmarshal(resp.Result, &r) == nil {
+			for _, t := range r.Tools {
+				b.hints[t.Name] = t.Annotations != nil && (t.Annotations.ReadOnly || t.Annotations.Idempotent)
+			}
+		}
+	}
+}
+
+// safeToRepeat reports whether sending c again cannot do harm: every
+// method but tools/call, and tools/call of a tool the server marked
+// read-only or idempotent.
+func (b *Bridge) safeToRepeat(c *call) bool {
+	if c.method != "tools/call" {
+		return true
+	}
+	var p struct {
+		Name string `json:"name"`
+	}
+	_ = json.Unmarshal(c.params, &p)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.hints[p.Name]
+}
+
+// write sends one message to the client. Callers may hold b.mu (the lock
+// order is mu, then outMu).
+func (b *Bridge) write(raw []byte) {
+	b.outMu.Lock()
+	defer b.outMu.Unlock()
+	b.writeOut(raw)
+}
+
+func (b *Bridge) writeOut(raw []byte) {
+	if bytes.ContainsAny(raw, "\r\n") {
+		var buf bytes.Buffer
+		if json.Compact(&buf, raw) == nil {
+			raw = buf.Bytes()
+		}
+	}
+	line := append(append(make([]byte, 0, len(raw)+1), raw...), '\n')
+	if _, err := b.out.Write(line); err != nil {
+		b.log.Error("writing to stdout", "err", err)
+	}
+}
+
+// notifyClient tells the client something with a notifications/message.
+func (b *Bridge) notifyClient(level, text string) {
+	n, _ := newCall(jsonrpc.ID{}, "notifications/message", map[string]any{
+		"level": level, "logger": "mooring-connect", "data": text,
+	})
+	raw, _ := jsonrpc.EncodeMessage(n)
+	b.write(raw)
+}
+
+func errorLine(id jsonrpc.ID, code int64, msg string, data any) []byte {
+	e := &jsonrpc.Error{Code: code, Message: msg}
+	if data != nil {
+		e.Data, _ = json.Marshal(data)
+	}
+	raw, _ := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: id, Error: e})
+	return raw
+}
+
+func mustID(s string) jsonrpc.ID {
+	id, _ := jsonrpc.MakeID(s)
+	return id
+}
+
+// newCall builds a request (a notification when id is the zero ID).
+func newCall(id jsonrpc.ID, method string, params any) (*jsonrpc.Request, error) {
+	req := &jsonrpc.Request{ID: id, Method: method}
+	if params != nil {
+		p, err := json.Marshal(params)
+		if err != nil {
+			return nil, err
+		}
+		req.Params = p
+	}
+	return req, nil
+}
