@@ -1,0 +1,264 @@
+package bridge
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// msg is one JSON-RPC message the client got from the bridge.
+type msg struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
+	Result json.RawMessage `json:"result"`
+	Error  *struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// client drives a bridge over its stdio with JSON-RPC lines.
+type client struct {
+	t  *testing.T
+	in *io.PipeWriter
+
+	mu   sync.Mutex
+	got  []msg
+	more chan struct{} // signalled on every new message
+}
+
+// startBridge runs a bridge to url in this process; it ends with the test.
+func startBridge(t *testing.T, url string, opts *Options) *client {
+	t.Helper()
+	if opts == nil {
+		opts = &Options{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	c := &client{t: t, in: inW, more: make(chan struct{}, 1)}
+	done := make(chan error, 1)
+	go func() {
+		done <- New(url, opts).Run(context.Background(), inR, outW)
+		outW.Close()
+	}()
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		sc := bufio.NewScanner(outR)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var m msg
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				t.Errorf("bridge wrote a line that is not JSON: %q", sc.Text())
+				continue
+			}
+			c.mu.Lock()
+			c.got = append(c.got, m)
+			c.mu.Unlock()
+			select {
+			case c.more <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		inW.Close()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("the bridge did not end after stdin closed")
+		}
+		<-read
+	})
+	return c
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func (c *client) send(v map[string]any) {
+	c.t.Helper()
+	v["jsonrpc"] = "2.0"
+	line, _ := json.Marshal(v)
+	if _, err := c.in.Write(append(line, '\n')); err != nil {
+		c.t.Fatalf("writing to the bridge: %v", err)
+	}
+}
+
+// wait returns the first message that matches, waiting up to d.
+func (c *client) wait(d time.Duration, what string, match func(msg) bool) msg {
+	c.t.Helper()
+	deadline := time.After(d)
+	for {
+		c.mu.Lock()
+		for _, m := range c.got {
+			if match(m) {
+				c.mu.Unlock()
+				return m
+			}
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.more:
+		case <-deadline:
+			c.t.Fatalf("no %s within %s", what, d)
+		}
+	}
+}
+
+// answer waits for the response to request id.
+func (c *client) answer(id int, d time.Duration) msg {
+	c.t.Helper()
+	return c.wait(d, fmt.Sprintf("answer to %d", id), func(m msg) bool { return string(m.ID) == fmt.Sprint(id) && m.Method == "" })
+}
+
+func (c *client) count(match func(msg) bool) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, m := range c.got {
+		if match(m) {
+			n++
+		}
+	}
+	return n
+}
+
+// initialize opens the session as a 2025-11-25 client would.
+func (c *client) initialize() msg {
+	c.t.Helper()
+	c.send(map[string]any{"id": 1, "method": "initialize", "params": map[string]any{
+		"protocolVersion": "2025-11-25", "capabilities": map[string]any{},
+		"clientInfo": map[string]any{"name": "t", "version": "1"},
+	}})
+	m := c.answer(1, 20*time.Second)
+	if m.Error != nil {
+		c.t.Fatalf("initialize: %s", m.Error.Message)
+	}
+	c.send(map[string]any{"method": "notifications/initialized"})
+	return m
+}
+
+func callTool(id int, name string, args map[string]any, progress string) map[string]any {
+	p := map[string]any{"name": name, "arguments": args}
+	if progress != "" {
+		p["_meta"] = map[string]any{"progressToken": progress}
+	}
+	return map[string]any{"id": id, "method": "tools/call", "params": p}
+}
+
+// sdkServer is go-sdk's own Streamable HTTP handler on a fixed loopback
+// address: it keeps sessions in memory only, so a restart loses them.
+type sdkServer struct {
+	t    *testing.T
+	addr string
+	srv  *http.Server
+
+	mu         sync.Mutex
+	subscribed []string
+	started    chan string // names of tool calls as they start
+}
+
+func newSDKServer(t *testing.T) *sdkServer {
+	s := &sdkServer{t: t, started: make(chan string, 16)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr = ln.Addr().String()
+	s.serve(ln)
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *sdkServer) url() string { return "http://" + s.addr + "/mcp" }
+
+// serve starts a fresh server (no sessions, no subscriptions) on ln.
+func (s *sdkServer) serve(ln net.Listener) {
+	s.mu.Lock()
+	s.subscribed = nil
+	s.mu.Unlock()
+	server := mcp.NewServer(&mcp.Implementation{Name: "sdk", Version: "1"}, &mcp.ServerOptions{
+		SubscribeHandler: func(_ context.Context, req *mcp.SubscribeRequest) error {
+			s.mu.Lock()
+			s.subscribed = append(s.subscribed, req.Params.URI)
+			s.mu.Unlock()
+			return nil
+		},
+		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+	})
+	// count sends progress every interval_ms and answers "counted N".
+	mcp.AddTool(server, &mcp.Tool{Name: "count", Description: "counts slowly"},
+		func(ctx context.Context, req *mcp.CallToolRequest, in struct {
+			N          int `json:"n"`
+			IntervalMS int `json:"interval_ms"`
+		}) (*mcp.CallToolResult, any, error) {
+			s.started <- "count"
+			for i := 1; i <= in.N; i++ {
+				select {
+				case <-ctx.Done():
+					return nil, nil, ctx.Err()
+				case <-time.After(time.Duration(in.IntervalMS) * time.Millisecond):
+				}
+				if tok := req.Params.GetProgressToken(); tok != nil {
+					_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: tok, Progress: float64(i)})
+				}
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("counted %d", in.N)}}}, nil, nil
+		})
+	server.AddResource(&mcp.Resource{URI: "test://r", Name: "r"}, func(context.Context, *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: "test://r", Text: "r"}}}, nil
+	})
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server },
+		&mcp.StreamableHTTPOptions{EventStore: mcp.NewMemoryEventStore(nil)})
+	s.srv = &http.Server{Handler: h}
+	go s.srv.Serve(ln)
+}
+
+func (s *sdkServer) stop() { s.srv.Close() }
+
+// restart stops the server, abruptly, and starts a fresh one on the same
+// address: every session is gone.
+func (s *sdkServer) restart() {
+	s.stop()
+	var ln net.Listener
+	var err error
+	for i := 0; i < 100; i++ {
+		if ln, err = net.Listen("tcp", s.addr); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.serve(ln)
+}
+
+func (s *sdkServer) subscriptions() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.subscribed...)
+}
