@@ -1,0 +1,390 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mooring-dev/mooring/internal/syncbuf"
+	"github.com/mooring-dev/mooring/internal/tcpproxy"
+)
+
+// rpcMsg is one JSON-RPC message that mooring connect wrote to stdout.
+type rpcMsg struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
+	Result json.RawMessage `json:"result"`
+	Error  *struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// bridgeProc is one `mooring connect`, driven over its stdin and stdout
+// with JSON-RPC lines.
+type bridgeProc struct {
+	t   *testing.T
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	log *syncbuf.Buffer // its stderr
+
+	mu   sync.Mutex
+	got  []rpcMsg
+	more chan struct{}
+}
+
+func startConnect(t *testing.T, url string, args ...string) *bridgeProc {
+	t.Helper()
+	b := &bridgeProc{t: t, log: new(syncbuf.Buffer), more: make(chan struct{}, 1)}
+	b.cmd = exec.Command(binary, append(append([]string{"connect", "--log-level", "debug"}, args...), url)...)
+	b.cmd.Stderr = b.log
+	var err error
+	if b.in, err = b.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := b.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var m rpcMsg
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				t.Errorf("mooring connect wrote a line that is not JSON-RPC: %q", sc.Text())
+				continue
+			}
+			b.mu.Lock()
+			b.got = append(b.got, m)
+			b.mu.Unlock()
+			select {
+			case b.more <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		b.in.Close() // the client is gone: mooring connect ends
+		done := make(chan error, 1)
+		go func() { <-read; done <- b.cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("mooring connect: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("mooring connect did not end after stdin closed")
+			b.cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("mooring connect log:\n%s", b.log.String())
+		}
+	})
+	return b
+}
+
+func (b *bridgeProc) send(v map[string]any) {
+	b.t.Helper()
+	v["jsonrpc"] = "2.0"
+	line, _ := json.Marshal(v)
+	if _, err := b.in.Write(append(line, '\n')); err != nil {
+		b.t.Fatalf("writing to mooring connect: %v", err)
+	}
+}
+
+// wait returns the first message that matches, waiting up to d.
+func (b *bridgeProc) wait(d time.Duration, what string, match func(rpcMsg) bool) rpcMsg {
+	b.t.Helper()
+	deadline := time.After(d)
+	for {
+		b.mu.Lock()
+		for _, m := range b.got {
+			if match(m) {
+				b.mu.Unlock()
+				return m
+			}
+		}
+		b.mu.Unlock()
+		select {
+		case <-b.more:
+		case <-deadline:
+			b.t.Fatalf("no %s within %s", what, d)
+		}
+	}
+}
+
+func (b *bridgeProc) answer(id int, d time.Duration) rpcMsg {
+	b.t.Helper()
+	return b.wait(d, fmt.Sprintf("answer to request %d", id), func(m rpcMsg) bool {
+		return string(m.ID) == fmt.Sprint(id) && m.Method == ""
+	})
+}
+
+func (b *bridgeProc) answered(id int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, m := range b.got {
+		if string(m.ID) == fmt.Sprint(id) && m.Method == "" {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *bridgeProc) progress() []float64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []float64
+	for _, m := range b.got {
+		if m.Method == "notifications/progress" {
+			var p struct {
+				Progress float64 `json:"progress"`
+			}
+			_ = json.Unmarshal(m.Params, &p)
+			out = append(out, p.Progress)
+		}
+	}
+	return out
+}
+
+func (b *bridgeProc) logged(text string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, m := range b.got {
+		if m.Method == "notifications/message" && strings.Contains(string(m.Params), text) {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *bridgeProc) initialize() {
+	b.t.Helper()
+	b.send(map[string]any{"id": 1, "method": "initialize", "params": map[string]any{
+		"protocolVersion": "2025-11-25", "capabilities": map[string]any{},
+		"clientInfo": map[string]any{"name": "e2e", "version": "1"},
+	}})
+	if m := b.answer(1, 30*time.Second); m.Error != nil {
+		b.t.Fatalf("initialize: %s", m.Error.Message)
+	}
+	b.send(map[string]any{"method": "notifications/initialized"})
+}
+
+func slowCount(id, count, intervalMS int, progress string) map[string]any {
+	p := map[string]any{"name": "slow_count", "arguments": map[string]any{"count": count, "interval_ms": intervalMS}}
+	if progress != "" {
+		p["_meta"] = map[string]any{"progressToken": progress}
+	}
+	return map[string]any{"id": id, "method": "tools/call", "params": p}
+}
+
+func text(t *testing.T, m rpcMsg) string {
+	t.Helper()
+	if m.Error != nil {
+		t.Fatalf("error %d: %s", m.Error.Code, m.Error.Message)
+	}
+	var r struct {
+		Content []struct {
+			Text string `json:"text"`
+		} `json:"content"`
+		IsError bool `json:"isError"`
+	}
+	if err := json.Unmarshal(m.Result, &r); err != nil || len(r.Content) == 0 || r.IsError {
+		t.Fatalf("result %s", m.Result)
+	}
+	return r.Content[0].Text
+}
+
+const newSession = "opened a new MCP session"
+
+// SIGKILL of mooring in the middle of a call, restarted 10 s later on its
+// bolt store: mooring connect resumes the call's stream, so the call gets
+// mooring's answer (its result, or mooring's error for a call cut off by
+// the crash) and never hangs; a request sent while mooring is down waits
+// for it; the session goes on without a new one.
+func TestConnect_KillRestart(t *testing.T) {
+	args := storeArgs(t, "bolt")
+	addr := freeAddr(t)
+	p := start(t, addr, args...)
+	b := startConnect(t, p.url())
+	b.initialize()
+	b.send(slowCount(2, 400, 50, "k"))
+	b.wait(20*time.Second, "progress before the kill", func(m rpcMsg) bool { return m.Method == "notifications/progress" })
+	p.kill()
+	time.Sleep(2 * time.Second)
+	b.send(map[string]any{"id": 3, "method": "tools/list"}) // while mooring is down
+	time.Sleep(8 * time.Second)
+	if b.answered(2) || b.answered(3) {
+		t.Fatal("mooring connect answered a request while mooring was down")
+	}
+	start(t, addr, args...)
+
+	m := b.answer(2, 60*time.Second)
+	switch {
+	case m.Error == nil:
+		if got := text(t, m); got != "counted to 400" {
+			t.Fatalf("the call across the kill: %q", got)
+		}
+	case strings.Contains(m.Error.Message, "mooring connect"):
+		t.Fatalf("the call across the kill failed in the bridge: %s", m.Error.Message)
+	default:
+		t.Logf("the call across the kill got mooring's answer: %s", m.Error.Message)
+	}
+	if m := b.answer(3, 30*time.Second); m.Error != nil || !strings.Contains(string(m.Result), "slow_count") {
+		t.Fatalf("the request sent while mooring was down: %s %+v", m.Result, m.Error)
+	}
+	b.send(slowCount(4, 2, 1, ""))
+	if got := text(t, b.answer(4, 30*time.Second)); got != "counted to 2" {
+		t.Fatalf("the next call: %q", got)
+	}
+	if b.logged(newSession) {
+		t.Error("mooring kept the session, yet mooring connect opened a new one")
+	}
+}
+
+// Connections cut in the middle of a call (a TCP proxy that drops them)
+// are invisible: every progress notification arrives once, in order, and
+// the result arrives.
+func TestConnect_NetworkCut(t *testing.T) {
+	p := start(t, freeAddr(t), storeArgs(t, "bolt")...)
+	proxy, err := tcpproxy.New(p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	b := startConnect(t, "http://"+proxy.Addr()+"/mcp")
+	b.initialize()
+	const n = 40
+	b.send(slowCount(2, n, 50, "c"))
+	for cut := 1; cut <= 3; cut++ {
+		b.wait(30*time.Second, "progress before a cut", func(rpcMsg) bool { return len(b.progressLocked()) >= cut*8 })
+		if proxy.Cut() == 0 {
+			t.Fatal("no connection to cut")
+		}
+	}
+	if got := text(t, b.answer(2, 60*time.Second)); got != fmt.Sprintf("counted to %d", n) {
+		t.Fatalf("got %q", got)
+	}
+	got := b.progress()
+	for i, v := range got {
+		if v != float64(i+1) {
+			t.Fatalf("progress %v: gap or duplicate at %d", got, i)
+		}
+	}
+	if len(got) != n {
+		t.Fatalf("progress %v: want %d values", got, n)
+	}
+	if b.logged(newSession) {
+		t.Error("a network cut made mooring connect open a new session")
+	}
+}
+
+// progressLocked counts progress notifications for wait's match function,
+// which runs with b.mu held.
+func (b *bridgeProc) progressLocked() []struct{} {
+	var out []struct{}
+	for _, m := range b.got {
+		if m.Method == "notifications/progress" {
+			out = append(out, struct{}{})
+		}
+	}
+	return out
+}
+
+// A server without durable sessions (mooring on the memory store) that
+// restarts: the call in flight gets a clear error, the client is told, and
+// the next call works in a new session.
+func TestConnect_HealLostSession(t *testing.T) {
+	addr := freeAddr(t)
+	p := start(t, addr, "--store", "memory")
+	b := startConnect(t, p.url())
+	b.initialize()
+	b.send(slowCount(2, 400, 50, "h"))
+	b.wait(20*time.Second, "progress before the kill", func(m rpcMsg) bool { return m.Method == "notifications/progress" })
+	p.kill()
+	start(t, addr, "--store", "memory")
+
+	m := b.answer(2, 60*time.Second)
+	if m.Error == nil || !strings.Contains(m.Error.Message, "result of this call is lost") {
+		t.Fatalf("the call in flight: %s %+v, want the lost-session error", m.Result, m.Error)
+	}
+	b.wait(30*time.Second, "the notice of a new session", func(m rpcMsg) bool {
+		return m.Method == "notifications/message" && strings.Contains(string(m.Params), newSession)
+	})
+	b.send(slowCount(3, 2, 1, ""))
+	if got := text(t, b.answer(3, 30*time.Second)); got != "counted to 2" {
+		t.Fatalf("the next call: %q", got)
+	}
+}
+
+// go-sdk's client over stdio (CommandTransport), as a desktop client would
+// run mooring connect: in the sessionful era its session survives a
+// SIGKILL and restart of mooring; unpinned, it speaks 2026-07-28 through
+// the bridge.
+func TestConnect_GoSDKClient(t *testing.T) {
+	args := storeArgs(t, "bolt")
+	addr := freeAddr(t)
+	p := start(t, addr, args...)
+	// The unpinned client first: the pinned one's subtest restarts mooring,
+	// and that mooring ends with the subtest.
+	for _, version := range []string{"", "2025-11-25"} {
+		t.Run("version="+version, func(t *testing.T) {
+			log := new(syncbuf.Buffer)
+			cmd := exec.Command(binary, "connect", "--log-level", "debug", p.url())
+			cmd.Stderr = log
+			c := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cs, err := c.Connect(ctx, &mcp.CommandTransport{Command: cmd}, &mcp.ClientSessionOptions{ProtocolVersion: version})
+			if err != nil {
+				t.Fatalf("connect: %v\n%s", err, log.String())
+			}
+			defer func() {
+				cs.Close()
+				if t.Failed() {
+					t.Logf("mooring connect log:\n%s", log.String())
+				}
+			}()
+			call := func(when string) {
+				t.Helper()
+				res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "slow_count", Arguments: map[string]any{"count": 3, "interval_ms": 1}})
+				if err != nil || res.IsError || len(res.Content) == 0 {
+					t.Fatalf("%s: %v %+v", when, err, res)
+				}
+				if got := res.Content[0].(*mcp.TextContent).Text; got != "counted to 3" {
+					t.Fatalf("%s: %q", when, got)
+				}
+			}
+			call("first call")
+			if version == "" {
+				if cs.InitializeResult().ProtocolVersion != "2026-07-28" {
+					t.Errorf("unpinned go-sdk client negotiated %s, want 2026-07-28", cs.InitializeResult().ProtocolVersion)
+				}
+				return
+			}
+			p.kill()
+			p = start(t, addr, args...)
+			call("after a kill and restart")
+			if strings.Contains(log.String(), "opened a new session") {
+				t.Error("mooring kept the session, yet mooring connect opened a new one")
+			}
+		})
+	}
+}
