@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"sort"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mooring-dev/mooring/auth"
 	"github.com/mooring-dev/mooring/backend"
 	"github.com/mooring-dev/mooring/backend/builtin"
 	"github.com/mooring-dev/mooring/backend/command"
@@ -37,6 +39,9 @@ type serverConfig struct {
 	// ToolScopes are the scopes a client's token needs to call each tool
 	// of this server (with --auth).
 	ToolScopes map[string][]string `json:"toolScopes,omitempty"`
+	// Credentials are mooring's own for an HTTP server: a static header or
+	// OAuth client credentials. A client's token is never passed on.
+	Credentials *auth.Credentials `json:"credentials,omitempty"`
 }
 
 // parseServers decodes mcpServers strictly: a key mooring does not know is
@@ -52,7 +57,7 @@ func parseServers(raw json.RawMessage) (map[string]serverConfig, error) {
 		dec.DisallowUnknownFields()
 		var sc serverConfig
 		if err := dec.Decode(&sc); err != nil {
-			return nil, fmt.Errorf("%s %q: %w (keys: type, command, args, env, cwd for a program; type, url, headers for an HTTP server; toolScopes for either)", serversKey, name, err)
+			return nil, fmt.Errorf("%s %q: %w (keys: type, command, args, env, cwd for a program; type, url, headers, credentials for an HTTP server; toolScopes for either)", serversKey, name, err)
 		}
 		out[name] = sc
 	}
@@ -84,6 +89,22 @@ func (sc serverConfig) check(name string) error {
 		return fmt.Errorf("%s: args, env and cwd are for a command, not a url", where)
 	case sc.Command != "" && len(sc.Headers) > 0:
 		return fmt.Errorf("%s: headers are for a url, not a command", where)
+	case sc.Command != "" && sc.Credentials != nil:
+		return fmt.Errorf("%s: credentials are for a url; a command gets its secrets in env", where)
+	}
+	if sc.Credentials != nil {
+		if err := sc.Credentials.Check(); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+		h := sc.Credentials.Header
+		if h == "" {
+			h = "Authorization"
+		}
+		for k := range sc.Headers {
+			if strings.EqualFold(k, h) {
+				return fmt.Errorf("%s: headers sets %s, which credentials set too", where, k)
+			}
+		}
 	}
 	switch sc.Type {
 	case "":
@@ -187,7 +208,14 @@ func (c *config) mounts(log *slog.Logger) ([]mount, error) {
 			}
 			m.opener = op
 		case "http":
-			m.opener = upstream.New(upstream.Options{Name: name, URL: sc.URL, Headers: sc.Headers, Logger: log})
+			var tr http.RoundTripper
+			if sc.Credentials != nil {
+				var err error
+				if tr, err = sc.Credentials.Transport(http.DefaultTransport.(*http.Transport).Clone(), sc.URL); err != nil {
+					return nil, fmt.Errorf("%s %q: %w", serversKey, name, err)
+				}
+			}
+			m.opener = upstream.New(upstream.Options{Name: name, URL: sc.URL, Headers: sc.Headers, Transport: tr, Logger: log})
 		}
 		out = append(out, m)
 	}

@@ -23,6 +23,10 @@ func TestMain(m *testing.M) {
 	if os.Getenv(stdioEnv) == "1" {
 		os.Exit(run(context.Background(), []string{"stdio-builtin"}, os.Stdout, os.Stderr))
 	}
+	if os.Getenv(envDumpEnv) == "1" {
+		serveEnvDump()
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 

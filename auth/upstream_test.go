@@ -1,0 +1,100 @@
+package auth_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mooring-dev/mooring/auth"
+	"github.com/mooring-dev/mooring/internal/oauthtest"
+)
+
+// lastAuth is an upstream that remembers the Authorization of each request.
+func lastAuth(t *testing.T) (*httptest.Server, func() []string) {
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Get("Authorization"))
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), got...) }
+}
+
+func get(t *testing.T, tr http.RoundTripper, url string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Authorization", "Bearer the-client's")
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+}
+
+// Client credentials: one token for many requests while it is fresh; a
+// token within DefaultRefreshEarly of its expiry is replaced before use.
+func TestCredentials_ClientCredentialsCachedAndRefreshedEarly(t *testing.T) {
+	is := oauthtest.NewIssuer(t)
+	is.AddClient("gw", "s")
+	t.Setenv("GW_SECRET", "s")
+	up, seen := lastAuth(t)
+	c := auth.Credentials{Type: "client_credentials", TokenURL: is.TokenURL(), ClientID: "gw", ClientSecretEnv: "GW_SECRET"}
+
+	tr, err := c.Transport(nil, up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		get(t, tr, up.URL)
+	}
+	if n := is.TokenRequests.Load(); n != 1 {
+		t.Errorf("%d token requests for 3 calls with an hour-long token, want 1", n)
+	}
+	got := seen()
+	if got[0] != got[2] || got[0] == "Bearer the-client's" || got[0] == "" {
+		t.Errorf("upstream saw %q", got)
+	}
+
+	is.SetTokenTTL(auth.DefaultRefreshEarly / 2)
+	tr, err = c.Transport(nil, up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := is.TokenRequests.Load()
+	for range 2 {
+		get(t, tr, up.URL)
+	}
+	if n := is.TokenRequests.Load() - before; n != 2 {
+		t.Errorf("%d token requests for 2 calls with tokens inside the early-refresh window, want 2", n)
+	}
+	if r := is.Resources(); r[len(r)-1] != up.URL {
+		t.Errorf("resource parameter %q, want %q", r[len(r)-1], up.URL)
+	}
+}
+
+// A static header from a file follows the file when it is rotated.
+func TestCredentials_HeaderFromFileFollowsRotation(t *testing.T) {
+	up, seen := lastAuth(t)
+	f := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(f, []byte("one\n"), 0o600)
+	tr, err := auth.Credentials{Type: "header", Prefix: "Bearer ", ValueFile: f}.Transport(nil, up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get(t, tr, up.URL)
+	os.WriteFile(f, []byte("two\n"), 0o600)
+	os.Chtimes(f, time.Now().Add(time.Minute), time.Now().Add(time.Minute))
+	get(t, tr, up.URL)
+	if got := seen(); len(got) != 2 || got[0] != "Bearer one" || got[1] != "Bearer two" {
+		t.Errorf("upstream saw %q", got)
+	}
+	if _, err := (auth.Credentials{Type: "header", ValueFile: f + ".missing"}).Transport(nil, up.URL); err == nil {
+		t.Error("a missing secret file: no error at start")
+	}
+}
