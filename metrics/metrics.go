@@ -28,6 +28,7 @@ type Metrics struct {
 	fallback       prometheus.Gauge
 	backends       *prometheus.CounterVec
 	requests       *prometheus.CounterVec
+	repliesDropped prometheus.Counter
 }
 
 // Options give the values that are read when scraped.
@@ -59,6 +60,7 @@ func New(opts Options) *Metrics {
 	m.fallback = prometheus.NewGauge(prometheus.GaugeOpts{Name: "mooring_store_fallback_active", Help: "1 while the store serves from its memory fallback (degraded)."})
 	m.reg.MustRegister(m.fallback)
 	m.backends = f.counterVec("mooring_backend_starts_total", "Backend connections opened: new for a new session, restore for a restored one.", "reason")
+	m.repliesDropped = f.counter("mooring_replies_dropped_total", "Client replies dropped because no server request waits for them (never sent, timed out, or answered already).")
 	m.requests = f.counterVec("mooring_http_requests_total", "HTTP requests to the MCP endpoint by method and status.", "method", "status")
 	if opts.ActiveSessions != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mooring_sessions_active", Help: "Live sessions in this process."},
@@ -102,6 +104,10 @@ func (m *Metrics) Handler() http.Handler {
 // SessionEvent counts a session event; its signature fits
 // session.Options.OnEvent.
 func (m *Metrics) SessionEvent(kind string) {
+	if kind == "reply_dropped" {
+		m.repliesDropped.Inc()
+		return
+	}
 	m.sessions.WithLabelValues(kind).Inc()
 	switch kind {
 	case "created":

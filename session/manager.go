@@ -57,7 +57,9 @@ type Options struct {
 	// LocalTools are answered by mooring itself, added to the backend's.
 	LocalTools []LocalTool
 	// OnEvent, if set, is told of every session event: "created",
-	// "restored", "expired" or "ended" (for metrics).
+	// "restored", "expired" or "ended", and of every client reply dropped
+	// because no server request waits for it: "reply_dropped" (for
+	// metrics).
 	OnEvent func(event string)
 	// Server names the backend server of this manager when several share
 	// one store (mcpServers): each session belongs to the server that
@@ -86,6 +88,7 @@ type Manager struct {
 	now              func() time.Time
 	localTools       []LocalTool
 	onEvent          func(string)
+	drops            dropLog
 	own              *Ownership
 	server           string
 

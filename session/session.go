@@ -323,7 +323,7 @@ func (s *Session) Reply(ctx context.Context, resp *jsonrpc.Response) error {
 	key, _ := resp.ID.Raw().(string)
 	backendID, ok := s.takeOutbound(key)
 	if !ok {
-		s.m.log.Warn("reply to an unknown server request dropped", "session", s.id, "id", resp.ID.Raw())
+		s.m.replyDropped(s.id, resp.ID.Raw())
 		return nil
 	}
 	err := s.conn.Send(ctx, &jsonrpc.Response{ID: backendID, Result: resp.Result, Error: resp.Error})

@@ -21,6 +21,7 @@ type httpError struct {
 	msg    string
 	id     jsonrpc.ID      // the request's id, when known
 	data   json.RawMessage // error data, if any
+	cause  error           // for the log only: the client is not told
 }
 
 func (e *httpError) Error() string { return e.msg }
@@ -55,7 +56,10 @@ func classify(err error) (status int, code int64, msg string) {
 	case errors.Is(err, session.ErrClosed), errors.Is(err, store.ErrClosed):
 		return http.StatusServiceUnavailable, jsonrpc.CodeInternalError, "server is shutting down"
 	default:
-		return http.StatusInternalServerError, jsonrpc.CodeInternalError, "internal error: " + err.Error()
+		// The error may name internal addresses (a dial error of the
+		// upstream server, of Redis): the log has it, the client is told
+		// less.
+		return http.StatusInternalServerError, jsonrpc.CodeInternalError, "internal error; the server's log has the details"
 	}
 }
 

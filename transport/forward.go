@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
 	"github.com/mooring-dev/mooring/session"
 )
@@ -123,7 +124,7 @@ func forward(w http.ResponseWriter, r *http.Request, client *http.Client, body [
 		}
 		// The owner may have received the request: running it again here
 		// could do its work twice.
-		return true, statusError(http.StatusBadGateway, "the replica that owns this session failed during the request: %v", err)
+		return true, &httpError{status: http.StatusBadGateway, code: jsonrpc.CodeInternalError, msg: "the replica that owns this session failed during the request; retry", cause: fmt.Errorf("forwarding to %s: %w", ownerURL, err)}
 	}
 	defer resp.Body.Close()
 	for k, v := range resp.Header {

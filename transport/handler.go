@@ -151,8 +151,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = statusError(http.StatusMethodNotAllowed, "method %s not allowed; use GET, POST or DELETE", r.Method)
 	}
 	if err != nil {
-		writeError(w, err)
+		h.fail(w, r, err)
 	}
+}
+
+// fail answers err; what the client is not told of a server-side failure
+// (5xx) goes to the log.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := writeError(w, err)
+	if status < 500 || status == http.StatusServiceUnavailable {
+		return // the client was told what it needs; 503s are retried
+	}
+	if he := (*httpError)(nil); errors.As(err, &he) {
+		if he.cause == nil {
+			return
+		}
+		err = he.cause
+	}
+	h.log.Error("request failed", "method", r.Method, "session", r.Header.Get("Mcp-Session-Id"), "status", status, "err", err)
 }
 
 // checkOrigin guards against DNS rebinding: a browser page on a foreign site
