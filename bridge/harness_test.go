@@ -176,13 +176,19 @@ type sdkServer struct {
 	addr string
 	srv  *http.Server
 
+	stateless bool // serve 2026-07-28 only, statelessly
+
 	mu         sync.Mutex
 	subscribed []string
-	started    chan string // names of tool calls as they start
+	headers    []http.Header // of every request
+	started    chan string   // names of tool calls as they start
+	cancelled  chan string   // names of tool calls whose context ended early
 }
 
-func newSDKServer(t *testing.T) *sdkServer {
-	s := &sdkServer{t: t, started: make(chan string, 16)}
+func newSDKServer(t *testing.T) *sdkServer { return newServer(t, false) }
+
+func newServer(t *testing.T, stateless bool) *sdkServer {
+	s := &sdkServer{t: t, stateless: stateless, started: make(chan string, 16), cancelled: make(chan string, 16)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -209,16 +215,19 @@ func (s *sdkServer) serve(ln net.Listener) {
 		},
 		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
 	})
-	// count sends progress every interval_ms and answers "counted N".
-	mcp.AddTool(server, &mcp.Tool{Name: "count", Description: "counts slowly"},
-		func(ctx context.Context, req *mcp.CallToolRequest, in struct {
-			N          int `json:"n"`
-			IntervalMS int `json:"interval_ms"`
-		}) (*mcp.CallToolResult, any, error) {
-			s.started <- "count"
+	// count sends progress every interval_ms and answers "counted N";
+	// count_ro does the same and says that it is read-only.
+	type countArgs struct {
+		N          int `json:"n"`
+		IntervalMS int `json:"interval_ms"`
+	}
+	count := func(name string) mcp.ToolHandlerFor[countArgs, any] {
+		return func(ctx context.Context, req *mcp.CallToolRequest, in countArgs) (*mcp.CallToolResult, any, error) {
+			s.started <- name
 			for i := 1; i <= in.N; i++ {
 				select {
 				case <-ctx.Done():
+					s.cancelled <- name
 					return nil, nil, ctx.Err()
 				case <-time.After(time.Duration(in.IntervalMS) * time.Millisecond):
 				}
@@ -227,13 +236,35 @@ func (s *sdkServer) serve(ln net.Listener) {
 				}
 			}
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("counted %d", in.N)}}}, nil, nil
+		}
+	}
+	mcp.AddTool(server, &mcp.Tool{Name: "count", Description: "counts slowly"}, count("count"))
+	mcp.AddTool(server, &mcp.Tool{Name: "count_ro", Description: "counts slowly, changing nothing",
+		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}}, count("count_ro"))
+	// ask asks the client's model (a server-to-client request).
+	mcp.AddTool(server, &mcp.Tool{Name: "ask", Description: "asks the client"},
+		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{MaxTokens: 10,
+				Messages: []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: "hi"}}}})
+			if err != nil {
+				return nil, nil, err
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{res.Content}}, nil, nil
 		})
 	server.AddResource(&mcp.Resource{URI: "test://r", Name: "r"}, func(context.Context, *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
 		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: "test://r", Text: "r"}}}, nil
 	})
-	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server },
-		&mcp.StreamableHTTPOptions{EventStore: mcp.NewMemoryEventStore(nil)})
-	s.srv = &http.Server{Handler: h}
+	opts := &mcp.StreamableHTTPOptions{EventStore: mcp.NewMemoryEventStore(nil)}
+	if s.stateless {
+		opts = &mcp.StreamableHTTPOptions{Stateless: true, PropagateRequestCancellation: true}
+	}
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, opts)
+	s.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.headers = append(s.headers, r.Header.Clone())
+		s.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})}
 	go s.srv.Serve(ln)
 }
 
