@@ -342,6 +342,20 @@ func TestConnect_GoSDKClient(t *testing.T) {
 	args := storeArgs(t, "bolt")
 	addr := freeAddr(t)
 	p := start(t, addr, args...)
+	// --protocol 2025-11-25 answers server/discover with -32022, so that
+	// an unpinned client falls back to initialize.
+	t.Run("bridge pinned to 2025-11-25", func(t *testing.T) {
+		cmd := exec.Command(binary, "connect", "--protocol", "2025-11-25", p.url())
+		cs, err := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil).
+			Connect(context.Background(), &mcp.CommandTransport{Command: cmd}, nil)
+		if err != nil {
+			t.Fatalf("connect: %v", err)
+		}
+		defer cs.Close()
+		if v := cs.InitializeResult().ProtocolVersion; v != "2025-11-25" {
+			t.Errorf("negotiated %s, want 2025-11-25", v)
+		}
+	})
 	// The unpinned client first: the pinned one's subtest restarts mooring,
 	// and that mooring ends with the subtest.
 	for _, version := range []string{"", "2025-11-25"} {
@@ -386,5 +400,24 @@ func TestConnect_GoSDKClient(t *testing.T) {
 				t.Error("mooring kept the session, yet mooring connect opened a new one")
 			}
 		})
+	}
+}
+
+// mooring connect --check prints what the endpoint negotiated in each era.
+func TestConnect_Check(t *testing.T) {
+	p := start(t, freeAddr(t), "--store", "memory")
+	out, err := exec.Command(binary, "connect", "--check", p.url()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("--check: %v\n%s", err, out)
+	}
+	for _, want := range []string{"sessionful: yes, protocol version 2025-11-25", "session: ", "can be resumed",
+		"GET stream: offered", "stateless: yes"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("--check output lacks %q:\n%s", want, out)
+		}
+	}
+	out, err = exec.Command(binary, "connect", "--check", "http://"+freeAddr(t)+"/mcp").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "unreachable") {
+		t.Errorf("--check of a closed port: %v\n%s", err, out)
 	}
 }
