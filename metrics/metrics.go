@@ -29,6 +29,7 @@ type Metrics struct {
 	backends       *prometheus.CounterVec
 	requests       *prometheus.CounterVec
 	repliesDropped prometheus.Counter
+	tasks          taskMetrics
 }
 
 // Options give the values that are read when scraped.
@@ -41,6 +42,8 @@ type Options struct {
 	// Connections returns the HTTP connections open and those shed (closed
 	// at once because every slot was taken).
 	Connections func() (open int, shed int64)
+	// ActiveTasks counts the tasks running in this process.
+	ActiveTasks func() int
 }
 
 // New registers every collector on a fresh registry.
@@ -72,6 +75,7 @@ func New(opts Options) *Metrics {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mooring_event_bytes_stored_total", Help: "Event payload bytes as stored, after compression."},
 			func() float64 { _, out := opts.PayloadBytes(); return float64(out) }))
 	}
+	m.tasks = newTaskMetrics(m.reg, opts.ActiveTasks)
 	if opts.Connections != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mooring_http_connections_open", Help: "HTTP connections open on the main listener."},
 			func() float64 { n, _ := opts.Connections(); return float64(n) }))

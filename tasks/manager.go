@@ -169,8 +169,11 @@ func (m *Manager) Self() string { return m.self }
 // Options returns the options in force, defaults filled in.
 func (m *Manager) Options() Options { return m.o }
 
-// Running counts the tasks running in this process.
+// Running counts the tasks running in this process (0 on a nil Manager).
 func (m *Manager) Running() int {
+	if m == nil {
+		return 0
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.running)
@@ -452,4 +455,32 @@ func (m *Manager) Close() error {
 // (non-JSON-RPC) error.
 func internalError(msg string) *jsonrpc.Error {
 	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: msg}
+}
+
+// Read reads a task of any scope from st as it is stored, settling
+// nothing (operators' tools).
+func Read(ctx context.Context, st store.TaskStore, id string) (*Task, error) {
+	rec, err := st.GetTask(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("tasks: get task %q: %w", id, err)
+	}
+	return decode(rec)
+}
+
+// List lists the tasks of scope (store.AnyScope: all) from st as they are
+// stored, settling nothing (operators' tools); see Manager.List.
+func List(ctx context.Context, st store.TaskStore, scope, cursor string, limit int) ([]*Task, string, error) {
+	recs, next, err := st.ListTasks(ctx, scope, cursor, limit)
+	if err != nil {
+		return nil, "", fmt.Errorf("tasks: list: %w", err)
+	}
+	out := make([]*Task, 0, len(recs))
+	for _, rec := range recs {
+		t, err := decode(rec)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, t)
+	}
+	return out, next, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mooring-dev/mooring/session"
 	"github.com/mooring-dev/mooring/store"
+	"github.com/mooring-dev/mooring/tasks"
 )
 
 // admin serves /admin/sessions for `mooring sessions --url`, so that a
@@ -26,6 +27,7 @@ import (
 type admin struct {
 	store store.Store
 	mgrs  []*session.Manager // one per MCP server behind mooring
+	tasks *tasks.Manager     // /admin/tasks; nil: not served
 	// allowedHosts and allowedOrigins are --allowed-hosts and
 	// --allowed-origins; "*" among the origins does not open the admin API
 	// to every page.
@@ -36,6 +38,7 @@ func (a *admin) register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/sessions", a.local(a.list))
 	mux.HandleFunc("GET /admin/sessions/{id}", a.local(a.show))
 	mux.HandleFunc("DELETE /admin/sessions/{id}", a.local(a.end))
+	a.registerTasks(mux)
 }
 
 // proxyHeaders mark a request that a proxy passed on: it comes from

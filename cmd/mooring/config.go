@@ -55,6 +55,7 @@ type config struct {
 	// Servers is the config file's mcpServers.
 	Servers map[string]serverConfig
 	authConfig
+	taskConfig
 }
 
 // flagSet binds flags to their environment twins.
@@ -158,6 +159,7 @@ func (c *config) serveFlags(fs *flagSet) {
 	c.sessionLimitFlags(fs)
 	fs.boolean(&c.Stateless, "stateless", "MOORING_STATELESS", true, "also serve MCP 2026-07-28 (stateless, no sessions) on the endpoint; false: sessionful revisions only")
 	c.authFlags(fs)
+	c.taskFlags(fs)
 }
 
 // parseServe reads the flags, environment and config file of `mooring serve`.
@@ -291,6 +293,9 @@ func (c *config) validate() error {
 		return err
 	}
 	if err := c.validateSessionLimits(); err != nil {
+		return err
+	}
+	if err := c.validateTasks(); err != nil {
 		return err
 	}
 	return c.validateBackends()

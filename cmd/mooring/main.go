@@ -39,6 +39,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = healthCmd(ctx, args, stdout, stderr)
 	case "sessions":
 		err = sessionsCmd(ctx, args, stdout, stderr)
+	case "tasks":
+		err = tasksCmd(ctx, args, stdout, stderr)
 	case "init":
 		err = initCmd(ctx, args, stdout, stderr)
 	case "check":
@@ -94,6 +96,8 @@ Usage:
   mooring health [--url U]  print mooring's health; exit 0 healthy, 1 degraded, 2 unhealthy
   mooring sessions list | show ID | end ID
                             look at and end sessions (store flags, or --url of a running mooring)
+  mooring tasks list | show ID | cancel ID
+                            look at and cancel durable tasks (store flags, or --url)
   mooring init [flags]      check the store, write a config file, print the client snippet
   mooring check [--data-dir D]
                             verify a bolt store offline; exit 1 if it is damaged

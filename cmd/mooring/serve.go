@@ -18,6 +18,7 @@ import (
 	"github.com/mooring-dev/mooring/metrics"
 	"github.com/mooring-dev/mooring/session"
 	"github.com/mooring-dev/mooring/store/compress"
+	"github.com/mooring-dev/mooring/tasks"
 	"github.com/mooring-dev/mooring/transport"
 )
 
@@ -44,7 +45,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	var cst *compress.Store
 	var conns *httplimit.Listener
+	var taskMgr *tasks.Manager
 	met := metrics.New(metrics.Options{
+		ActiveTasks:    func() int { return taskMgr.Running() },
 		ActiveSessions: live,
 		PayloadBytes:   func() (int64, int64) { s := cst.Stats(); return s.BytesIn, s.BytesStored },
 		Connections:    func() (int, int64) { return conns.Open(), conns.Shed() },
@@ -101,6 +104,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if hopts.Unauthenticated != "" {
 		log.Warn("serving on a non-loopback address without authentication: anyone who reaches it can call every tool; set --auth jwt (docs/auth.md)", "addr", ln.Addr().String())
 	}
+	// One task Manager for the process: tasks of every mounted server
+	// (Task.Server tells them apart), over the store itself (tasks are
+	// neither compressed nor timed per operation). It is closed before
+	// the mounts' session managers (deferred after the loop), so that
+	// running tasks give their leases up instead of failing on backends
+	// that close under them.
+	if taskMgr, err = newTaskManager(c, opened, self, log, met); err != nil {
+		return err
+	}
 	ttl := time.Duration(c.SessionTTL) * time.Second
 	done := make(chan struct{})
 	mux := http.NewServeMux()
@@ -154,7 +166,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	mux.HandleFunc("GET /healthz", health.Healthz)
 	mux.HandleFunc("GET /readyz", checker.Readyz)
-	(&admin{store: cst, mgrs: mgrs, allowedHosts: splitList(c.AllowedHosts), allowedOrigins: splitList(c.AllowedOrigins)}).register(mux)
+	defer taskMgr.Close() // runs before the session managers' Close: see above
+	(&admin{store: cst, mgrs: mgrs, tasks: taskMgr, allowedHosts: splitList(c.AllowedHosts), allowedOrigins: splitList(c.AllowedOrigins)}).register(mux)
 	limit := maxConns(c, log)
 	srv, lln := httpServer(c, mux, ln, limit, log)
 	conns = lln

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mooring-dev/mooring/store"
+	"github.com/mooring-dev/mooring/tasks"
+)
+
+// taskConfig is what serve is told about durable tasks.
+type taskConfig struct {
+	TaskTTLMax       time.Duration
+	TaskPollInterval time.Duration
+	TaskMaxAttempts  int
+}
+
+func (c *config) taskFlags(fs *flagSet) {
+	fs.duration(&c.TaskTTLMax, "task-ttl-max", "MOORING_TASK_TTL_MAX", tasks.DefaultMaxTTL,
+		"longest a task is kept after its creation, whatever TTL its client asks for (a task without one gets 1h, or this if shorter)")
+	fs.duration(&c.TaskPollInterval, "task-poll-interval", "MOORING_TASK_POLL_INTERVAL", tasks.DefaultPollInterval,
+		"poll interval given to task clients; also how often a replica waiting for a task another one runs reads the store")
+	fs.integer(&c.TaskMaxAttempts, "task-max-attempts", "MOORING_TASK_MAX_ATTEMPTS", tasks.DefaultMaxAttempts,
+		"runs of an idempotent task whose process died before it gives up and fails")
+}
+
+func (c *config) validateTasks() error {
+	switch {
+	case c.TaskTTLMax < time.Second:
+		return fmt.Errorf("--task-ttl-max %s: at least 1s", c.TaskTTLMax)
+	case c.TaskPollInterval < 10*time.Millisecond:
+		return fmt.Errorf("--task-poll-interval %s: at least 10ms", c.TaskPollInterval)
+	case c.TaskMaxAttempts < 1:
+		return fmt.Errorf("--task-max-attempts %d: at least 1", c.TaskMaxAttempts)
+	}
+	return nil
+}
+
+// newTaskManager builds the process's one task Manager over the opened
+// store. replica names this process in runner leases (the advertise URL
+// on Redis, else the host name).
+func newTaskManager(c *config, opened *openedStore, replica string, log *slog.Logger, met tasks.Metrics) (*tasks.Manager, error) {
+	ts, ok := opened.Store.(store.TaskStore)
+	if !ok {
+		return nil, fmt.Errorf("the %s store keeps no tasks", opened.Kind())
+	}
+	if replica == "" {
+		replica, _ = os.Hostname()
+	}
+	return tasks.NewManager(ts, &tasks.Options{
+		ReplicaID:    replica,
+		MaxTTL:       c.TaskTTLMax,
+		PollInterval: c.TaskPollInterval,
+		LeaseTTL:     c.LeaseTTL,
+		MaxAttempts:  c.TaskMaxAttempts,
+		// One process per bolt file (or memory): a task run by another
+		// process is dead on sight, and a restart settles it at once.
+		Exclusive: c.Store != "redis",
+		Logger:    log,
+		Metrics:   met,
+	}), nil
+}
+
+// The admin API's tasks: GET /admin/tasks[?scope=S&cursor=C&limit=N],
+// GET /admin/tasks/{id}, DELETE /admin/tasks/{id} (cancel). Loopback only,
+// like /admin/sessions.
+func (a *admin) registerTasks(mux *http.ServeMux) {
+	if a.tasks == nil {
+		return
+	}
+	mux.HandleFunc("GET /admin/tasks", a.local(a.listTasks))
+	mux.HandleFunc("GET /admin/tasks/{id}", a.local(a.showTask))
+	mux.HandleFunc("DELETE /admin/tasks/{id}", a.local(a.cancelTask))
+}
+
+type taskPage struct {
+	Tasks []*tasks.Task `json:"tasks"`
+	Next  string        `json:"next,omitempty"`
+}
+
+func (a *admin) listTasks(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	scope := store.AnyScope
+	if q.Has("scope") {
+		scope = q.Get("scope")
+	}
+	list, next, err := a.tasks.List(r.Context(), scope, q.Get("cursor"), limit)
+	if err != nil {
+		taskError(w, err)
+		return
+	}
+	writeJSON(w, taskPage{Tasks: list, Next: next})
+}
+
+func (a *admin) showTask(w http.ResponseWriter, r *http.Request) {
+	t, err := a.tasks.Get(r.Context(), r.PathValue("id"), store.AnyScope)
+	if err != nil {
+		taskError(w, err)
+		return
+	}
+	writeJSON(w, t)
+}
+
+func (a *admin) cancelTask(w http.ResponseWriter, r *http.Request) {
+	t, err := a.tasks.Cancel(r.Context(), r.PathValue("id"), store.AnyScope)
+	if err != nil {
+		taskError(w, err)
+		return
+	}
+	writeJSON(w, t)
+}
+
+func taskError(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, tasks.ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, store.ErrUnavailable):
+		status = http.StatusServiceUnavailable
+	}
+	http.Error(w, err.Error(), status)
+}
+
+// tasks: mooring tasks list|show ID|cancel ID [--scope S] [--url URL | store flags]
+func tasksCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := new(config)
+	fs := newFlagSet("mooring tasks", stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: mooring tasks list [--scope S] [--cursor C] [--limit N] | show ID | cancel ID\n"+
+			"Reads the configured store directly, or asks a running mooring with --url.\n\n")
+		fs.PrintDefaults()
+	}
+	c.storeFlags(fs)
+	var base, cursor, scope string
+	var limit int
+	fs.str(&base, "url", "MOORING_URL", "", "ask the mooring at this address (needed for a bolt store that a running mooring holds)")
+	fs.str(&cursor, "cursor", "MOORING_CURSOR", "", "list: start after this cursor (printed by the previous page)")
+	fs.str(&scope, "scope", "MOORING_TASK_SCOPE", store.AnyScope, "list: only the tasks of this scope (session:<id>, principal:<...>, or empty for tasks without one); default all")
+	fs.integer(&limit, "limit", "MOORING_LIMIT", 100, "list: tasks per page")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 || (pos[0] == "list") != (len(pos) == 1) || len(pos) > 2 {
+		fs.Usage()
+		return errUsage
+	}
+	verb, id := pos[0], ""
+	if len(pos) == 2 {
+		id = pos[1]
+	}
+	if verb != "list" && verb != "show" && verb != "cancel" {
+		fs.Usage()
+		return errUsage
+	}
+	if base != "" {
+		return tasksRemote(ctx, base, verb, id, scope, cursor, limit, stdout)
+	}
+	if err := c.validateStore(); err != nil {
+		return err
+	}
+	if c.Store == "bolt" {
+		if _, err := os.Stat(filepath.Join(c.DataDir, "mooring.db")); err != nil {
+			return fmt.Errorf("no bolt store in --data-dir %s: %w", c.DataDir, err)
+		}
+	}
+	quiet := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	c.StoreFallback = "fail" // a CLI must not report a memory fallback's empty view
+	opened, err := openStore(ctx, c, quiet, nil)
+	if err != nil {
+		return err
+	}
+	defer opened.Close()
+	ts, ok := opened.Store.(store.TaskStore)
+	if !ok {
+		return fmt.Errorf("the %s store keeps no tasks", opened.Kind())
+	}
+	// A Manager that only reads and cancels: no sweep, and it settles
+	// nothing it reads (that is for the serving processes, which can also
+	// re-run what is idempotent).
+	m := tasks.NewManager(ts, &tasks.Options{ReplicaID: "mooring-cli", SweepInterval: -1, Logger: quiet})
+	defer m.Close()
+	switch verb {
+	case "list":
+		list, next, err := tasks.List(ctx, ts, scope, cursor, limit)
+		if err != nil {
+			return err
+		}
+		printTasks(stdout, taskPage{Tasks: list, Next: next})
+	case "show":
+		t, err := tasks.Read(ctx, ts, id)
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, t)
+	case "cancel":
+		t, err := m.Cancel(ctx, id, store.AnyScope)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s %s\n", t.ID, t.Status)
+	}
+	return nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func printTasks(w io.Writer, p taskPage) {
+	for _, t := range p.Tasks {
+		scope := t.Scope
+		if scope == "" {
+			scope = "-"
+		}
+		fmt.Fprintf(w, "%s  %-14s %s  %s  %s\n", t.ID, t.Status, t.CreatedAt.UTC().Format(time.RFC3339), scope, t.Tool)
+	}
+	if p.Next != "" {
+		fmt.Fprintf(w, "more: --cursor %s\n", p.Next)
+	}
+}
+
+func tasksRemote(ctx context.Context, base, verb, id, scope, cursor string, limit int, stdout io.Writer) error {
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("--url %q: not an http URL", base)
+	}
+	u.Path, u.RawQuery = "/admin/tasks", ""
+	method := http.MethodGet
+	switch verb {
+	case "list":
+		q := url.Values{"cursor": {cursor}, "limit": {fmt.Sprint(limit)}}
+		if scope != store.AnyScope {
+			q.Set("scope", scope)
+		}
+		u.RawQuery = q.Encode()
+	case "show":
+		u.Path += "/" + url.PathEscape(id)
+	case "cancel":
+		u.Path += "/" + url.PathEscape(id)
+		method = http.MethodDelete
+	}
+	req, _ := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	switch verb {
+	case "list":
+		var p taskPage
+		if err := json.Unmarshal(body, &p); err != nil {
+			return fmt.Errorf("reading the task list: %w", err)
+		}
+		printTasks(stdout, p)
+	case "show":
+		_, err = stdout.Write(body)
+		return err
+	case "cancel":
+		var t tasks.Task
+		if err := json.Unmarshal(body, &t); err != nil {
+			return fmt.Errorf("reading the cancelled task: %w", err)
+		}
+		fmt.Fprintf(stdout, "%s %s\n", t.ID, t.Status)
+	}
+	return nil
+}
