@@ -264,13 +264,16 @@ func (b *Bridge) register(req *jsonrpc.Request) *call {
 	c := &call{id: req.ID, method: req.Method, params: req.Params}
 	c.ctx, c.cancel = context.WithCancel(b.ctx)
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if _, dup := b.calls[req.ID]; dup {
+	_, dup := b.calls[req.ID]
+	if !dup {
+		b.calls[req.ID] = c
+	}
+	b.mu.Unlock()
+	if dup {
 		c.cancel()
 		b.write(errorLine(req.ID, jsonrpc.CodeInvalidRequest, "mooring connect: a request with this id is still in flight", nil))
 		return nil
 	}
-	b.calls[req.ID] = c
 	return c
 }
 
@@ -293,18 +296,19 @@ func (b *Bridge) own(method string, params any) (*call, []byte) {
 // finish answers c once, with raw (a response to the client) or resp.
 func (b *Bridge) finish(c *call, raw []byte, resp *jsonrpc.Response) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if c.answered {
+		b.mu.Unlock()
 		return
 	}
 	c.answered = true
 	delete(b.calls, c.id)
-	c.cancel()
+	b.mu.Unlock()
 	if c.reply != nil {
-		c.reply <- resp
-		return
+		c.reply <- resp // buffered: one answer
+	} else {
+		b.write(raw)
 	}
-	b.write(raw)
+	c.cancel()
 }
 
 // fail answers c with a JSON-RPC error of the bridge.
@@ -440,8 +444,8 @@ func (b *Bridge) safeToRepeat(c *call) bool {
 	return b.hints[p.Name]
 }
 
-// write sends one message to the client. Callers may hold b.mu (the lock
-// order is mu, then outMu).
+// write sends one message to the client. Callers do not hold b.mu: a
+// client that reads slowly holds up writers, never the bridge's state.
 func (b *Bridge) write(raw []byte) {
 	b.outMu.Lock()
 	defer b.outMu.Unlock()

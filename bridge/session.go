@@ -314,6 +314,7 @@ func (b *Bridge) sendInSession(raw []byte, what string) {
 // sessionCall relays one request of the client in its session, resuming
 // its stream when it breaks.
 func (b *Bridge) sessionCall(c *call, raw []byte) {
+	bo := newBackoff(0)
 	for attempt := 0; ; attempt++ {
 		h, gen, err := b.current(c.ctx)
 		if err != nil {
@@ -326,6 +327,9 @@ func (b *Bridge) sessionCall(c *call, raw []byte) {
 		resp, err := b.doWait(c.ctx, raw, h, false)
 		if errors.Is(err, errBroken) && b.safeToRepeat(c) && attempt < 5 {
 			b.log.Info("repeating a request the server may not have received", "id", c.id.Raw(), "method", c.method, "err", err)
+			if !sleep(c.ctx, bo.next()) {
+				return
+			}
 			continue
 		}
 		if err != nil {

@@ -179,6 +179,10 @@ func TestCLI_InitWritesAConfigThatServeReads(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "writable") || !strings.Contains(out, `"url": "http://`+addr+`/mcp"`) {
 		t.Fatalf("init: exit %d, output:\n%s", code, out)
 	}
+	// and the stdio line for clients that reach it through mooring connect
+	if !strings.Contains(out, `"command": "mooring"`) || !strings.Contains(out, `"connect",`+"\n"+`        "http://`+addr+`/mcp"`) {
+		t.Errorf("init prints no mooring connect snippet:\n%s", out)
+	}
 	if code, _ := cli(t, "init", "--out", cfg, "--data-dir", filepath.Join(dir, "data")); code == 0 {
 		t.Error("init overwrote an existing config without --force")
 	}
