@@ -99,6 +99,8 @@ type Manager struct {
 	// client's GET stream reconnecting) cannot restore one.
 	ending map[string]bool
 	closed bool
+	// draining: Drain started, no session is created or restored.
+	draining bool
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -182,6 +184,12 @@ func (m *Manager) Store() store.Store { return m.store }
 // Create opens a new session with a fresh id and its backend connection. The
 // session is stored once its initialize request is answered.
 func (m *Manager) Create(ctx context.Context) (*Session, error) {
+	m.mu.Lock()
+	draining := m.draining
+	m.mu.Unlock()
+	if draining {
+		return nil, ErrDraining
+	}
 	rec := &Record{ID: randomHex(16), Server: m.server, CreatedAt: m.now()}
 	s := newSession(m, rec)
 	tok, err := m.claim(ctx, rec.ID)
@@ -221,6 +229,10 @@ func (m *Manager) Get(ctx context.Context, id string) (*Session, error) {
 	if e == nil && m.ending[id] {
 		m.mu.Unlock()
 		return nil, fmt.Errorf("%w: %s (ended)", ErrNotFound, id)
+	}
+	if e == nil && m.draining {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("%w: session %s is not restored here", ErrDraining, id)
 	}
 	if e == nil {
 		e = &entry{ready: make(chan struct{})}
@@ -446,7 +458,7 @@ func (m *Manager) End(ctx context.Context, id string) error {
 		m.mu.Unlock()
 	}()
 	mine := m.uncache(s)
-	if conn := s.shut(); conn != nil {
+	if conn := s.shut(0); conn != nil {
 		m.closeConn(conn)
 	}
 	if err := m.store.DeleteSession(ctx, id); err != nil {

@@ -81,6 +81,10 @@ type Session struct {
 	// fence is the token of the session's lease, which its writes carry
 	// (fenced); 0 without ownership or when the store was away at claim.
 	fence atomic.Uint64
+	// running counts the client's requests from Call until their response
+	// is delivered (logged and queued): a drain hands the session over only
+	// when it is zero, so that no response is cut off on its way.
+	running atomic.Int64
 }
 
 func newSession(m *Manager, rec *Record) *Session {
@@ -240,6 +244,7 @@ func (s *Session) Call(ctx context.Context, req *jsonrpc.Request, opts CallOptio
 	st := &Stream{id: s.tag + "-" + strconv.FormatUint(s.nextSeq, 36), session: s}
 	c := &call{stream: st, method: req.Method, params: req.Params, json: opts.JSON}
 	put(&s.calls, req.ID, c)
+	s.running.Add(1)
 	if !opts.JSON {
 		put(&s.streams, st.id, st)
 		if c.progress = progressToken(req.Params); c.progress != "" {
@@ -288,6 +293,7 @@ func (s *Session) dropCall(id jsonrpc.ID, c *call) {
 	}
 	delete(s.streams, c.stream.id)
 	s.mu.Unlock()
+	s.running.Add(-1)
 }
 
 // Notify forwards a client notification to the backend.
@@ -452,6 +458,7 @@ func (s *Session) response(ctx context.Context, resp *jsonrpc.Response) error {
 		s.m.log.Warn("response to an unknown request dropped", "session", s.id, "id", resp.ID.Raw())
 		return nil
 	}
+	defer s.running.Add(-1)
 	if c.method == "tools/list" && resp.Error == nil {
 		// Decoded and encoded again outside s.mu, which every message of
 		// the session takes.
@@ -630,17 +637,22 @@ func (s *Session) internalCall(ctx context.Context, method string, params json.R
 
 // close ends the backend connection and every writer; the stored session is
 // left as it is.
-func (s *Session) close() {
-	if conn := s.shut(); conn != nil {
+func (s *Session) close() { s.closeRetry(0) }
+
+// closeRetry is close whose writers end with the retry hint retry (if
+// positive), each after an event id to resume from.
+func (s *Session) closeRetry(retry time.Duration) {
+	if conn := s.shut(retry); conn != nil {
 		_ = conn.Close()
 	}
 }
 
-// shut ends every writer and marks the session closed; it returns the
-// backend connection for the caller to close (nil if the session was
-// closed already). Closing a connection may take a while (a stdio program
-// is given time to exit before it is signalled).
-func (s *Session) shut() backend.Conn {
+// shut ends every writer (with the retry hint retry, if positive) and
+// marks the session closed; it returns the backend connection for the
+// caller to close (nil if the session was closed already). Closing a
+// connection may take a while (a stdio program is given time to exit
+// before it is signalled).
+func (s *Session) shut(retry time.Duration) backend.Conn {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -660,9 +672,17 @@ func (s *Session) shut() backend.Conn {
 	}
 	s.mu.Unlock()
 	for _, st := range streams {
-		st.shut()
+		st.shut(retry)
 	}
 	return s.conn
+}
+
+// busy reports whether a request of the client is still running or the
+// backend waits for the client's reply to one of its own.
+func (s *Session) busy() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.running.Load() > 0 || len(s.outbound) > 0
 }
 
 // idle reports whether the session had no use since before t and no writer

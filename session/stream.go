@@ -172,8 +172,14 @@ func (st *Stream) closeWriter(retry time.Duration) {
 	}
 }
 
-// shut ends the stream because its session closed.
-func (st *Stream) shut() {
+// shut ends the stream because its session closed. With retry > 0 (a
+// drain: the session moves to another replica) the priming event that still
+// waits is logged first and the writer ends with the retry hint, so that
+// its client resumes from an id; otherwise the writer just ends.
+func (st *Stream) shut(retry time.Duration) {
+	if retry > 0 {
+		st.flushPending()
+	}
 	st.appendMu.Lock()
 	if st.timer != nil {
 		st.timer.Stop()
@@ -186,7 +192,7 @@ func (st *Stream) shut() {
 	st.sub = nil
 	st.mu.Unlock()
 	if sub != nil {
-		sub.end(0)
+		sub.end(retry)
 	}
 }
 
@@ -254,6 +260,20 @@ func (s *Sub) Take() (events []store.Event, over bool, retry time.Duration) {
 	events = events[n:]
 	return events, s.ended || s.final, s.retry
 }
+
+// Answered reports whether the stream's response was among the events
+// taken so far.
+func (s *Sub) Answered() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.final && len(s.queue) == 0
+}
+
+// Prime logs the stream's priming event now if it still waits for the
+// prime delay, and queues it on this subscription: a writer that ends the
+// connection early (the server shuts down) gives its client an id to
+// resume from.
+func (s *Sub) Prime() { s.stream.flushPending() }
 
 // Close detaches the subscription: the client went away. The stream goes on;
 // its events stay in the log for a resumption.

@@ -234,6 +234,15 @@ type Leaser interface {
 	AcquireLease(ctx context.Context, session, owner string, ttl time.Duration) (l Lease, acquired bool, err error)
 	// ReleaseLease gives the lease up if owner holds it.
 	ReleaseLease(ctx context.Context, session, owner string) error
+	// TakeLease takes the session's lease for owner, under a new token, if
+	// from holds it (from's address refuses connections: it is gone). It
+	// returns the lease as it stands afterwards.
+	TakeLease(ctx context.Context, session, from, owner string, ttl time.Duration) (l Lease, acquired bool, err error)
+	// MarkDraining marks owner as draining (it hands its leases over
+	// itself) for ttl; ttl 0 clears the mark.
+	MarkDraining(ctx context.Context, owner string, ttl time.Duration) error
+	// Draining reports whether owner is marked draining.
+	Draining(ctx context.Context, owner string) (bool, error)
 }
 
 // fenceKey is the context key of WithFence.

@@ -53,6 +53,8 @@ func classify(err error) (status int, code int64, msg string) {
 		return http.StatusServiceUnavailable, jsonrpc.CodeInternalError, "the session moved to another server; retry: the next request reaches it there"
 	case errors.Is(err, store.ErrUnavailable):
 		return http.StatusServiceUnavailable, jsonrpc.CodeInternalError, "the session store is unavailable (outage); retry shortly: the session is not lost"
+	case errors.Is(err, session.ErrDraining):
+		return http.StatusServiceUnavailable, jsonrpc.CodeInternalError, "this server is shutting down; retry: another replica serves the session"
 	case errors.Is(err, session.ErrClosed), errors.Is(err, store.ErrClosed):
 		return http.StatusServiceUnavailable, jsonrpc.CodeInternalError, "server is shutting down"
 	default:

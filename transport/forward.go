@@ -1,11 +1,18 @@
 package transport
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
@@ -25,39 +32,62 @@ const DefaultOwnerWait = 15 * time.Second
 // hopHeaders are not passed from one replica to the next.
 var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
-// forwardClient passes requests between replicas. Its header timeout holds
-// for SSE answers, whose headers leave the owner within the prime delay,
-// and GET streams, which send theirs at once: an owner that accepts but
-// does not answer (hung, stopped) is not waited on for ever. A JSON answer
-// comes with its headers only when the work is done, so JSON mode has no
-// such bound.
-var forwardClient, forwardClientJSON = newForwardClient(10 * time.Second), newForwardClient(0)
+// DrainingHeader is set on the 503 of a replica that is draining and no
+// longer serves the session: the replica that forwarded the request tries
+// again (the session's lease is free, or has a new owner, a moment later).
+const DrainingHeader = "Mooring-Draining"
 
-func newForwardClient(headerTimeout time.Duration) *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       time.Minute,
-		ResponseHeaderTimeout: headerTimeout,
-	}}
+// forwarder passes requests between replicas. Its header timeout holds for
+// SSE answers, whose headers leave the owner within the prime delay, and
+// GET streams, which send theirs at once: an owner that accepts but does
+// not answer (hung, stopped) is not waited on for ever. A JSON answer comes
+// with its headers only when the work is done, so JSON mode has no such
+// bound.
+type forwarder struct {
+	pooled *http.Client // keeps connections to the owners alive
+	fresh  *http.Client // one connection per request: for the resend
+}
+
+var forwardSSE, forwardJSON = newForwarder(10 * time.Second), newForwarder(0)
+
+func newForwarder(headerTimeout time.Duration) *forwarder {
+	tr := func(keepAlive bool) *http.Client {
+		return &http.Client{Transport: &http.Transport{
+			DialContext:           (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+			MaxIdleConnsPerHost:   64,
+			IdleConnTimeout:       time.Minute,
+			ResponseHeaderTimeout: headerTimeout,
+			DisableKeepAlives:     !keepAlive,
+		}}
+	}
+	return &forwarder{pooled: tr(true), fresh: tr(false)}
 }
 
 // withSession runs serve with the live session sid. When another replica
-// owns it, the request is passed to that replica instead; when the owner
-// does not answer (it died), the request waits until its lease runs out and
-// the session can be restored here.
+// owns it, the request is passed to that replica instead. When the owner's
+// address refuses connections, its process is gone: the session is taken
+// over at once (under a new fencing token) and served here, unless the
+// owner is draining, in which case the request waits for its hand-over.
+// When the owner does not answer otherwise (a timeout: it hangs), the
+// request waits until its lease runs out and the session can be restored
+// here.
 func (h *Handler) withSession(w http.ResponseWriter, r *http.Request, sid string, body []byte, serve func(*session.Session) error) error {
 	if !validSessionID(sid) {
 		// Not an id mooring could have issued: unknown, without asking the
 		// store.
 		return fmt.Errorf("%w: malformed id", session.ErrNotFound)
 	}
+	ctx := r.Context()
 	deadline := time.Now().Add(h.opts.OwnerWait)
+	var logged bool
 	for {
-		s, err := h.m.Get(r.Context(), sid)
+		s, err := h.m.Get(ctx, sid)
 		var re *session.RemoteError
 		if !errors.As(err, &re) {
 			if err != nil {
+				if errors.Is(err, session.ErrDraining) && r.Header.Get(ForwardedHeader) != "" {
+					w.Header().Set(DrainingHeader, "1")
+				}
 				return err
 			}
 			if got, want := principal(r), s.Principal(); got != want {
@@ -79,54 +109,91 @@ func (h *Handler) withSession(w http.ResponseWriter, r *http.Request, sid string
 			return fmt.Errorf("%w: %s", session.ErrNotFound, sid)
 		}
 		if r.Header.Get(ForwardedHeader) != "" {
+			// One hop only: a replica that a request was passed to and
+			// that sees yet another owner does not pass it on (two
+			// replicas that each see the other as owner, or an
+			// advertised URL that points at the balancer, would loop).
 			return statusError(http.StatusServiceUnavailable, "session %s is moving between replicas; retry", sid)
 		}
-		client := forwardClient
+		fw := forwardSSE
 		if h.opts.Mode == JSON && r.Method == http.MethodPost {
-			client = forwardClientJSON
+			fw = forwardJSON
 		}
-		sent, err := forward(w, r, client, body, re.OwnerURL)
-		if sent || err != nil {
-			return err
+		res := fw.forward(w, r, body, re.OwnerURL, h.opts.Drain, h.opts.Retry)
+		if res.sent || res.err != nil {
+			return res.err
+		}
+		wait := "session owner unreachable; waiting for its lease to run out"
+		switch {
+		case res.draining:
+			wait = "session owner is draining; waiting for it to hand the session over"
+			deadline = time.Now().Add(h.opts.OwnerWait)
+		case res.refused:
+			took, err := h.m.TakeOver(ctx, sid, re.OwnerURL)
+			if err != nil {
+				h.log.Warn("taking over the session of an owner that refuses connections", "session", sid, "owner", re.OwnerURL, "err", err)
+			}
+			if took {
+				continue // the next Get restores the session here
+			}
+			if err == nil {
+				// Not taken: the owner is draining, or another
+				// replica took the lease first (the next Get says).
+				wait = "session owner is draining; waiting for it to hand the session over"
+				deadline = time.Now().Add(h.opts.OwnerWait)
+			}
 		}
 		if time.Now().After(deadline) {
 			return statusError(http.StatusServiceUnavailable, "the replica that owns session %s does not answer; retry", sid)
 		}
-		h.log.Warn("session owner unreachable; waiting for its lease to run out", "session", sid, "owner", re.OwnerURL)
+		if !logged {
+			h.log.Warn(wait, "session", sid, "owner", re.OwnerURL)
+			logged = true
+		}
 		select {
-		case <-time.After(250 * time.Millisecond):
-		case <-r.Context().Done():
-			return r.Context().Err()
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }
 
+// forwardResult says how a forwarded request went: sent (an answer, or an
+// error, was written), or not sent because the owner refused the
+// connection (refused), said it no longer serves the session (draining),
+// or could not be reached otherwise.
+type forwardResult struct {
+	sent, refused, draining bool
+	err                     error
+}
+
 // forward passes r to the owner and copies its answer back, streaming. It
-// reports false, with nothing written, when the owner cannot be reached.
-func forward(w http.ResponseWriter, r *http.Request, client *http.Client, body []byte, ownerURL string) (bool, error) {
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, ownerURL, bytes.NewReader(body))
-	if err != nil {
-		return false, err
-	}
-	req.Header = r.Header.Clone()
-	for _, k := range hopHeaders {
-		req.Header.Del(k)
-	}
-	req.Header.Set(ForwardedHeader, "1")
-	resp, err := client.Do(req)
+// reports sent false, with nothing written, when the owner cannot be
+// reached. An SSE answer ends when drain is closed (this replica shuts
+// down), after a whole event and with the retry hint retry: the client
+// comes back through another replica.
+func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, body []byte, ownerURL string, drain <-chan struct{}, retry time.Duration) forwardResult {
+	// Its own context, so that a drain can end the stream from the owner.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	resp, err := f.send(ctx, r, body, ownerURL)
 	if err != nil {
 		if r.Context().Err() != nil {
-			return true, r.Context().Err()
+			return forwardResult{sent: true, err: r.Context().Err()}
 		}
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {
-			return false, nil // never reached the owner: safe to wait and retry
+			// Never reached the owner: safe to wait and retry.
+			return forwardResult{refused: errors.Is(err, syscall.ECONNREFUSED)}
 		}
 		// The owner may have received the request: running it again here
 		// could do its work twice.
-		return true, &httpError{status: http.StatusBadGateway, code: jsonrpc.CodeInternalError, msg: "the replica that owns this session failed during the request; retry", cause: fmt.Errorf("forwarding to %s: %w", ownerURL, err)}
+		return forwardResult{sent: true, err: &httpError{status: http.StatusBadGateway, code: jsonrpc.CodeInternalError, msg: "the replica that owns this session failed during the request; retry", cause: fmt.Errorf("forwarding to %s: %w", ownerURL, err)}}
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get(DrainingHeader) != "" {
+		return forwardResult{draining: true}
+	}
 	for k, v := range resp.Header {
 		w.Header()[k] = v
 	}
@@ -134,20 +201,73 @@ func forward(w http.ResponseWriter, r *http.Request, client *http.Client, body [
 		w.Header().Del(k)
 	}
 	w.WriteHeader(resp.StatusCode)
+	if isMediaType(resp.Header.Get("Content-Type"), "text/event-stream") {
+		copyEvents(w, resp.Body, drain, cancel, retry)
+	} else {
+		copyBody(w, resp.Body)
+	}
+	// EOF, the client leaving, or the owner's stream breaking: the answer
+	// was sent as far as it went, and the client resumes.
+	return forwardResult{sent: true}
+}
+
+// send sends r to the owner. A request that fails on a kept-alive
+// connection before any answer (the owner closed the connection as it was
+// reused: it drains, or its idle timeout ran out) was never read by the
+// owner, and is sent once more on a fresh connection.
+func (f *forwarder) send(ctx context.Context, r *http.Request, body []byte, ownerURL string) (*http.Response, error) {
+	var reused bool
+	trace := &httptrace.ClientTrace{GotConn: func(c httptrace.GotConnInfo) { reused = c.Reused }}
+	req, err := newForwardRequest(httptrace.WithClientTrace(ctx, trace), r, body, ownerURL)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := f.pooled.Do(req)
+	if err == nil || !reused || !closedUnread(err) || ctx.Err() != nil {
+		return resp, err
+	}
+	if req, err = newForwardRequest(ctx, r, body, ownerURL); err != nil {
+		return nil, err
+	}
+	return f.fresh.Do(req)
+}
+
+func newForwardRequest(ctx context.Context, r *http.Request, body []byte, ownerURL string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, r.Method, ownerURL, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header = r.Header.Clone()
+	for _, k := range hopHeaders {
+		req.Header.Del(k)
+	}
+	req.Header.Set(ForwardedHeader, "1")
+	return req, nil
+}
+
+// closedUnread reports whether err is a kept-alive connection closed by
+// the other end before it answered anything: EOF, a reset, or net/http's
+// "server closed idle connection".
+func closedUnread(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		strings.Contains(err.Error(), "server closed idle connection")
+}
+
+// copyBody copies a plain answer.
+func copyBody(w http.ResponseWriter, body io.Reader) {
 	rc := http.NewResponseController(w)
 	buf := make([]byte, 32<<10)
 	for {
-		n, err := resp.Body.Read(buf)
+		n, err := body.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
-				return true, nil // the client left
+				return // the client left
 			}
-			_ = rc.Flush() // SSE: pass each event on at once
+			_ = rc.Flush()
 		}
 		if err != nil {
-			// EOF, the client leaving, or the owner's stream breaking: the
-			// answer was sent as far as it went, and the client resumes.
-			return true, nil
+			return
 		}
 	}
 }
@@ -159,6 +279,52 @@ func principal(r *http.Request) string {
 		return ti.UserID
 	}
 	return ""
+}
+
+// copyEvents copies an SSE answer event by event, each passed on at once.
+// When drain is closed it stops the request to the owner (stop), drops
+// the event it was reading, if any, and ends the response with a retry
+// hint: the client resumes from the id it got last.
+func copyEvents(w http.ResponseWriter, body io.Reader, drain <-chan struct{}, stop func(), retry time.Duration) {
+	rc := http.NewResponseController(w)
+	var drained atomic.Bool
+	if drain != nil {
+		finished := make(chan struct{})
+		defer close(finished)
+		go func() {
+			select {
+			case <-drain:
+				drained.Store(true)
+				stop() // ends the read below
+			case <-finished:
+			}
+		}()
+	}
+	br := bufio.NewReader(body)
+	var event []byte
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			event = append(event, line...) // a long line: read on
+			continue
+		}
+		if err != nil {
+			if drained.Load() {
+				_, _ = fmt.Fprintf(w, "retry: %d\n\n", retry.Milliseconds())
+				_ = rc.Flush()
+			}
+			return
+		}
+		event = append(event, line...)
+		if len(line) > 1 && !(len(line) == 2 && line[0] == '\r') {
+			continue // the event goes on
+		}
+		if _, err := w.Write(event); err != nil {
+			return // the client left
+		}
+		_ = rc.Flush()
+		event = event[:0]
+	}
 }
 
 // validSessionID accepts what the spec allows (visible ASCII) up to a length

@@ -88,7 +88,13 @@ type Options struct {
 	// Done ends open SSE streams when closed (server shutdown); each gets a
 	// retry hint so that its client reconnects. It also ends the stateless
 	// era's open streams (subscriptions/listen).
-	Done   <-chan struct{}
+	Done <-chan struct{}
+	// Drain, when closed, ends the streams that this replica passes on to
+	// a session's owner elsewhere, each with a retry hint after a whole
+	// event: their clients reconnect through another replica to the same
+	// owner. (The streams of sessions served here end when
+	// session.Manager.Drain hands their session over.)
+	Drain  <-chan struct{}
 	Logger *slog.Logger
 }
 
@@ -422,7 +428,9 @@ func (h *Handler) stream(ctx context.Context, sw *sseWriter, sub *session.Sub, p
 			// No flush: net/http sends what is buffered with the end of
 			// the response, in one write, when the handler returns.
 			sw.write()
-			return retry == 0 && len(events) > 0 && !session.IsMarker(events[len(events)-1].Data)
+			// A drain may end the stream with a retry hint right after
+			// its response: answered all the same.
+			return sub.Answered()
 		}
 		if len(events) > 0 {
 			sw.flush()
@@ -444,6 +452,15 @@ func (h *Handler) stream(ctx context.Context, sw *sseWriter, sub *session.Sub, p
 		case <-ctx.Done():
 			return false
 		case <-h.opts.Done:
+			// The client resumes elsewhere from the last id it got: a
+			// stream whose priming event still waits for the prime delay
+			// gets it now, else the client would have no id to come back
+			// with and its call would hang.
+			sub.Prime()
+			events, _, _ := sub.Take()
+			for _, ev := range events {
+				sw.event(ev, prime)
+			}
 			sw.retry(h.opts.Retry)
 			sw.flush()
 			return false

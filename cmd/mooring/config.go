@@ -48,6 +48,7 @@ type config struct {
 	// Session limits (sessionlimits.go).
 	ServerRequestTimeout time.Duration
 	StoreCheck           bool
+	DrainGrace           time.Duration
 	// Command and Upstream name the one MCP server behind mooring; they
 	// win over the config file's mcpServers.
 	Command  string
@@ -153,6 +154,7 @@ func (c *config) serveFlags(fs *flagSet) {
 	fs.duration(&c.ReadTimeout, "read-timeout", "MOORING_READ_TIMEOUT", 30*time.Second, "time a request body may take to arrive after its headers (slower gets 408 and the connection closed)")
 	fs.duration(&c.WriteTimeout, "write-timeout", "MOORING_WRITE_TIMEOUT", 30*time.Second, "time each write of an answer may wait for a client that does not read; SSE streams that keep writing are not cut")
 	fs.duration(&c.IdleTimeout, "idle-timeout", "MOORING_IDLE_TIMEOUT", time.Minute, "close keep-alive connections idle this long")
+	fs.duration(&c.DrainGrace, "drain-grace", "MOORING_DRAIN_GRACE", 20*time.Second, "on SIGTERM or SIGINT: how long calls in flight may run on before their sessions move to other replicas anyway (keep it below Kubernetes' terminationGracePeriodSeconds)")
 	fs.boolean(&c.HealthTool, "health-tool", "MOORING_HEALTH_TOOL", true, "add the session_health_check tool to the tools clients see")
 	fs.str(&c.Command, "command", "MOORING_COMMAND", "", "serve this stdio MCP server program instead of the built-in server: the program and its arguments, split on spaces (one process per session)")
 	fs.str(&c.Upstream, "upstream", "MOORING_UPSTREAM", "", "serve this upstream Streamable HTTP MCP server (its endpoint URL) instead of the built-in server")
@@ -278,6 +280,8 @@ func (c *config) validate() error {
 		return c.validateStore()
 	case c.StoreFallback != "memory" && c.StoreFallback != "fail":
 		return fmt.Errorf("--store-fallback %q: want memory or fail", c.StoreFallback)
+	case c.DrainGrace < 0:
+		return fmt.Errorf("--drain-grace %s: must not be negative", c.DrainGrace)
 	case c.LeaseTTL < time.Second:
 		return fmt.Errorf("--lease-ttl %s: at least 1s", c.LeaseTTL)
 	case c.MaxBytes <= 0:

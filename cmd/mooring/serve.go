@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mooring-dev/mooring/health"
@@ -114,7 +115,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	ttl := time.Duration(c.SessionTTL) * time.Second
-	done := make(chan struct{})
+	done, draining := make(chan struct{}), make(chan struct{})
 	mux := http.NewServeMux()
 	// One manager per server: each session belongs to the endpoint that
 	// created it, and is restored into that endpoint's backend.
@@ -153,6 +154,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			OwnerWait:      c.LeaseTTL + 5*time.Second,
 			Stateless:      stateless,
 			Done:           done,
+			Drain:          draining,
 			Logger:         log,
 		})
 		var eh http.Handler = h
@@ -205,19 +207,51 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	// Drain: stop accepting, end open SSE responses with a retry hint so
-	// that clients resume after the restart or on another replica, then
-	// close the store (deferred), which flushes it.
-	log.Info("shutting down: open streams get a retry hint")
-	close(done)
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	return drain(log, c, servers, mgrs, draining, done)
+}
+
+// drain shuts the server down so that its clients do not notice
+// (docs/deployment.md): it stops accepting connections and closes idle
+// keep-alive ones, ends the streams it passes on to other replicas, lets
+// the calls in flight finish for up to --drain-grace and hands every
+// session over (its streams end with an event id and a retry hint, its
+// lease is released), then ends whatever still streams. The store is
+// closed (flushed) after it, by serve's defers.
+func drain(log *slog.Logger, c *config, servers []*http.Server, mgrs []*session.Manager, draining, done chan struct{}) error {
+	start := time.Now()
+	log.Info("draining: calls in flight finish, then their sessions move to other replicas", "grace", c.DrainGrace)
+	gctx, cancel := context.WithTimeout(context.Background(), c.DrainGrace)
 	defer cancel()
+	// Peers that find this replica's address closed must know that it
+	// hands its sessions over itself: marked before the listener closes.
+	for _, m := range mgrs {
+		m.BeginDrain(gctx)
+	}
+	close(draining)
+	shut := make(chan error, len(servers))
+	sctx, scancel := context.WithTimeout(context.Background(), c.DrainGrace+5*time.Second)
+	defer scancel()
 	for _, srv := range servers {
-		if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("shutdown: %w", err)
+		// Responses from now on say Connection: close, and idle
+		// connections are closed at once: a peer or balancer does not
+		// send a request on a connection that this replica drops.
+		srv.SetKeepAlivesEnabled(false)
+		go func() { shut <- srv.Shutdown(sctx) }()
+	}
+	var wg sync.WaitGroup
+	for _, m := range mgrs {
+		wg.Go(func() { m.Drain(gctx, c.Retry) })
+	}
+	wg.Wait()
+	close(done)
+	var err error
+	for range servers {
+		if e := <-shut; e != nil && !errors.Is(e, context.DeadlineExceeded) && err == nil {
+			err = fmt.Errorf("shutdown: %w", e)
 		}
 	}
-	return nil
+	log.Info("drained", "took", time.Since(start).Round(time.Millisecond))
+	return err
 }
 
 func heartbeat(d time.Duration) time.Duration {

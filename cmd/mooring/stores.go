@@ -93,3 +93,18 @@ func (o *openedStore) AcquireLease(ctx context.Context, session, owner string, t
 func (o *openedStore) ReleaseLease(ctx context.Context, session, owner string) error {
 	return o.bounded.ReleaseLease(ctx, session, owner)
 }
+
+// TakeLease implements store.Leaser, as AcquireLease.
+func (o *openedStore) TakeLease(ctx context.Context, session, from, owner string, ttl time.Duration) (store.Lease, bool, error) {
+	return o.bounded.TakeLease(ctx, session, from, owner, ttl)
+}
+
+// MarkDraining implements store.Leaser, as AcquireLease.
+func (o *openedStore) MarkDraining(ctx context.Context, owner string, ttl time.Duration) error {
+	return o.bounded.MarkDraining(ctx, owner, ttl)
+}
+
+// Draining implements store.Leaser, as AcquireLease.
+func (o *openedStore) Draining(ctx context.Context, owner string) (bool, error) {
+	return o.bounded.Draining(ctx, owner)
+}

@@ -278,6 +278,29 @@ func (s *Store) ReleaseLease(ctx context.Context, session, owner string) error {
 	return s.lease(ctx, func(ctx context.Context, le store.Leaser) error { return le.ReleaseLease(ctx, session, owner) })
 }
 
+// TakeLease implements store.Leaser, as AcquireLease.
+func (s *Store) TakeLease(ctx context.Context, session, from, owner string, ttl time.Duration) (l store.Lease, acquired bool, err error) {
+	err = s.lease(ctx, func(ctx context.Context, le store.Leaser) error {
+		l, acquired, err = le.TakeLease(ctx, session, from, owner, ttl)
+		return err
+	})
+	return l, acquired, err
+}
+
+// MarkDraining implements store.Leaser, as AcquireLease.
+func (s *Store) MarkDraining(ctx context.Context, owner string, ttl time.Duration) error {
+	return s.lease(ctx, func(ctx context.Context, le store.Leaser) error { return le.MarkDraining(ctx, owner, ttl) })
+}
+
+// Draining implements store.Leaser, as AcquireLease.
+func (s *Store) Draining(ctx context.Context, owner string) (draining bool, err error) {
+	err = s.lease(ctx, func(ctx context.Context, le store.Leaser) error {
+		draining, err = le.Draining(ctx, owner)
+		return err
+	})
+	return draining, err
+}
+
 func (s *Store) lease(ctx context.Context, fn func(context.Context, store.Leaser) error) error {
 	s.mu.RLock()
 	p, degraded, reason := s.primary, s.degraded, s.reason

@@ -40,10 +40,33 @@ end
 return 0
 `
 
+// takeLua gives the lease to ARGV[2] under a new token if ARGV[1] holds it
+// (or nobody does); it answers like acquireLua.
+const takeLua = `
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local sp = string.find(cur, ' ', 1, true)
+  local tok, owner = string.sub(cur, 1, sp - 1), string.sub(cur, sp + 1)
+  if owner == ARGV[2] then
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    return {1, tok, owner}
+  end
+  if owner ~= ARGV[1] then
+    return {0, tok, owner}
+  end
+end
+local tok = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('SET', KEYS[1], tok .. ' ' .. ARGV[2], 'PX', ARGV[3])
+return {1, tostring(tok), ARGV[2]}
+`
+
 var (
 	// Acquiring twice for the same owner renews: safe to resend.
 	acquireScript = newScript(acquireLua, true)
 	releaseScript = newScript(releaseLua, true)
+	// A second run finds the lease its own and renews it.
+	takeScript = newScript(takeLua, true)
 )
 
 func (k keys) lease(id string) []string {
@@ -53,11 +76,21 @@ func (k keys) lease(id string) []string {
 
 // AcquireLease implements store.Leaser.
 func (s *Store) AcquireLease(ctx context.Context, session, owner string, ttl time.Duration) (store.Lease, bool, error) {
+	args := []string{owner, strconv.FormatInt(ttl.Milliseconds(), 10), strconv.FormatInt(s.limits.TTL.Milliseconds(), 10)}
+	return s.leaseScript(ctx, acquireScript, session, args)
+}
+
+// TakeLease implements store.Leaser.
+func (s *Store) TakeLease(ctx context.Context, session, from, owner string, ttl time.Duration) (store.Lease, bool, error) {
+	args := []string{from, owner, strconv.FormatInt(ttl.Milliseconds(), 10), strconv.FormatInt(s.limits.TTL.Milliseconds(), 10)}
+	return s.leaseScript(ctx, takeScript, session, args)
+}
+
+func (s *Store) leaseScript(ctx context.Context, sc *script, session string, args []string) (store.Lease, bool, error) {
 	if s.closed.Load() {
 		return store.Lease{}, false, store.ErrClosed
 	}
-	args := []string{owner, strconv.FormatInt(ttl.Milliseconds(), 10), strconv.FormatInt(s.limits.TTL.Milliseconds(), 10)}
-	vals, err := acquireScript.exec(ctx, s.client, s.keys.lease(session), args).ToArray()
+	vals, err := sc.exec(ctx, s.client, s.keys.lease(session), args).ToArray()
 	if err != nil {
 		return store.Lease{}, false, s.fail(err, "lease of session %q", session)
 	}
@@ -80,6 +113,36 @@ func (s *Store) ReleaseLease(ctx context.Context, session, owner string) error {
 		return s.fail(err, "release lease of session %q", session)
 	}
 	return nil
+}
+
+// drainingKey marks a replica (by its owner name) as draining.
+func (k keys) draining(owner string) string { return k.prefix + "draining:" + owner }
+
+// MarkDraining implements store.Leaser.
+func (s *Store) MarkDraining(ctx context.Context, owner string, ttl time.Duration) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	cmd := s.client.B().Del().Key(s.keys.draining(owner)).Build()
+	if ttl > 0 {
+		cmd = s.client.B().Set().Key(s.keys.draining(owner)).Value("1").PxMilliseconds(max(ttl.Milliseconds(), 1)).Build()
+	}
+	if err := s.client.Do(ctx, cmd).Error(); err != nil {
+		return s.fail(err, "draining mark of %q", owner)
+	}
+	return nil
+}
+
+// Draining implements store.Leaser.
+func (s *Store) Draining(ctx context.Context, owner string) (bool, error) {
+	if s.closed.Load() {
+		return false, store.ErrClosed
+	}
+	n, err := s.client.Do(ctx, s.client.B().Exists().Key(s.keys.draining(owner)).Build()).AsInt64()
+	if err != nil {
+		return false, s.fail(err, "draining mark of %q", owner)
+	}
+	return n > 0, nil
 }
 
 // fenceArg is the lease token a write is made under (store.WithFence) as

@@ -151,3 +151,65 @@ func checkFenceState(t *testing.T, s store.Store, id, rec string, n uint64) {
 		t.Errorf("log has %d events (%v); want seqs 1..%d", len(evs), evs, n)
 	}
 }
+
+// testTakeLease: a replica takes the lease of a session from an owner that
+// is gone (its address refuses connections) under a new token, which fences
+// the old owner; it takes nothing from any other holder.
+func testTakeLease(t *testing.T, open opener) {
+	s := open(t, store.Limits{})
+	a, _, err := s.AcquireLease(ctx, "t1", "replica-a", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, ok, err := s.TakeLease(ctx, "t1", "replica-x", "replica-b", time.Minute); err != nil || ok || l.Owner != "replica-a" {
+		t.Fatalf("take from a replica that does not hold it: %+v %v %v; want refused, held by replica-a", l, ok, err)
+	}
+	b, ok, err := s.TakeLease(ctx, "t1", "replica-a", "replica-b", time.Minute)
+	if err != nil || !ok || b.Owner != "replica-b" || b.Token <= a.Token {
+		t.Fatalf("take from its holder: %+v %v %v; want replica-b with a token above %d", b, ok, err, a.Token)
+	}
+	if _, err := s.Append(store.WithFence(ctx, a.Token), "t1", "s", []byte("late")); !errors.Is(err, store.ErrFenced) {
+		t.Errorf("the old owner's write after the takeover: %v, want ErrFenced", err)
+	}
+	// A second take (a resend) renews.
+	if again, ok, err := s.TakeLease(ctx, "t1", "replica-a", "replica-b", time.Minute); err != nil || !ok || again.Token != b.Token {
+		t.Fatalf("take again: %+v %v %v; want the same token %d", again, ok, err, b.Token)
+	}
+	if r, ok, _ := s.AcquireLease(ctx, "t1", "replica-b", time.Minute); !ok || r.Token != b.Token {
+		t.Fatalf("the taker renews: %+v %v", r, ok)
+	}
+}
+
+// testDraining: a replica's draining mark is seen by the others until it is
+// cleared or runs out.
+func testDraining(t *testing.T, open opener) {
+	s := open(t, store.Limits{})
+	check := func(when string, want bool) {
+		t.Helper()
+		if got, err := s.Draining(ctx, "replica-a"); err != nil || got != want {
+			t.Fatalf("%s: draining %v %v, want %v", when, got, err, want)
+		}
+	}
+	check("before", false)
+	if err := s.MarkDraining(ctx, "replica-a", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	check("marked", true)
+	if got, _ := s.Draining(ctx, "replica-b"); got {
+		t.Fatal("another replica is draining too")
+	}
+	if err := s.MarkDraining(ctx, "replica-a", 0); err != nil {
+		t.Fatal(err)
+	}
+	check("cleared", false)
+	if err := s.MarkDraining(ctx, "replica-a", 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for d, _ := s.Draining(ctx, "replica-a"); d; d, _ = s.Draining(ctx, "replica-a") {
+		if time.Now().After(deadline) {
+			t.Fatal("the draining mark never ran out")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -105,6 +105,8 @@ func runBehaviour(t *testing.T, open opener) {
 		{"Close_Idempotent", testClose},
 		{"Lease_OneOwnerAtATime", testLease},
 		{"Lease_FencesStaleWrites", testFence},
+		{"Lease_TakenFromAGoneOwner", testTakeLease},
+		{"Lease_DrainingMark", testDraining},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })

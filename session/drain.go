@@ -1,0 +1,131 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrDraining: this process is shutting down and takes no new sessions and
+// no sessions from the store (503: the client retries, and reaches another
+// replica).
+var ErrDraining = errors.New("this server is shutting down")
+
+// drainPoll is how often Drain looks for sessions whose calls finished.
+const drainPoll = 20 * time.Millisecond
+
+// Drain hands this process's sessions over, for a shutdown that nobody
+// notices: from now on no session is created or restored here; a session
+// with no request in flight is closed at once, the others as soon as their
+// requests are answered, or all that remain when ctx ends. Each closed
+// session's open streams end with the retry hint retry after an event id
+// that their clients resume from, and its lease is released so that
+// another replica takes the session at once. While it drains, the replica
+// is marked draining in the shared store: peers that find its address
+// closed wait for its hand-over instead of taking its sessions over.
+// Drain returns when no session is left here.
+func (m *Manager) Drain(ctx context.Context, retry time.Duration) {
+	if !m.BeginDrain(ctx) {
+		return
+	}
+	if m.own != nil {
+		defer m.unmarkDraining()
+	}
+	t := time.NewTicker(drainPoll)
+	defer t.Stop()
+	for {
+		m.mu.Lock()
+		live := m.liveLocked()
+		m.mu.Unlock()
+		if len(live) == 0 {
+			return
+		}
+		late := ctx.Err() != nil
+		for _, s := range live {
+			if !late && s.busy() {
+				continue
+			}
+			if late {
+				m.log.Warn("drain: grace period over; a request still running is cut off (its client gets an interruption error from the next replica)", "session", s.id)
+			}
+			if m.uncache(s) {
+				s.closeRetry(retry)
+				m.release(s.id)
+			}
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// BeginDrain is the start of Drain: no session is created or restored
+// here from now on, and the replica is marked draining in the store. Call
+// it before the replica stops accepting connections, so that a peer that
+// finds them refused knows to wait. It reports false if the manager is
+// closed.
+func (m *Manager) BeginDrain(ctx context.Context) bool {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return false
+	}
+	begun := m.draining
+	m.draining = true
+	m.mu.Unlock()
+	if m.own != nil && !begun {
+		m.markDraining(ctx)
+	}
+	return true
+}
+
+// markDraining tells peers, through the store, that this replica is
+// draining: for as long as a drain can last, and the lease after it.
+func (m *Manager) markDraining(ctx context.Context) {
+	ttl := 2 * m.own.TTL
+	if dl, ok := ctx.Deadline(); ok {
+		ttl += time.Until(dl)
+	}
+	c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := m.own.Lease.MarkDraining(c, m.own.owner(), ttl); err != nil {
+		m.log.Warn("drain: marking this replica draining in the store", "err", err)
+	}
+}
+
+func (m *Manager) unmarkDraining() {
+	c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := m.own.Lease.MarkDraining(c, m.own.owner(), 0); err != nil {
+		m.log.Warn("drain: clearing this replica's draining mark", "err", err)
+	}
+}
+
+// TakeOver takes the lease of session id from owner, whose address refuses
+// connections: the process is gone (or no longer serves), so nothing waits
+// for its lease to run out. The new lease has a new fencing token, which
+// refuses any late write of the old owner. It reports whether the lease is
+// this replica's now; false (no error) when owner is draining, and hands
+// its sessions over itself, or when someone else took the lease first.
+func (m *Manager) TakeOver(ctx context.Context, id, owner string) (bool, error) {
+	if m.own == nil || owner == m.own.owner() {
+		return false, nil
+	}
+	draining, err := m.own.Lease.Draining(ctx, owner)
+	if err != nil {
+		return false, fmt.Errorf("session %s: is its owner %s draining: %w", id, owner, err)
+	}
+	if draining {
+		return false, nil
+	}
+	_, ok, err := m.own.Lease.TakeLease(ctx, id, owner, m.own.owner(), m.own.TTL)
+	if err != nil {
+		return false, fmt.Errorf("session %s: take the lease from %s: %w", id, owner, err)
+	}
+	if ok {
+		m.log.Warn("session owner refuses connections: lease taken over", "session", id, "owner", owner)
+	}
+	return ok, nil
+}

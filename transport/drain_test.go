@@ -1,0 +1,297 @@
+package transport_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mooring-dev/mooring/backend"
+	"github.com/mooring-dev/mooring/internal/redistest"
+	"github.com/mooring-dev/mooring/session"
+	"github.com/mooring-dev/mooring/store/memstore"
+	"github.com/mooring-dev/mooring/store/redisstore"
+	"github.com/mooring-dev/mooring/transport"
+)
+
+func slowCall(ms int) string {
+	return fmt.Sprintf(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"count","arguments":{"n":1,"delay_ms":%d}}}`, ms)
+}
+
+// resumable checks that an SSE body that a shutdown ended gave its client
+// what it needs to come back: an event id, then a retry hint.
+func resumable(t *testing.T, body string) {
+	t.Helper()
+	id := strings.Index(body, "id: ")
+	retry := strings.LastIndex(body, "retry: ")
+	if id < 0 || retry < id {
+		t.Fatalf("stream ended by the shutdown: want an event id and then a retry hint, got %q", body)
+	}
+}
+
+// A call that starts just before the server shuts down, while its priming
+// event still waits for the prime delay: the stream that the shutdown ends
+// must carry an event id (the priming event) besides the retry hint, or
+// the client cannot resume it and waits for its own timeout (issue 10,
+// item 2). Both ends are checked: the server-wide shutdown (Done) and a
+// drain whose grace period is over.
+func TestShutdown_CutCallIsResumable(t *testing.T) {
+	for _, how := range []string{"done", "drain"} {
+		t.Run(how, func(t *testing.T) {
+			st := memstore.New(nil)
+			defer st.Close()
+			// The priming event would wait for the whole test.
+			mgr := session.New(st, backend.NewInProcess(testServer()), &session.Options{PrimeDelay: time.Hour})
+			defer mgr.Close()
+			done := make(chan struct{})
+			srv := httptest.NewServer(transport.New(mgr, &transport.Options{Done: done}))
+			defer srv.Close()
+			e := &env{url: srv.URL, mgr: mgr}
+			sid := e.initialize(t)
+
+			go func() {
+				time.Sleep(100 * time.Millisecond) // the call is under way, or about to be: either way it is cut
+				if how == "done" {
+					close(done)
+					return
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				cancel() // no grace left
+				mgr.Drain(ctx, time.Second)
+			}()
+			resp := e.do(t, rawReq{method: http.MethodPost, headers: map[string]string{"Mcp-Session-Id": sid}, body: slowCall(3000)})
+			body, _ := io.ReadAll(resp.Body)
+			resumable(t, string(body))
+		})
+	}
+}
+
+// replica is one mooring replica on a shared Redis, with its own drain.
+type replica struct {
+	env
+	srv   *httptest.Server
+	drain chan struct{}
+}
+
+func newReplica(t *testing.T, rs *redisstore.Store, opts *transport.Options) *replica {
+	t.Helper()
+	var h http.Handler
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	mgr := session.New(rs, backend.NewInProcess(testServer()), &session.Options{
+		Ownership: &session.Ownership{Lease: rs, SelfURL: srv.URL},
+	})
+	rp := &replica{env: env{url: srv.URL, mgr: mgr}, srv: srv, drain: make(chan struct{})}
+	o := transport.Options{}
+	if opts != nil {
+		o = *opts
+	}
+	o.Drain = rp.drain
+	h = transport.New(mgr, &o)
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		mgr.Close()
+	})
+	return rp
+}
+
+func openRedis(t *testing.T) (*redistest.Server, *redisstore.Store) {
+	t.Helper()
+	srv := redistest.Start(t)
+	rs, err := redisstore.Open(context.Background(), &redisstore.Options{URL: srv.URL(), SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rs.Close() })
+	return srv, rs
+}
+
+// A stream that a draining replica passes on to the session's owner ends
+// at once, after a whole event and with a retry hint, so that its client
+// comes back through another replica; before, it held the drain up for its
+// whole limit (issue 10, item 3: every drain lasted 10 s).
+func TestDrain_EndsForwardedStreams(t *testing.T) {
+	_, rs := openRedis(t)
+	a := newReplica(t, rs, nil)
+	b := newReplica(t, rs, nil)
+	sid := a.initialize(t)
+
+	req, _ := http.NewRequest(http.MethodGet, b.url, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Mcp-Session-Id", sid)
+	// Bounds the test if the stream does not end.
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET through b: status %d", resp.StatusCode)
+	}
+	first := make([]byte, 256)
+	n, err := resp.Body.Read(first)
+	if err != nil || !strings.Contains(string(first[:n]), "id: ") {
+		t.Fatalf("GET through b: first read %q, %v; want the priming event", first[:n], err)
+	}
+	close(b.drain)
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("the forwarded stream did not end cleanly on the drain: %v (got %q)", err, rest)
+	}
+	resumable(t, string(first[:n])+string(rest))
+}
+
+// The forwarding guard: a replica that a request was passed to never passes
+// it on. Two replicas whose lease names the balancer in front of them (an
+// --advertise-url that points at the balancer) would otherwise pass the
+// request to each other through it until something gives out; with the
+// guard it fails at once, after one hop.
+func TestForward_OneHopOnly(t *testing.T) {
+	srv, rs := openRedis(t)
+	a := newReplica(t, rs, nil)
+	b := newReplica(t, rs, nil)
+	c := newReplica(t, rs, nil)
+	sid := c.initialize(t)
+	c.mgr.Close() // releases the lease: no replica serves the session now
+
+	var hops atomic.Int32
+	targets := []string{a.url, b.url}
+	lb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := hops.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		out, _ := http.NewRequestWithContext(r.Context(), r.Method, targets[n%2], strings.NewReader(string(body)))
+		out.Header = r.Header.Clone()
+		resp, err := http.DefaultTransport.RoundTrip(out)
+		if err != nil {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+	}))
+	defer lb.Close()
+	// The lease names the balancer, and stays.
+	if _, err := srv.Command("SET", "mooring:{"+sid+"}:lease", "99 "+lb.URL, "PX", "60000"); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, lb.URL, strings.NewReader(slowCall(0)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Session-Id", sid)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("request through the balancer: %v (after %d hops)", err, hops.Load())
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("status %d, want 503", resp.StatusCode)
+	}
+	if n := hops.Load(); n != 2 {
+		t.Errorf("the request went through the balancer %d times, want 2 (the client's, and one hop)", n)
+	}
+}
+
+// lease returns the raw lease of session sid: "<token> <owner URL>".
+func lease(t *testing.T, srv *redistest.Server, sid string) string {
+	t.Helper()
+	v, err := srv.Command("GET", "mooring:{"+sid+"}:lease")
+	if err != nil {
+		t.Fatalf("reading the lease: %v", err)
+	}
+	return strings.TrimSpace(v)
+}
+
+// post sends a call to session sid and returns its answer; it gives up
+// after 20 s (the waits under test take well under a second).
+func post(t *testing.T, e *env, sid, body string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Session-Id", sid)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST: %v", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("POST: reading the answer: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST: status %d: %s", resp.StatusCode, data)
+	}
+	return string(data)
+}
+
+// An owner whose address refuses connections is gone: its sessions are
+// taken over at once, under a new fencing token, instead of stalling until
+// its lease runs out (issue 10, item 5). Here the owner's process even
+// lives on and renews its lease (a zombie without a listener): the
+// takeover fences it out.
+func TestForward_RefusedOwnerIsTakenOver(t *testing.T) {
+	srv, rs := openRedis(t)
+	a := newReplica(t, rs, nil)
+	// Without the takeover, b would wait for a lease that a keeps renewing.
+	b := newReplica(t, rs, &transport.Options{OwnerWait: 5 * time.Second})
+	sid := a.initialize(t)
+	before := lease(t, srv, sid)
+	a.srv.Listener.Close()
+
+	if got := post(t, &b.env, sid, slowCall(0)); !strings.Contains(got, `"result"`) {
+		t.Fatalf("call through b after the owner's address closed: %s", got)
+	}
+	after := lease(t, srv, sid)
+	if !strings.HasSuffix(after, " "+b.url) {
+		t.Fatalf("lease %q after the takeover, want b (%s)", after, b.url)
+	}
+	var tokBefore, tokAfter int
+	fmt.Sscan(before, &tokBefore)
+	fmt.Sscan(after, &tokAfter)
+	if tokAfter <= tokBefore {
+		t.Errorf("lease token %d after the takeover, want more than %d (fenced)", tokAfter, tokBefore)
+	}
+}
+
+// A draining owner refuses connections too, but hands its sessions over
+// itself once their calls are done: it is not taken over (that would fence
+// out the call it is finishing). The request through b waits for the
+// hand-over and is then served by b; a's call ends with its result.
+func TestForward_DrainingOwnerIsWaitedFor(t *testing.T) {
+	srv, rs := openRedis(t)
+	a := newReplica(t, rs, nil)
+	b := newReplica(t, rs, nil)
+	sid := a.initialize(t)
+
+	running := a.do(t, rawReq{method: http.MethodPost, headers: map[string]string{"Mcp-Session-Id": sid}, body: slowCall(1500)})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a.mgr.BeginDrain(ctx)
+	a.srv.Listener.Close()
+	drained := make(chan struct{})
+	go func() { a.mgr.Drain(ctx, time.Second); close(drained) }()
+
+	if got := post(t, &b.env, sid, `{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"echo","arguments":{"text":"after"}}}`); !strings.Contains(got, "after") {
+		t.Fatalf("call through b during a's drain: %s", got)
+	}
+	body, _ := io.ReadAll(running.Body)
+	if !strings.Contains(string(body), `"result"`) || strings.Contains(string(body), "interrupted") {
+		t.Fatalf("the call a was finishing as it drained: %q, want its result", body)
+	}
+	<-drained
+	if l := lease(t, srv, sid); !strings.HasSuffix(l, " "+b.url) {
+		t.Errorf("lease %q after the drain, want b (%s)", l, b.url)
+	}
+}
