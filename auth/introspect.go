@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -47,15 +45,8 @@ type IntrospectionOptions struct {
 // Introspector checks opaque tokens by asking the authorization server
 // (RFC 7662), with a cache bounded by each token's exp.
 type Introspector struct {
-	opts IntrospectionOptions
-
-	mu    sync.Mutex // guards cache
-	cache map[[32]byte]cached
-}
-
-type cached struct {
-	info  *TokenInfo
-	until time.Time
+	opts  IntrospectionOptions
+	cache *tokenCache
 }
 
 // NewIntrospector discovers the endpoint if needed.
@@ -88,7 +79,7 @@ func NewIntrospector(ctx context.Context, opts IntrospectionOptions) (*Introspec
 		}
 		opts.URL = md.IntrospectionEndpoint
 	}
-	return &Introspector{opts: opts, cache: make(map[[32]byte]cached)}, nil
+	return &Introspector{opts: opts, cache: newTokenCache(opts.CacheLimit)}, nil
 }
 
 // URL returns the introspection endpoint in use.
@@ -99,34 +90,18 @@ func (in *Introspector) Close() error { return nil }
 
 // Verify implements Verifier.
 func (in *Introspector) Verify(ctx context.Context, token string) (*TokenInfo, error) {
-	key := sha256.Sum256([]byte(token)) // the cache holds no token
 	now := in.opts.Now()
-	in.mu.Lock()
-	c, ok := in.cache[key]
-	in.mu.Unlock()
-	if ok && now.Before(c.until) {
-		if c.info == nil {
+	if info, ok := in.cache.get(token, now); ok {
+		if info == nil {
 			return nil, fmt.Errorf("%w: inactive (cached)", ErrInvalidToken)
 		}
-		return c.info, nil
+		return info, nil
 	}
 	info, until, err := in.introspect(ctx, token, now)
 	if err != nil && !errors.Is(err, ErrInvalidToken) {
 		return nil, err
 	}
-	in.mu.Lock()
-	if len(in.cache) >= in.opts.CacheLimit {
-		for k, v := range in.cache {
-			if !now.Before(v.until) {
-				delete(in.cache, k)
-			}
-		}
-		if len(in.cache) >= in.opts.CacheLimit {
-			clear(in.cache)
-		}
-	}
-	in.cache[key] = cached{info: info, until: until}
-	in.mu.Unlock()
+	in.cache.put(token, info, until, now)
 	return info, err
 }
 

@@ -25,6 +25,8 @@ const (
 	DefaultClockSkew       = 30 * time.Second
 	DefaultJWKSRefresh     = time.Hour
 	DefaultUnknownKIDEvery = 10 * time.Second
+	DefaultVerifiedCache   = 2 * time.Minute
+	DefaultVerifiedLimit   = 10000
 )
 
 // Verifier checks a bearer token. An invalid token gives an error wrapping
@@ -57,6 +59,12 @@ type JWTOptions struct {
 	// tokens cannot make mooring hammer the issuer. Default
 	// DefaultUnknownKIDEvery.
 	UnknownKIDEvery time.Duration
+	// CacheFor is how long a verified token is remembered (by its hash),
+	// so that a client's next requests cost a lookup instead of a
+	// signature check; never past the token's exp. It is also how long a
+	// token signed by a key that the issuer withdrew stays accepted.
+	// Default DefaultVerifiedCache; negative disables the cache.
+	CacheFor time.Duration
 	// HTTPClient fetches metadata and keys. Default a client with a 10s
 	// timeout.
 	HTTPClient *http.Client
@@ -72,6 +80,7 @@ type JWTVerifier struct {
 	opts   JWTOptions
 	keys   keyfunc.Keyfunc // nil with HMAC only
 	parser *jwt.Parser
+	cache  *tokenCache // nil when disabled
 	cancel context.CancelFunc
 }
 
@@ -120,7 +129,13 @@ func NewJWTVerifier(ctx context.Context, opts JWTOptions) (*JWTVerifier, error) 
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.CacheFor == 0 {
+		opts.CacheFor = DefaultVerifiedCache
+	}
 	v := &JWTVerifier{opts: opts}
+	if opts.CacheFor > 0 {
+		v.cache = newTokenCache(DefaultVerifiedLimit)
+	}
 	v.parser = jwt.NewParser(
 		jwt.WithValidMethods(opts.Algorithms),
 		jwt.WithIssuer(opts.Issuer),
@@ -185,6 +200,25 @@ func (v *JWTVerifier) Close() error {
 
 // Verify implements Verifier.
 func (v *JWTVerifier) Verify(ctx context.Context, token string) (*TokenInfo, error) {
+	now := v.opts.Now()
+	if v.cache != nil {
+		if ti, ok := v.cache.get(token, now); ok {
+			return ti, nil
+		}
+	}
+	ti, err := v.verify(ctx, token)
+	if err == nil && v.cache != nil {
+		// Only successes: a refusal costs the sender the full check.
+		until := now.Add(v.opts.CacheFor)
+		if ti.Expiration.Before(until) {
+			until = ti.Expiration
+		}
+		v.cache.put(token, ti, until, now)
+	}
+	return ti, err
+}
+
+func (v *JWTVerifier) verify(ctx context.Context, token string) (*TokenInfo, error) {
 	claims := jwt.MapClaims{}
 	_, err := v.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
 		if strings.HasPrefix(t.Method.Alg(), "HS") {

@@ -206,3 +206,26 @@ func TestJWTVerifier_HMACNeedsASecret(t *testing.T) {
 		t.Error("RS256 accepted by a verifier configured for HMAC only")
 	}
 }
+
+// A verified token is remembered, but never past its exp: the cache must
+// not stretch a token's life.
+func TestJWTVerifier_CacheEndsAtExp(t *testing.T) {
+	is := oauthtest.NewIssuer(t)
+	start := time.Now()
+	clock := start
+	v, err := auth.NewJWTVerifier(context.Background(), auth.JWTOptions{Issuer: is.URL(), CacheFor: time.Hour, Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	c := is.Claims("alice", resource, "")
+	c["exp"] = start.Add(90 * time.Second).Unix()
+	tok := is.Token(c)
+	if _, err := v.Verify(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	clock = start.Add(200 * time.Second) // past exp and the clock skew
+	if _, err := v.Verify(context.Background(), tok); err == nil {
+		t.Error("an expired token was accepted from the cache")
+	}
+}
