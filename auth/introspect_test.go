@@ -60,7 +60,9 @@ func TestIntrospector(t *testing.T) {
 		"wrong iss": {"sub": "alice", "iss": "https://other.example", "aud": resource, "scope": "mcp", "exp": clock.Add(time.Hour).Unix()},
 		"no sub":    {"aud": resource, "scope": "mcp", "exp": clock.Add(time.Hour).Unix()},
 	} {
-		t.Run(name, func(t *testing.T) { run(t, h, authCase{header: []string{"Bearer " + is.Opaque(c)}, status: 401, www: invalid}) })
+		t.Run(name, func(t *testing.T) {
+			run(t, h, authCase{header: []string{"Bearer " + is.Opaque(c)}, status: 401, www: invalid})
+		})
 	}
 	run(t, h, authCase{header: []string{"Bearer never-issued"}, status: 401, www: invalid})
 
