@@ -18,3 +18,11 @@ func (s *Session) Tables() int {
 	}
 	return n
 }
+
+// Live reports whether session id is live in this manager.
+func (m *Manager) Live(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.sessions[id]
+	return e != nil && e.s != nil
+}

@@ -70,6 +70,23 @@ type Options struct {
 	// then the backend gets a CodeRequestTimeout error and the client a
 	// notifications/cancelled. Default DefaultServerRequestTimeout.
 	ServerRequestTimeout time.Duration
+	// MaxLive caps the sessions live in this manager (a backend connection
+	// each). At the cap the idle session unused longest is evicted to make
+	// room; if none is idle, new and restored sessions get ErrBusy.
+	// Default DefaultMaxLive.
+	MaxLive int
+	// MaxStored caps the sessions in the store, counted with Counter (or
+	// the store itself, if it is a store.Counter; else not capped): a new
+	// session past it gets ErrBusy. Default DefaultMaxStored; negative
+	// means no cap.
+	MaxStored int
+	// Counter counts the store's sessions for MaxStored, when the store
+	// given to New is a wrapper that hides the Counter of the store
+	// beneath it.
+	Counter store.Counter
+	// MaxRecordBytes caps a session's record: the client's initialize
+	// params, its subscriptions. Default DefaultMaxRecordBytes.
+	MaxRecordBytes int
 	// Now replaces time.Now in tests.
 	Now func() time.Time
 }
@@ -91,6 +108,12 @@ type Manager struct {
 	drops            dropLog
 	own              *Ownership
 	server           string
+
+	maxLive   int
+	maxStored int
+	maxRecord int
+	counter   store.Counter
+	stored    storeCount
 
 	mu       sync.Mutex // guards the fields below
 	sessions map[string]*entry
@@ -133,6 +156,8 @@ func New(st store.Store, opener backend.Opener, opts *Options) *Manager {
 		m.primeDelay = opts.PrimeDelay
 		m.restoreTTL = opts.RestoreTimeout
 		m.serverReqTimeout = opts.ServerRequestTimeout
+		m.maxLive, m.maxStored, m.maxRecord = opts.MaxLive, opts.MaxStored, opts.MaxRecordBytes
+		m.counter = opts.Counter
 		if opts.Logger != nil {
 			m.log = opts.Logger
 		}
@@ -160,6 +185,18 @@ func New(st store.Store, opener backend.Opener, opts *Options) *Manager {
 		m.idleEvict = DefaultIdleEvict
 	}
 	m.idleEvict = min(m.idleEvict, m.ttl)
+	if m.maxLive <= 0 {
+		m.maxLive = DefaultMaxLive
+	}
+	if m.maxStored == 0 {
+		m.maxStored = DefaultMaxStored
+	}
+	if m.maxRecord <= 0 {
+		m.maxRecord = DefaultMaxRecordBytes
+	}
+	if m.counter == nil {
+		m.counter, _ = st.(store.Counter)
+	}
 	if m.serverReqTimeout <= 0 {
 		m.serverReqTimeout = DefaultServerRequestTimeout
 	}
@@ -186,9 +223,22 @@ func (m *Manager) Store() store.Store { return m.store }
 func (m *Manager) Create(ctx context.Context) (*Session, error) {
 	m.mu.Lock()
 	draining := m.draining
+	var evict *Session
+	var err error
+	if !draining {
+		// Room first, before a backend is opened for nothing.
+		evict, err = m.makeRoomLocked()
+	}
 	m.mu.Unlock()
 	if draining {
 		return nil, ErrDraining
+	}
+	m.evict(evict)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.checkStored(ctx); err != nil {
+		return nil, err
 	}
 	rec := &Record{ID: randomHex(16), Server: m.server, CreatedAt: m.now()}
 	s := newSession(m, rec)
@@ -204,12 +254,23 @@ func (m *Manager) Create(ctx context.Context) (*Session, error) {
 	s.conn = conn
 	s.watchBackend()
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.closed {
+		m.mu.Unlock()
 		s.close()
 		return nil, ErrClosed
 	}
-	m.sessions[s.id] = &entry{s: s, ready: closedChan}
+	// Others may have filled the room while the backend opened.
+	evict, err = m.makeRoomLocked()
+	if err == nil {
+		m.sessions[s.id] = &entry{s: s, ready: closedChan}
+	}
+	m.mu.Unlock()
+	m.evict(evict)
+	if err != nil {
+		s.close()
+		m.release(s.id)
+		return nil, err
+	}
 	m.event("created", s.id)
 	return s, nil
 }
@@ -235,9 +296,15 @@ func (m *Manager) Get(ctx context.Context, id string) (*Session, error) {
 		return nil, fmt.Errorf("%w: session %s is not restored here", ErrDraining, id)
 	}
 	if e == nil {
+		evict, err := m.makeRoomLocked()
+		if err != nil {
+			m.mu.Unlock()
+			return nil, err
+		}
 		e = &entry{ready: make(chan struct{})}
 		m.sessions[id] = e
 		m.mu.Unlock()
+		m.evict(evict)
 		s, err := m.restore(ctx, id)
 		// e.s is written under m.mu, so that whoever reads it under m.mu
 		// (Close, drop, uncache) sees nil or the finished session, never

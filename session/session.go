@@ -598,6 +598,9 @@ func (s *Session) save(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.m.checkRecord(data); err != nil {
+		return fmt.Errorf("session %s: save record: %w", s.id, err)
+	}
 	if err := s.m.store.PutSession(s.fenced(ctx), store.Record{ID: s.id, Data: data}); err != nil {
 		return fmt.Errorf("session %s: save record: %w", s.id, err)
 	}

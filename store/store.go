@@ -211,6 +211,15 @@ type Importer interface {
 	Import(ctx context.Context, session string, events []Event) error
 }
 
+// Counter is implemented by stores that can count their sessions cheaply
+// (without reading every one): mooring's cap on stored sessions uses it.
+type Counter interface {
+	// CountSessions returns how many sessions the store holds: expired
+	// ones that have not been swept yet may be counted, since they still
+	// use space.
+	CountSessions(ctx context.Context) (int, error)
+}
+
 // ErrUnavailable: the store cannot answer now (an outage); the caller may
 // retry. It is never a reason to tell a client that its session is gone.
 var ErrUnavailable = errors.New("store: unavailable")

@@ -55,6 +55,10 @@ func classify(err error) (status int, code int64, msg string) {
 		return http.StatusServiceUnavailable, jsonrpc.CodeInternalError, "the session store is unavailable (outage); retry shortly: the session is not lost"
 	case errors.Is(err, session.ErrDraining):
 		return http.StatusServiceUnavailable, jsonrpc.CodeInternalError, "this server is shutting down; retry: another replica serves the session"
+	case errors.Is(err, session.ErrBusy):
+		return http.StatusServiceUnavailable, jsonrpc.CodeInternalError, err.Error() // says which cap, no internals
+	case errors.Is(err, session.ErrRecordTooLarge):
+		return http.StatusRequestEntityTooLarge, jsonrpc.CodeInvalidParams, err.Error()
 	case errors.Is(err, session.ErrClosed), errors.Is(err, store.ErrClosed):
 		return http.StatusServiceUnavailable, jsonrpc.CodeInternalError, "server is shutting down"
 	default:
@@ -71,6 +75,9 @@ func writeError(w http.ResponseWriter, err error) int {
 	status, code, msg := classify(err)
 	if status == http.StatusMethodNotAllowed && w.Header().Get("Allow") == "" {
 		w.Header().Set("Allow", "GET, POST, DELETE")
+	}
+	if errors.Is(err, session.ErrBusy) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(session.BusyRetryAfter.Seconds())))
 	}
 	id := []byte("null")
 	var data json.RawMessage

@@ -288,6 +288,9 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) initialize(w http.ResponseWriter, r *http.Request, req *jsonrpc.Request) error {
+	if err := h.m.CheckInitialize(req.Params); err != nil {
+		return &httpError{status: http.StatusRequestEntityTooLarge, code: jsonrpc.CodeInvalidParams, msg: err.Error(), id: req.ID}
+	}
 	s, err := h.m.Create(r.Context())
 	if err != nil {
 		return err

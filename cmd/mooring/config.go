@@ -47,6 +47,9 @@ type config struct {
 	IdleTimeout    time.Duration
 	// Session limits (sessionlimits.go).
 	ServerRequestTimeout time.Duration
+	MaxLiveSessions      int
+	MaxStoredSessions    int
+	MaxRecordBytes       int
 	StoreCheck           bool
 	DrainGrace           time.Duration
 	// Command and Upstream name the one MCP server behind mooring; they

@@ -130,10 +130,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		if len(mounts) > 1 {
 			server = m.name // sessions of one endpoint are not another's
 		}
-		mgr := session.New(cst, m.opener, &session.Options{
+		sopts := &session.Options{
 			TTL: ttl, IdleEvict: c.IdleEvict, Logger: log, LocalTools: local, OnEvent: met.SessionEvent, Ownership: own, Server: server,
-			ServerRequestTimeout: c.ServerRequestTimeout,
-		})
+		}
+		c.sessionLimits(sopts, m.kind, opened)
+		mgr := session.New(cst, m.opener, sopts)
 		defer mgr.Close()
 		mgrs = append(mgrs, mgr)
 		var stateless http.Handler

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
+	"github.com/mooring-dev/mooring/store"
 	"github.com/mooring-dev/mooring/store/boltstore"
 )
 
@@ -54,5 +56,24 @@ func TestCompact_RefusesOpenStore(t *testing.T) {
 	open(t, path, nil)
 	if _, _, err := boltstore.Compact(path, nil); err == nil {
 		t.Fatal("Compact of an open store succeeded")
+	}
+}
+
+// CountSessions counts the sessions of the store, also those written
+// since the last checkpoint.
+func TestStore_CountSessions(t *testing.T) {
+	path, _ := filled(t, 30)
+	s := open(t, path, &boltstore.Options{NoSync: true, CheckpointInterval: time.Hour})
+	ctx := context.Background()
+	for i := range 5 {
+		if err := s.PutSession(ctx, store.Record{ID: fmt.Sprintf("n%d", i), Data: []byte("r")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteSession(ctx, "s0000"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.CountSessions(ctx); err != nil || n != 34 {
+		t.Errorf("CountSessions = %d, %v; want 34", n, err)
 	}
 }

@@ -378,3 +378,14 @@ var (
 	_ store.Store    = (*Store)(nil)
 	_ store.Importer = (*Store)(nil)
 )
+
+// CountSessions implements store.Counter.
+func (s *Store) CountSessions(ctx context.Context) (int, error) {
+	if err := s.lock(); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	return len(s.sessions), nil
+}
+
+var _ store.Counter = (*Store)(nil)

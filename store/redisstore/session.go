@@ -282,3 +282,18 @@ func (s *Store) startJanitor(interval time.Duration) {
 		}
 	}()
 }
+
+// CountSessions implements store.Counter: the size of the session index
+// (ZCARD), which may count sessions that expired and were not settled yet.
+func (s *Store) CountSessions(ctx context.Context) (int, error) {
+	if s.closed.Load() {
+		return 0, store.ErrClosed
+	}
+	n, err := s.client.Do(ctx, s.client.B().Zcard().Key(s.keys.index()[0]).Build()).AsInt64()
+	if err != nil {
+		return 0, s.fail(err, "count sessions")
+	}
+	return int(n), nil
+}
+
+var _ store.Counter = (*Store)(nil)
