@@ -118,7 +118,7 @@ func refusedLikeUnknown(t *testing.T, url, token, sid string, extra map[string]s
 // show no session nor principal.
 func TestAuth_ChallengeAndMetadata(t *testing.T) {
 	is := oauthtest.NewIssuer(t)
-	p := start(t, freeAddr(t), append(authArgs(is), "--store", "memory", "--auth-tool-scopes", "slow_count=counting")...)
+	p := start(t, freeAddr(t), append(authArgs(is), "--store", "memory", "--auth-tool-scopes", "slow_count=counting", "--auth-audience", "api://mooring-test")...)
 	wantWWW := `Bearer resource_metadata="https://mcp.example.test/.well-known/oauth-protected-resource/mcp", scope="mcp"`
 	for _, tc := range []struct{ name, body, version string }{
 		{"initialize", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}`, ""},
@@ -135,6 +135,14 @@ func TestAuth_ChallengeAndMetadata(t *testing.T) {
 		tok := is.Token(is.Claims("alice", publicURL, "mcp"))
 		if got := raw(t, http.MethodPost, p.url(), tok, "", hdr, tc.body); got.status != 200 {
 			t.Errorf("%s with a token: %d %s", tc.name, got.status, got.body)
+		}
+	}
+	// An extra audience (--auth-audience) names the endpoint too; others
+	// do not.
+	initialize := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}`
+	for aud, want := range map[string]int{"api://mooring-test": 200, "api://another": 401} {
+		if got := raw(t, http.MethodPost, p.url(), is.Token(is.Claims("alice", aud, "mcp")), "", nil, initialize); got.status != want {
+			t.Errorf("a token for %s: %d, want %d", aud, got.status, want)
 		}
 	}
 	for _, path := range []string{"/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"} {

@@ -20,6 +20,7 @@ type authConfig struct {
 	Auth             string
 	AuthIssuer       string
 	AuthResource     string
+	AuthAudience     string
 	AuthJWKSURL      string
 	AuthScopes       string
 	AuthToolScopes   string
@@ -35,6 +36,7 @@ func (c *authConfig) authFlags(fs *flagSet) {
 	fs.str(&c.Auth, "auth", "MOORING_AUTH", "none", "client authentication: none, jwt (signed access tokens, checked locally) or introspection (opaque tokens, RFC 7662)")
 	fs.str(&c.AuthIssuer, "auth-issuer", "MOORING_AUTH_ISSUER", "", "the authorization server's issuer URL: tokens must carry it as iss exactly")
 	fs.str(&c.AuthResource, "auth-resource", "MOORING_AUTH_RESOURCE", "", "the public URL of the MCP endpoint (--path) as clients reach it: the audience that tokens must name")
+	fs.str(&c.AuthAudience, "auth-audience", "MOORING_AUTH_AUDIENCE", "", "other aud values that name this endpoint (comma separated), for issuers that cannot put its URL in aud (Entra ID: the application's client id or api:// URI)")
 	fs.str(&c.AuthJWKSURL, "auth-jwks-url", "MOORING_AUTH_JWKS_URL", "", "the issuer's JWKS URL (default: discovered from the issuer's metadata)")
 	fs.str(&c.AuthScopes, "auth-scopes", "MOORING_AUTH_SCOPES", "", "scopes every request needs (comma or space separated)")
 	fs.str(&c.AuthToolScopes, "auth-tool-scopes", "MOORING_AUTH_TOOL_SCOPES", "", "scopes needed to call a tool: tool=scope[ scope...],tool2=scope (mcpServers entries take toolScopes)")
@@ -172,6 +174,7 @@ func (g *gatekeeper) protect(mux *http.ServeMux, m mount, basePath string, h htt
 	if resource != base {
 		audiences = append(audiences, base) // a token for the whole gateway
 	}
+	audiences = append(audiences, splitList(g.c.AuthAudience)...)
 	mdURL, _ := auth.MetadataURL(resource)
 	md := &auth.ProtectedResourceMetadata{
 		Resource:               resource,
