@@ -122,7 +122,7 @@ type Manager struct {
 	running   map[string]*run // tasks whose runner is in this process
 	subs      map[int]func(*Task)
 	nextSub   int
-	changed   chan struct{} // closed and replaced on every change made here
+	watches   map[string]*watch // tasks that local waiters wait for
 	runnerFor func(*Task) Runner
 }
 
@@ -153,7 +153,7 @@ func NewManager(st store.TaskStore, opts *Options) *Manager {
 		self:    o.ReplicaID + "/" + hex.EncodeToString(suffix[:]),
 		running: make(map[string]*run),
 		subs:    make(map[int]func(*Task)),
-		changed: make(chan struct{}),
+		watches: make(map[string]*watch),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	if o.SweepInterval > 0 {
@@ -395,7 +395,7 @@ func (m *Manager) modify(ctx context.Context, id, scope string, fn func(*Task) (
 		if cur.Status != before {
 			m.changedTo(cur)
 		} else {
-			m.wake()
+			m.wake(id)
 		}
 		return cur.clone(), nil
 	}
@@ -420,14 +420,52 @@ func (m *Manager) changedTo(t *Task) {
 	for _, fn := range subs {
 		fn(t.clone())
 	}
-	m.wake()
+	m.wake(t.ID)
 }
 
-// wake releases local waiters to read the store again.
-func (m *Manager) wake() {
+// watch is what the local waiters of one task share: ch is closed at the
+// task's next change made here (and replaced), n counts the waiters.
+type watch struct {
+	ch chan struct{}
+	n  int
+}
+
+// watch registers a waiter of task id; it must call unwatch.
+func (m *Manager) watch(id string) *watch {
 	m.mu.Lock()
-	close(m.changed)
-	m.changed = make(chan struct{})
+	defer m.mu.Unlock()
+	w := m.watches[id]
+	if w == nil {
+		w = &watch{ch: make(chan struct{})}
+		m.watches[id] = w
+	}
+	w.n++
+	return w
+}
+
+func (m *Manager) unwatch(id string, w *watch) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if w.n--; w.n == 0 {
+		delete(m.watches, id)
+	}
+}
+
+// changedCh is the channel that the next change of the watched task
+// closes.
+func (m *Manager) changedCh(w *watch) <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return w.ch
+}
+
+// wake releases the local waiters of task id to read the store again.
+func (m *Manager) wake(id string) {
+	m.mu.Lock()
+	if w := m.watches[id]; w != nil {
+		close(w.ch)
+		w.ch = make(chan struct{})
+	}
 	m.mu.Unlock()
 }
 

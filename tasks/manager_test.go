@@ -197,3 +197,29 @@ func TestManager_TTLClamped(t *testing.T) {
 		t.Fatalf("ttl %v %v", a.TTL, b.TTL)
 	}
 }
+
+// A change made by this Manager wakes its waiters at once: with an
+// hour's poll interval, only the wake can end this Wait in time.
+func TestManager_WaitWokenByLocalChange(t *testing.T) {
+	m := newManager(t, memstore.New(nil), &tasks.Options{PollInterval: time.Hour})
+	ctx := ctxT(t)
+	release := make(chan struct{})
+	tk, _ := m.Create(ctx, &tasks.Task{Scope: "s"}, func(context.Context, *tasks.Task) ([]byte, error) {
+		<-release
+		return []byte(`{}`), nil
+	})
+	done := make(chan error, 2)
+	for range 2 { // two waiters share the task's watch
+		go func() {
+			_, err := m.Wait(ctx, tk.ID, "s")
+			done <- err
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // let them block (not needed for correctness)
+	close(release)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+	}
+}

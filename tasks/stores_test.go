@@ -12,7 +12,7 @@ import (
 	"github.com/mooring-dev/mooring/store/redisstore"
 )
 
-func openBolt(t *testing.T, path string) *boltstore.Store {
+func openBolt(t testing.TB, path string) *boltstore.Store {
 	t.Helper()
 	s, err := boltstore.Open(path, nil)
 	if err != nil {
@@ -22,7 +22,7 @@ func openBolt(t *testing.T, path string) *boltstore.Store {
 	return s
 }
 
-func openRedis(t *testing.T, url, prefix string) *redisstore.Store {
+func openRedis(t testing.TB, url, prefix string) *redisstore.Store {
 	t.Helper()
 	s, err := redisstore.Open(context.Background(), &redisstore.Options{URL: url, KeyPrefix: prefix})
 	if err != nil {

@@ -17,10 +17,10 @@ func (m *Manager) Wait(ctx context.Context, id, scope string) (*Task, error) {
 func (m *Manager) WaitUntil(ctx context.Context, id, scope string, done func(*Task) bool) (*Task, error) {
 	timer := time.NewTimer(m.o.PollInterval)
 	defer timer.Stop()
+	w := m.watch(id)
+	defer m.unwatch(id, w)
 	for {
-		m.mu.Lock()
-		changed := m.changed
-		m.mu.Unlock()
+		changed := m.changedCh(w) // before the read: no change slips between
 		t, err := m.Get(ctx, id, scope)
 		if err != nil {
 			return nil, err
