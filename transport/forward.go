@@ -90,23 +90,17 @@ func (h *Handler) withSession(w http.ResponseWriter, r *http.Request, sid string
 				}
 				return err
 			}
-			if got, want := principal(r), s.Principal(); got != want {
-				// Someone else's session, or a token of another user: as
-				// unknown as an id that never existed (DESIGN.md,
-				// invariant 11). The owner replica checks this itself,
-				// on the client's own token, when the request is
-				// forwarded to it.
-				h.log.Warn("request refused: the session belongs to another principal", "session", sid, "principal", got, "method", r.Method)
-				return fmt.Errorf("%w: %s", session.ErrNotFound, sid)
+			if err := h.checkPrincipal(r, sid, s.Principal()); err != nil {
+				return err
 			}
 			return serve(s)
 		}
-		if got := principal(r); got != re.Principal {
-			// Refused here, before the owner is asked: and a client that
-			// sends ForwardedHeader itself learns nothing either (the
-			// owner checks again on the client's own token).
-			h.log.Warn("request refused: the session belongs to another principal", "session", sid, "principal", got, "method", r.Method)
-			return fmt.Errorf("%w: %s", session.ErrNotFound, sid)
+		// Refused here, before the owner is asked, from the stored
+		// record: a client that sends ForwardedHeader itself learns
+		// nothing either. The owner checks again on the client's own
+		// token, which the forwarded request carries.
+		if err := h.checkPrincipal(r, sid, re.Principal); err != nil {
+			return err
 		}
 		if r.Header.Get(ForwardedHeader) != "" {
 			// One hop only: a replica that a request was passed to and
@@ -270,6 +264,18 @@ func copyBody(w http.ResponseWriter, body io.Reader) {
 			return
 		}
 	}
+}
+
+// checkPrincipal refuses a request for session sid, which belongs to
+// owner, from anyone else: someone else's session is as unknown as an id
+// that never existed (DESIGN.md, invariant 11), and the refusal is logged.
+func (h *Handler) checkPrincipal(r *http.Request, sid, owner string) error {
+	got := principal(r)
+	if got == owner {
+		return nil
+	}
+	h.log.Warn("request refused: the session belongs to another principal", "session", sid, "principal", got, "method", r.Method)
+	return fmt.Errorf("%w: %s", session.ErrNotFound, sid)
 }
 
 // principal is who sent r: the principal of its verified token (auth
