@@ -327,24 +327,35 @@ func (m *Manager) Update(ctx context.Context, id, scope string, fn func(*Task) e
 }
 
 // Cancel settles a task of scope cancelled and ends its runner's context
-// if it runs here. A terminal task is returned as it is.
+// if it runs here. A terminal task is returned as it is (2026-07-28:
+// cancel is idempotent); see TryCancel to tell the two apart.
 func (m *Manager) Cancel(ctx context.Context, id, scope string) (*Task, error) {
-	t, err := m.modify(ctx, id, scope, func(cur *Task) (bool, error) {
+	t, _, err := m.TryCancel(ctx, id, scope)
+	return t, err
+}
+
+// TryCancel is Cancel that also reports whether this call cancelled the
+// task: false for a task that was terminal already (2025-11-25 answers
+// that with -32602).
+func (m *Manager) TryCancel(ctx context.Context, id, scope string) (t *Task, cancelled bool, err error) {
+	t, err = m.modify(ctx, id, scope, func(cur *Task) (bool, error) {
+		cancelled = false // fn may run again after a conflict
 		if cur.Status.Terminal() {
 			return false, nil
 		}
 		cur.Status, cur.StatusMessage, cur.UpdatedAt = Cancelled, "The task was cancelled by request.", m.o.Now()
+		cancelled = true
 		return true, nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	m.mu.Lock()
-	if r := m.running[id]; r != nil {
+	if r := m.running[id]; r != nil && t.Status == Cancelled {
 		r.cancel(errCancelled)
 	}
 	m.mu.Unlock()
-	return t, nil
+	return t, cancelled, nil
 }
 
 // Delete removes a task of scope at once (operators' tools).

@@ -112,6 +112,9 @@ func TestManager_CancelEndsRunner(t *testing.T) {
 	if err != nil || again.Status != tasks.Cancelled {
 		t.Fatalf("second cancel: %+v %v", again, err)
 	}
+	if _, cancelled, err := m.TryCancel(ctx, tk.ID, "s"); err != nil || cancelled {
+		t.Fatalf("TryCancel of a cancelled task: cancelled=%v, %v", cancelled, err)
+	}
 	for m.Running() != 0 {
 		time.Sleep(5 * time.Millisecond)
 	}
