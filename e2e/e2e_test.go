@@ -63,8 +63,14 @@ func freeAddr(t *testing.T) string {
 // start runs mooring on addr with args and waits until it accepts.
 func start(t *testing.T, addr string, args ...string) *proc {
 	t.Helper()
+	return startBinary(t, binary, addr, args...)
+}
+
+// startBinary is start with another build of mooring.
+func startBinary(t *testing.T, bin, addr string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, addr: addr, log: new(syncbuf.Buffer)}
-	p.cmd = exec.Command(binary, append([]string{"serve", "--addr", addr, "--sse-retry", "100ms"}, args...)...)
+	p.cmd = exec.Command(bin, append([]string{"serve", "--addr", addr, "--sse-retry", "100ms"}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

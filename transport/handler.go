@@ -165,8 +165,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // (5xx) goes to the log.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := writeError(w, err)
-	if status < 500 || status == http.StatusServiceUnavailable {
-		return // the client was told what it needs; 503s are retried
+	if status < 500 || status == http.StatusServiceUnavailable || r.Context().Err() != nil {
+		return // the client was told what it needs (503s are retried), or left
 	}
 	if he := (*httpError)(nil); errors.As(err, &he) {
 		if he.cause == nil {
