@@ -179,3 +179,25 @@ func TestWait_Bounded(t *testing.T) {
 		t.Fatalf("got %s %+v, want an unreachable error", m.Result, m.Error)
 	}
 }
+
+// A replay that the restarted server refuses (it no longer offers
+// subscriptions) does not stop the heal: the client is told what did not
+// come back, and the session works.
+func TestHeal_ReplayRefused(t *testing.T) {
+	s := newSDKServer(t)
+	c := startBridge(t, s.url(), nil)
+	c.initialize()
+	c.send(map[string]any{"id": 2, "method": "resources/subscribe", "params": map[string]any{"uri": "test://r"}})
+	if m := c.answer(2, 10*time.Second); m.Error != nil {
+		t.Fatalf("subscribe: %s", m.Error.Message)
+	}
+	s.noSubscribe = true
+	s.restart()
+	c.wait(30*time.Second, "a warning that the subscription did not come back", func(m msg) bool {
+		return m.Method == "notifications/message" && strings.Contains(string(m.Params), "could not replay test://r")
+	})
+	c.send(callTool(3, "count", map[string]any{"n": 2, "interval_ms": 1}, ""))
+	if got := resultText(t, c.answer(3, 20*time.Second)); got != "counted 2" {
+		t.Fatalf("after the heal: %q", got)
+	}
+}

@@ -176,7 +176,8 @@ type sdkServer struct {
 	addr string
 	srv  *http.Server
 
-	stateless bool // serve 2026-07-28 only, statelessly
+	stateless   bool // serve 2026-07-28 only, statelessly
+	noSubscribe bool // the next serve offers no resource subscriptions
 
 	mu         sync.Mutex
 	subscribed []string
@@ -206,7 +207,7 @@ func (s *sdkServer) serve(ln net.Listener) {
 	s.mu.Lock()
 	s.subscribed = nil
 	s.mu.Unlock()
-	server := mcp.NewServer(&mcp.Implementation{Name: "sdk", Version: "1"}, &mcp.ServerOptions{
+	opts := &mcp.ServerOptions{
 		SubscribeHandler: func(_ context.Context, req *mcp.SubscribeRequest) error {
 			s.mu.Lock()
 			s.subscribed = append(s.subscribed, req.Params.URI)
@@ -214,7 +215,11 @@ func (s *sdkServer) serve(ln net.Listener) {
 			return nil
 		},
 		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
-	})
+	}
+	if s.noSubscribe {
+		opts = nil
+	}
+	server := mcp.NewServer(&mcp.Implementation{Name: "sdk", Version: "1"}, opts)
 	// count sends progress every interval_ms and answers "counted N";
 	// count_ro does the same and says that it is read-only.
 	type countArgs struct {
@@ -254,11 +259,11 @@ func (s *sdkServer) serve(ln net.Listener) {
 	server.AddResource(&mcp.Resource{URI: "test://r", Name: "r"}, func(context.Context, *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
 		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: "test://r", Text: "r"}}}, nil
 	})
-	opts := &mcp.StreamableHTTPOptions{EventStore: mcp.NewMemoryEventStore(nil)}
+	hopts := &mcp.StreamableHTTPOptions{EventStore: mcp.NewMemoryEventStore(nil)}
 	if s.stateless {
-		opts = &mcp.StreamableHTTPOptions{Stateless: true, PropagateRequestCancellation: true}
+		hopts = &mcp.StreamableHTTPOptions{Stateless: true, PropagateRequestCancellation: true}
 	}
-	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, opts)
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, hopts)
 	s.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.headers = append(s.headers, r.Header.Clone())

@@ -23,9 +23,10 @@ type sessionState struct {
 	level      json.RawMessage // the last logging/setLevel params that succeeded
 	subs       map[string]bool // subscribed resource URIs
 
-	healing   chan struct{} // open while a new session is being opened
-	getLoop   bool          // the GET stream's goroutine was started
-	lostCount int
+	gone    bool          // the server lost the session: the next current opens a new one
+	healing chan struct{} // open while a new session is being opened
+	healErr error         // why the last attempt to open one failed
+	getLoop bool          // the GET stream's goroutine was started
 }
 
 // Why a call in flight fails when its session is lost.
@@ -76,7 +77,7 @@ func (b *Bridge) current(ctx context.Context) (h hdr, gen int, err error) {
 		b.mu.Lock()
 		s := &b.sess
 		switch {
-		case s.initParams != nil && s.lostCount == 0:
+		case s.initParams != nil && !s.gone:
 			// A server may run without session ids: then id stays "".
 			h, gen = hdr{session: s.id, version: s.version}, s.gen
 			b.mu.Unlock()
@@ -85,6 +86,8 @@ func (b *Bridge) current(ctx context.Context) (h hdr, gen int, err error) {
 			b.mu.Unlock()
 			return hdr{}, 0, errors.New("mooring connect: the client has not sent initialize yet")
 		case s.healing != nil:
+			// Wait for the attempt under way, and share its failure
+			// rather than start another (each may wait WaitFor).
 			ch := s.healing
 			b.mu.Unlock()
 			select {
@@ -92,18 +95,27 @@ func (b *Bridge) current(ctx context.Context) (h hdr, gen int, err error) {
 			case <-ctx.Done():
 				return hdr{}, 0, ctx.Err()
 			}
+			b.mu.Lock()
+			err := s.healErr
+			b.mu.Unlock()
+			if err != nil {
+				return hdr{}, 0, err
+			}
 			continue
 		}
 		s.healing = make(chan struct{})
 		ch := s.healing
 		b.mu.Unlock()
 		err := b.reopen()
+		if err != nil {
+			err = fmt.Errorf("mooring connect: opening a new session: %w", err)
+		}
 		b.mu.Lock()
-		s.healing = nil
+		s.healing, s.healErr = nil, err
 		close(ch)
 		b.mu.Unlock()
 		if err != nil {
-			return hdr{}, 0, fmt.Errorf("mooring connect: opening a new session: %w", err)
+			return hdr{}, 0, err
 		}
 	}
 }
@@ -113,13 +125,12 @@ func (b *Bridge) current(ctx context.Context) (h hdr, gen int, err error) {
 // current opens a new session.
 func (b *Bridge) lost(gen int, where string) {
 	b.mu.Lock()
-	if b.sess.gen != gen || b.sess.lostCount > 0 {
+	if b.sess.gen != gen || b.sess.gone {
 		b.mu.Unlock()
 		return
 	}
 	old := b.sess.id
-	b.sess.id = ""
-	b.sess.lostCount++
+	b.sess.id, b.sess.gone = "", true
 	var failed []*call
 	for _, c := range b.calls {
 		if c.gen == gen && c.streaming && c.reply == nil {
@@ -177,28 +188,34 @@ func (b *Bridge) reopen() error {
 	if err := b.post(ctx, nraw, h); err != nil {
 		return fmt.Errorf("notifications/initialized: %w", err)
 	}
-	var replayed []string
+	// A replay the new server refuses does not stop the session: the
+	// client is told what did not come back.
+	var replayed, failed []string
 	if level != nil {
 		if err := b.ownCall(ctx, h, "logging/setLevel", level); err != nil {
-			return err
+			failed = append(failed, err.Error())
+		} else {
+			replayed = append(replayed, "the log level")
 		}
-		replayed = append(replayed, "the log level")
 	}
+	n2 := 0
 	for _, u := range subs {
 		if err := b.ownCall(ctx, h, "resources/subscribe", map[string]string{"uri": u}); err != nil {
-			return err
+			failed = append(failed, fmt.Sprintf("%s: %v", u, err))
+		} else {
+			n2++
 		}
 	}
-	if len(subs) > 0 {
-		replayed = append(replayed, fmt.Sprintf("%d resource subscription(s)", len(subs)))
+	if n2 > 0 {
+		replayed = append(replayed, fmt.Sprintf("%d resource subscription(s)", n2))
 	}
 	b.mu.Lock()
 	prev := b.sess.version
 	b.sess.id, b.sess.version = h.session, h.version
 	b.sess.gen++
-	b.sess.lostCount = 0
+	b.sess.gone = false
 	b.mu.Unlock()
-	b.log.Info("opened a new session", "session", h.session, "version", h.version, "replayed", replayed)
+	b.log.Info("opened a new session", "session", h.session, "version", h.version, "replayed", replayed, "not_replayed", failed)
 	text := "mooring connect: opened a new MCP session " + h.session + " with the original initialize parameters"
 	if len(replayed) > 0 {
 		text += "; replayed " + strings.Join(replayed, " and ")
@@ -206,7 +223,12 @@ func (b *Bridge) reopen() error {
 	if prev != "" && prev != h.version {
 		text += fmt.Sprintf("; note: the server now speaks protocol version %s (was %s)", h.version, prev)
 	}
-	b.notifyClient("notice", text+".")
+	severity := "notice"
+	if len(failed) > 0 {
+		text += "; could not replay " + strings.Join(failed, "; ")
+		severity = "warning"
+	}
+	b.notifyClient(severity, text+".")
 	// What the server offers may have changed with its restart.
 	for _, k := range []string{"tools", "prompts", "resources"} {
 		if ir.Capabilities[k].ListChanged {
