@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mooring-dev/mooring/internal/syncbuf"
 )
 
 // Keep-alive connections that stay idle are closed after --idle-timeout,
@@ -42,5 +45,48 @@ func TestServe_IdleConnectionsAndBigHeaders(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Fatalf("20 kB of headers with --max-header-bytes 8192: %d, want 431", resp.StatusCode)
+	}
+}
+
+// failingOnce is a listener whose first Accept fails as accept4 does when
+// the process is out of descriptors.
+type failingOnce struct {
+	net.Listener
+	failed bool
+}
+
+type tempErr struct{}
+
+func (tempErr) Error() string   { return "accept4: too many open files" }
+func (tempErr) Timeout() bool   { return false }
+func (tempErr) Temporary() bool { return true }
+
+func (l *failingOnce) Accept() (net.Conn, error) {
+	if !l.failed {
+		l.failed = true
+		return nil, tempErr{}
+	}
+	return l.Listener.Accept()
+}
+
+// net/http's own errors (here a failed accept) go to mooring's log, in its
+// format, not to stderr through the standard logger.
+func TestHTTPServer_ErrorsGoToTheLog(t *testing.T) {
+	var logs syncbuf.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &config{ReadTimeout: time.Second, WriteTimeout: time.Second, IdleTimeout: time.Second, MaxHeaderBytes: 8192}
+	srv, lln := httpServer(c, http.NotFoundHandler(), &failingOnce{Listener: ln}, 10, log)
+	go srv.Serve(lln)
+	defer srv.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "too many open files") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), `"level":"WARN","msg":"http: Accept error: accept4: too many open files`) {
+		t.Fatalf("the accept error is not in mooring's log: %q", logs.String())
 	}
 }
