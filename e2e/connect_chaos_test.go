@@ -1,0 +1,108 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mooring-dev/mooring/internal/tcpproxy"
+)
+
+// Chaos through mooring connect, in the manner of etcd's robustness
+// tests: calls run in waves while a proxy cuts every connection at
+// intervals and mooring is killed (SIGKILL) and restarted once; then a
+// checker accounts for every call. None may hang, be answered twice, see
+// the session lost, or get a progress notification twice or out of order;
+// each gets its result, mooring's error for a call the crash cut off, or
+// the bridge's error for a call whose POST broke before mooring answered
+// (it is not repeated: slow_count may have run).
+func TestConnect_Chaos(t *testing.T) {
+	args := storeArgs(t, "bolt")
+	addr := freeAddr(t)
+	p := start(t, addr, args...)
+	proxy, err := tcpproxy.New(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	b := startConnect(t, "http://"+proxy.Addr()+"/mcp")
+	b.initialize()
+
+	const waves, perWave, count = 6, 4, 20
+	id := 100
+	cuts := 0
+	for w := 0; w < waves; w++ {
+		for i := 0; i < perWave; i++ {
+			id++
+			b.send(slowCount(id, count, 25, fmt.Sprint("t", id)))
+		}
+		time.Sleep(300 * time.Millisecond)
+		cuts += proxy.Cut()
+		if w == waves/2 {
+			p.kill()
+			time.Sleep(time.Second)
+			p = start(t, addr, args...)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("cut %d connections", cuts)
+
+	var results, interrupted, unsure int
+	for n := 101; n <= id; n++ {
+		m := b.answer(n, 90*time.Second)
+		switch {
+		case m.Error == nil:
+			if got := text(t, m); got != fmt.Sprintf("counted to %d", count) {
+				t.Errorf("call %d: %q", n, got)
+			}
+			results++
+		case strings.Contains(m.Error.Message, "may or may not have run"):
+			unsure++
+		case strings.Contains(m.Error.Message, "mooring connect"):
+			t.Errorf("call %d: the bridge failed it: %s", n, m.Error.Message)
+		default:
+			interrupted++
+		}
+	}
+	t.Logf("%d calls: %d results, %d cut off by the crash (mooring's error), %d not repeated by the bridge", id-100, results, interrupted, unsure)
+	if results == 0 {
+		t.Error("no call got its result")
+	}
+
+	// Every answer once; progress per call in order, without gaps or
+	// duplicates (a call that mooring ran again may start over at 1).
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	answers := map[string]int{}
+	progress := map[string][]float64{}
+	for _, m := range b.got {
+		switch {
+		case m.Method == "" && len(m.ID) > 0:
+			answers[string(m.ID)]++
+		case m.Method == "notifications/progress":
+			var pp struct {
+				Token    string  `json:"progressToken"`
+				Progress float64 `json:"progress"`
+			}
+			_ = json.Unmarshal(m.Params, &pp)
+			progress[pp.Token] = append(progress[pp.Token], pp.Progress)
+		case m.Method == "notifications/message" && strings.Contains(string(m.Params), "mooring-connect"):
+			t.Errorf("the bridge told the client: %s", m.Params)
+		}
+	}
+	for k, v := range answers {
+		if v != 1 {
+			t.Errorf("request %s answered %d times", k, v)
+		}
+	}
+	for tok, vs := range progress {
+		for i, v := range vs {
+			if v != 1 && (i == 0 || v != vs[i-1]+1) {
+				t.Errorf("progress of %s: %v: gap or duplicate at %d", tok, vs, i)
+				break
+			}
+		}
+	}
+}
