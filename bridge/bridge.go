@@ -245,7 +245,7 @@ const (
 // call is a request in flight: the client's, or one of the bridge's own
 // (then reply receives its response instead of the client).
 type call struct {
-	id     jsonrpc.ID
+	id     jsonrpc.ID // the client's id (or the bridge's own)
 	method string
 	params json.RawMessage
 	ctx    context.Context // done when the call is answered, cancelled or the bridge ends
@@ -253,15 +253,16 @@ type call struct {
 	reply  chan *jsonrpc.Response // nil: answer the client
 
 	// guarded by Bridge.mu
-	gen       int  // the session generation it was sent in
-	streaming bool // the server took it (2xx): a lost session loses it
+	wire      jsonrpc.ID // the id on the wire: id, or a fresh one when sent again (rekey)
+	gen       int        // the session generation it was sent in
+	streaming bool       // the server took it (2xx): a lost session loses it
 	answered  bool
 }
 
 // register adds a call for req; it answers a duplicate id with an error and
 // returns nil.
 func (b *Bridge) register(req *jsonrpc.Request) *call {
-	c := &call{id: req.ID, method: req.Method, params: req.Params}
+	c := &call{id: req.ID, wire: req.ID, method: req.Method, params: req.Params}
 	c.ctx, c.cancel = context.WithCancel(b.ctx)
 	b.mu.Lock()
 	_, dup := b.calls[req.ID]
@@ -285,7 +286,7 @@ func (b *Bridge) own(method string, params any) (*call, []byte) {
 	b.mu.Unlock()
 	req, _ := newCall(id, method, params)
 	raw, _ := jsonrpc.EncodeMessage(req)
-	c := &call{id: id, method: method, params: req.Params, reply: make(chan *jsonrpc.Response, 1)}
+	c := &call{id: id, wire: id, method: method, params: req.Params, reply: make(chan *jsonrpc.Response, 1)}
 	c.ctx, c.cancel = context.WithCancel(b.ctx)
 	b.mu.Lock()
 	b.calls[id] = c
@@ -302,7 +303,15 @@ func (b *Bridge) finish(c *call, raw []byte, resp *jsonrpc.Response) {
 	}
 	c.answered = true
 	delete(b.calls, c.id)
+	delete(b.calls, c.wire)
 	b.mu.Unlock()
+	if resp != nil && resp.ID != c.id {
+		// An answer to the id it was sent again with: the client
+		// knows its own.
+		r := *resp
+		r.ID = c.id
+		raw, _ = jsonrpc.EncodeMessage(&r)
+	}
 	if c.reply != nil {
 		c.reply <- resp // buffered: one answer
 	} else {
@@ -326,8 +335,44 @@ func (b *Bridge) drop(c *call) {
 	if !c.answered {
 		c.answered = true
 		delete(b.calls, c.id)
+		delete(b.calls, c.wire)
 	}
 	c.cancel()
+}
+
+// rekey gives c a fresh id on the wire, to send it again in the same
+// session: the server may still run the first send (go-sdk refuses a
+// duplicate in-flight id), so it is asked to cancel that one. It returns
+// the request with the new id.
+func (b *Bridge) rekey(c *call, raw []byte, h hdr) []byte {
+	msg, err := jsonrpc.DecodeMessage(raw)
+	req, ok := msg.(*jsonrpc.Request)
+	if err != nil || !ok {
+		return raw
+	}
+	b.mu.Lock()
+	b.ownSeq++
+	old, nid := c.wire, mustID(fmt.Sprintf("mooring-connect/%d", b.ownSeq))
+	c.wire = nid
+	b.calls[nid] = c
+	if old != c.id {
+		delete(b.calls, old)
+	}
+	b.mu.Unlock()
+	b.cancelOnServer(c.ctx, h, old, "mooring connect sends the request again")
+	req.ID = nid
+	out, _ := jsonrpc.EncodeMessage(req)
+	return out
+}
+
+// cancelOnServer tells the server, best effort, that request id is
+// cancelled.
+func (b *Bridge) cancelOnServer(ctx context.Context, h hdr, id jsonrpc.ID, reason string) {
+	n, _ := newCall(jsonrpc.ID{}, "notifications/cancelled", map[string]any{"requestId": id.Raw(), "reason": reason})
+	raw, _ := jsonrpc.EncodeMessage(n)
+	if resp, err := b.do(ctx, raw, h); err == nil {
+		resp.Body.Close()
+	}
 }
 
 func (b *Bridge) isDone(c *call) bool {
@@ -351,9 +396,19 @@ func (b *Bridge) cancelled(n *jsonrpc.Request) {
 	}
 	b.mu.Lock()
 	c := b.calls[id]
+	var wire jsonrpc.ID
+	if c != nil {
+		wire = c.wire
+	}
+	h := hdr{session: b.sess.id, version: b.sess.version}
 	b.mu.Unlock()
-	if c != nil && c.reply == nil {
-		b.drop(c)
+	if c == nil || c.reply != nil {
+		return
+	}
+	b.drop(c)
+	if wire != id && !isStateless(n) {
+		// The server knows it by the id it was sent again with.
+		b.cancelOnServer(b.ctx, h, wire, "cancelled by the client")
 	}
 }
 

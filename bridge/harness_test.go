@@ -178,6 +178,7 @@ type sdkServer struct {
 
 	stateless   bool // serve 2026-07-28 only, statelessly
 	noSubscribe bool // the next serve offers no resource subscriptions
+	noEvents    bool // no event store: streams carry no ids and cannot be resumed
 
 	mu         sync.Mutex
 	subscribed []string
@@ -260,7 +261,10 @@ func (s *sdkServer) serve(ln net.Listener) {
 		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: "test://r", Text: "r"}}}, nil
 	})
 	hopts := &mcp.StreamableHTTPOptions{EventStore: mcp.NewMemoryEventStore(nil)}
-	if s.stateless {
+	switch {
+	case s.noEvents:
+		hopts = &mcp.StreamableHTTPOptions{}
+	case s.stateless:
 		hopts = &mcp.StreamableHTTPOptions{Stateless: true, PropagateRequestCancellation: true}
 	}
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, hopts)

@@ -156,3 +156,36 @@ func TestProtocol_Pinned(t *testing.T) {
 		t.Fatalf("initialize: %s %+v, want -32022", m.Result, m.Error)
 	}
 }
+
+// Against a server without an event store (its streams carry no ids) a
+// stream cut before the answer cannot be resumed: a read-only tool's call
+// is sent again, any other fails with an error that says so.
+func TestCut_NoEventStore(t *testing.T) {
+	s := newSDKServer(t)
+	s.noEvents = true
+	s.restart()
+	p, err := tcpproxy.New(s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	c := startBridge(t, "http://"+p.Addr()+"/mcp", nil)
+	c.initialize()
+	c.send(map[string]any{"id": 2, "method": "tools/list"})
+	c.answer(2, 10*time.Second)
+
+	args := map[string]any{"n": 20, "interval_ms": 50}
+	c.send(callTool(3, "count", args, ""))
+	<-s.started
+	p.Cut()
+	m := c.answer(3, 20*time.Second)
+	if m.Error == nil || !strings.Contains(m.Error.Message, "was not repeated") {
+		t.Fatalf("count across a cut: %s %+v, want the not-repeated error", m.Result, m.Error)
+	}
+	c.send(callTool(4, "count_ro", args, ""))
+	<-s.started
+	p.Cut()
+	if got := resultText(t, c.answer(4, 20*time.Second)); got != "counted 20" {
+		t.Fatalf("count_ro across a cut: %q", got)
+	}
+}

@@ -337,21 +337,19 @@ func (b *Bridge) sendInSession(raw []byte, what string) {
 // its stream when it breaks.
 func (b *Bridge) sessionCall(c *call, raw []byte) {
 	bo := newBackoff(0)
-	for attempt := 0; ; attempt++ {
+	deadline := time.Now().Add(b.opts.ResumeFor)
+	for lostTries := 0; ; {
 		h, gen, err := b.current(c.ctx)
 		if err != nil {
 			b.fail(c, codeConnection, err.Error())
 			return
 		}
 		b.mu.Lock()
-		c.gen = gen
+		c.gen, c.streaming = gen, false
 		b.mu.Unlock()
 		resp, err := b.doWait(c.ctx, raw, h, false)
-		if errors.Is(err, errBroken) && b.safeToRepeat(c) && attempt < 5 {
-			b.log.Info("repeating a request the server may not have received", "id", c.id.Raw(), "method", c.method, "err", err)
-			if !sleep(c.ctx, bo.next()) {
-				return
-			}
+		if errors.Is(err, errBroken) && b.again(c, deadline, bo, err) {
+			raw = b.rekey(c, raw, h)
 			continue
 		}
 		if err != nil {
@@ -360,10 +358,11 @@ func (b *Bridge) sessionCall(c *call, raw []byte) {
 			}
 			return
 		}
-		if resp.StatusCode == http.StatusNotFound && h.session != "" && attempt < 3 {
+		if resp.StatusCode == http.StatusNotFound && h.session != "" && lostTries < 3 {
 			// The server did not take the request: it is safe to send
 			// it again in the new session.
 			resp.Body.Close()
+			lostTries++
 			b.lost(gen, c.method)
 			continue
 		}
@@ -376,11 +375,48 @@ func (b *Bridge) sessionCall(c *call, raw []byte) {
 		b.mu.Unlock()
 		st := &stream{}
 		err = b.relay(c, resp, st)
-		if !b.isDone(c) {
+		if b.isDone(c) {
+			return
+		}
+		if st.lastID != "" {
 			b.resume(c, h, st, err)
+			return
+		}
+		// Nothing to resume from (the server keeps no event ids): only a
+		// request that is safe to repeat is sent again.
+		if err == nil {
+			err = errors.New("the stream ended without an answer")
+		}
+		if st.events > 0 {
+			deadline, bo = time.Now().Add(b.opts.ResumeFor), newBackoff(0)
+		}
+		if b.again(c, deadline, bo, err) {
+			raw = b.rekey(c, raw, h)
+			continue
+		}
+		if c.ctx.Err() == nil {
+			b.fail(c, codeConnection, "mooring connect: "+c.method+": the server's response stream broke before the answer ("+
+				err.Error()+") and gave no event id to resume from; "+notRepeated(b.safeToRepeat(c))+"the result of this call is lost")
 		}
 		return
 	}
+}
+
+// again reports whether c may be sent again after why, once it has waited
+// for the backoff: c must be safe to repeat and deadline not passed.
+func (b *Bridge) again(c *call, deadline time.Time, bo *backoff, why error) bool {
+	if !b.safeToRepeat(c) || time.Now().After(deadline) {
+		return false
+	}
+	b.log.Info("sending a request again", "id", c.id.Raw(), "method", c.method, "why", why)
+	return sleep(c.ctx, bo.next())
+}
+
+func notRepeated(safe bool) string {
+	if safe {
+		return "repeating it kept failing, so "
+	}
+	return "it is not marked read-only or idempotent, so it was not repeated, and "
 }
 
 // explain words err for the client.
@@ -389,7 +425,7 @@ func explain(err error) string {
 	case errors.Is(err, errUnreachable):
 		return err.Error() + "; the request was not sent"
 	case errors.Is(err, errBroken):
-		return err.Error() + "; the request may or may not have run, and repeating it is not known to be safe"
+		return err.Error() + "; the request may or may not have run; it is not marked read-only or idempotent, so it was not repeated"
 	}
 	return err.Error()
 }
@@ -402,11 +438,6 @@ func (b *Bridge) resume(c *call, h hdr, st *stream, why error) {
 	deadline := time.Now().Add(b.opts.ResumeFor)
 	bo := newBackoff(st.retry)
 	for {
-		if st.lastID == "" {
-			b.fail(c, codeConnection, "mooring connect: the server's response stream ended before the answer and "+
-				"gave no event id to resume from; the result of this call is lost")
-			return
-		}
 		if !sleep(c.ctx, bo.next()) {
 			return
 		}

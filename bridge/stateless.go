@@ -45,22 +45,14 @@ func (b *Bridge) statelessCall(c *call, raw []byte) {
 				why = errors.New("the stream ended without an answer")
 			}
 		}
-		if c.ctx.Err() != nil {
-			return
+		if b.again(c, deadline, bo, why) {
+			continue
 		}
-		if !b.safeToRepeat(c) {
-			b.fail(c, codeConnection, fmt.Sprintf("mooring connect: %s: %v; protocol %s has no stream resumption, "+
-				"and this call is not marked read-only or idempotent, so it was not repeated: its result is lost", c.method, why, h.version))
-			return
+		if c.ctx.Err() == nil {
+			b.fail(c, codeConnection, fmt.Sprintf("mooring connect: %s: %v; protocol %s has no stream resumption: %sthe result of this call is lost",
+				c.method, why, h.version, notRepeated(b.safeToRepeat(c))))
 		}
-		if time.Now().After(deadline) {
-			b.fail(c, codeConnection, fmt.Sprintf("mooring connect: %s: %v, and repeating it failed for %s", c.method, why, b.opts.ResumeFor))
-			return
-		}
-		b.log.Info("repeating a request whose stream broke", "id", c.id.Raw(), "method", c.method, "err", why)
-		if !sleep(c.ctx, bo.next()) {
-			return
-		}
+		return
 	}
 }
 
