@@ -36,6 +36,24 @@ type Watched interface {
 	Done() <-chan struct{}
 }
 
+// Remote is implemented by connections to a server that keeps a session of
+// its own (an upstream HTTP server): RemoteSession is its id, "" until the
+// server assigned one. The session record keeps it, so that a process that
+// restores the session after a crash can end the one it left behind.
+type Remote interface {
+	RemoteSession() string
+}
+
+// RemoteEnder is implemented by openers whose servers keep sessions of
+// their own: EndRemote ends one that no connection holds any more (left
+// behind by a process that died), so that it does not pile up on a server
+// that never expires sessions. version is the protocol version that the
+// session negotiated. A session that the server no longer knows is not an
+// error.
+type RemoteEnder interface {
+	EndRemote(ctx context.Context, id, version string) error
+}
+
 // RouteHeader is the header that mooring sets in mcp.RequestExtra.Header of
 // every request it delivers: the stream that messages caused by the request
 // belong to.

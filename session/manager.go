@@ -127,8 +127,9 @@ type Manager struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
-	// closers are the backend connections that End closes in the
-	// background; Close waits for them.
+	// closers are the goroutines of background: backend connections
+	// that End closes, backend sessions that a restore ends. Close waits
+	// for them.
 	closers sync.WaitGroup
 }
 
@@ -387,6 +388,13 @@ func (m *Manager) restore(ctx context.Context, id string) (*Session, error) {
 		return nil, fmt.Errorf("session %s: restore: %w", id, err)
 	}
 	s.replaying.Store(false)
+	if err := s.adoptRemote(rctx, rec.RemoteSession); err != nil {
+		if errors.Is(err, store.ErrFenced) {
+			s.close()
+			return nil, fmt.Errorf("session %s: restore: %w", id, err)
+		}
+		m.log.Error("saving the new backend session's id", "session", id, "err", err)
+	}
 	if err := s.interruptOrphans(rctx); err != nil {
 		if errors.Is(err, store.ErrFenced) {
 			// Taken over while it was being restored.
@@ -431,6 +439,36 @@ func (s *Session) replayState(ctx context.Context) error {
 	defer cancel()
 	_, _ = s.internalCall(pctx, "ping", json.RawMessage("{}"))
 	return nil
+}
+
+// adoptRemote records the id of the backend server's session that the
+// restore opened, and ends old, the one that the session's previous
+// process left behind (it died without ending it), in the background.
+func (s *Session) adoptRemote(ctx context.Context, old string) error {
+	r, ok := s.conn.(backend.Remote)
+	if !ok {
+		return nil
+	}
+	cur := r.RemoteSession()
+	if cur == old {
+		return nil
+	}
+	if ender, ok := s.m.opener.(backend.RemoteEnder); ok && old != "" {
+		version := s.ProtocolVersion()
+		s.m.background(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := ender.EndRemote(ctx, old, version); err != nil {
+				s.m.log.Warn("ending the backend session that a previous process left behind", "session", s.id, "remote", old, "err", err)
+				return
+			}
+			s.m.log.Info("ended the backend session that a previous process left behind", "session", s.id, "remote", old)
+		})
+	}
+	s.mu.Lock()
+	s.rec.RemoteSession = cur
+	s.mu.Unlock()
+	return s.save(ctx)
 }
 
 // interruptOrphans answers, on its own stream, every request that was opened
@@ -543,9 +581,14 @@ func (m *Manager) End(ctx context.Context, id string) error {
 	return nil
 }
 
-// closeConn closes a backend connection in the background (at once if the
-// manager is closing).
+// closeConn closes a backend connection in the background.
 func (m *Manager) closeConn(conn backend.Conn) {
+	m.background(func() { _ = conn.Close() })
+}
+
+// background runs fn in a goroutine that Close waits for (at once, in the
+// caller's, if the manager is closing).
+func (m *Manager) background(fn func()) {
 	m.mu.Lock()
 	closed := m.closed
 	if !closed {
@@ -553,12 +596,12 @@ func (m *Manager) closeConn(conn backend.Conn) {
 	}
 	m.mu.Unlock()
 	if closed {
-		_ = conn.Close()
+		fn()
 		return
 	}
 	go func() {
 		defer m.closers.Done()
-		_ = conn.Close()
+		fn()
 	}()
 }
 

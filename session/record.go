@@ -26,6 +26,10 @@ type Record struct {
 	LogLevel string `json:"logLevel,omitempty"`
 	// Subscriptions are the resource URIs subscribed to, in order.
 	Subscriptions []string `json:"subscriptions,omitempty"`
+	// RemoteSession is the id of the session that the backend server
+	// keeps for this one (an upstream HTTP server's Mcp-Session-Id), so
+	// that a restore after a crash can end it (backend.RemoteEnder).
+	RemoteSession string `json:"remoteSession,omitempty"`
 	// Initialized is set once the client sent notifications/initialized.
 	Initialized bool      `json:"initialized,omitempty"`
 	CreatedAt   time.Time `json:"createdAt"`

@@ -515,6 +515,9 @@ func (s *Session) applyLocked(c *call, resp *jsonrpc.Response) bool {
 		}
 		s.rec.ProtocolVersion = res.ProtocolVersion
 		s.rec.InitializeParams = c.params
+		if r, ok := s.conn.(backend.Remote); ok {
+			s.rec.RemoteSession = r.RemoteSession()
+		}
 		return true
 	case "logging/setLevel":
 		var p struct {

@@ -106,6 +106,33 @@ func (o *Opener) Open(ctx context.Context, sessionID string, h backend.Handler) 
 	return c, nil
 }
 
+// EndRemote implements backend.RemoteEnder: a DELETE of upstream session
+// id, with the configured headers. 404 (and 400, see lostAs404) means that
+// the upstream forgot it already.
+func (o *Opener) EndRemote(ctx context.Context, id, version string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, o.opts.URL, nil)
+	if err != nil {
+		return fmt.Errorf("upstream %s: %w", o.opts.Name, err)
+	}
+	req.Header.Set("Mcp-Session-Id", id)
+	if version != "" {
+		req.Header.Set("Mcp-Protocol-Version", version)
+	}
+	var v atomic.Value
+	resp, err := (&headers{base: o.base, static: o.opts.Headers, version: &v}).RoundTrip(req)
+	if err != nil {
+		return fmt.Errorf("upstream %s: end session %s: %w", o.opts.Name, id, err)
+	}
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode < 300, resp.StatusCode == http.StatusNotFound:
+		return nil
+	case resp.StatusCode == http.StatusMethodNotAllowed:
+		return nil // the upstream does not let clients end sessions
+	}
+	return fmt.Errorf("upstream %s: end session %s: %s", o.opts.Name, id, resp.Status)
+}
+
 // conn is one upstream session.
 type conn struct {
 	url     string
@@ -231,6 +258,9 @@ func (c *conn) lost(why error) {
 
 // Done implements backend.Watched.
 func (c *conn) Done() <-chan struct{} { return c.done }
+
+// RemoteSession implements backend.Remote.
+func (c *conn) RemoteSession() string { return c.mc.SessionID() }
 
 // Close implements backend.Conn: go-sdk sends the upstream a DELETE for the
 // session (unless the upstream already said it was gone).

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,6 +35,7 @@ type server struct {
 	addr  string
 	mu    sync.Mutex
 	srv   *http.Server
+	mcp   *mcp.Server // the current incarnation's
 	gen   int
 	seen  []string // "METHOD version auth" of every request
 	inits int
@@ -89,6 +91,7 @@ func (s *server) start() {
 	mcp.AddTool(mcpSrv, &mcp.Tool{Name: "whoami"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "upstream " + gen}}}, nil, nil
 	})
+	s.mcp = mcpSrv
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return mcpSrv }, nil)
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
@@ -236,6 +239,82 @@ func TestUpstream_RestartIsTransparent400(t *testing.T) {
 	}
 	if _, inits := up.record(); inits != 2 {
 		t.Errorf("%d initializes upstream, want 2 (the client's and its replay)", inits)
+	}
+}
+
+// sessions counts the upstream sessions that the server holds.
+func (s *server) sessions() int {
+	s.mu.Lock()
+	srv := s.mcp
+	s.mu.Unlock()
+	n := 0
+	for range srv.Sessions() {
+		n++
+	}
+	return n
+}
+
+// cuttable is a RoundTripper that stops reaching anything once cut: the
+// network of a process that was killed.
+type cuttable struct {
+	base http.RoundTripper
+	cut  atomic.Bool
+}
+
+func (c *cuttable) RoundTrip(req *http.Request) (*http.Response, error) {
+	if c.cut.Load() {
+		return nil, errors.New("test: this process is dead")
+	}
+	return c.base.RoundTrip(req)
+}
+
+// mooring killed (SIGKILL) under a live session: its upstream session is
+// never ended by it. The restore in the next process opens a new upstream
+// session and ends the old one, whose id the session record kept, so that
+// sessions do not pile up on an upstream that never expires them.
+func TestUpstream_RestoreEndsOrphanedSession(t *testing.T) {
+	up := startServer(t)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()}))
+	st := memstore.New(nil)
+	defer st.Close()
+	net1 := &cuttable{base: http.DefaultTransport.(*http.Transport).Clone()}
+	mgr1 := session.New(st, upstream.New(upstream.Options{
+		URL: "http://" + up.addr, Headers: map[string]string{"Authorization": "Bearer sesame"}, Logger: log, Transport: net1,
+	}), &session.Options{Logger: log})
+	srv1 := httptest.NewServer(transport.New(mgr1, &transport.Options{Logger: log}))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs := mcptest.Dial(t, ctx, srv1.URL, "").ClientSession
+	mcptest.Text(t, ctx, cs, &mcp.CallToolParams{Name: "whoami"})
+	if n := up.sessions(); n != 1 {
+		t.Fatalf("%d upstream sessions, want 1", n)
+	}
+	// The process dies: nothing of it reaches the upstream any more (its
+	// Close cannot send the DELETE that a clean shutdown would).
+	net1.cut.Store(true)
+	mgr1.Close() // ends the client's streams, so that srv1 can close
+	srv1.CloseClientConnections()
+	srv1.Close()
+
+	// The next process, on the same store.
+	mgr2 := session.New(st, upstream.New(upstream.Options{
+		URL: "http://" + up.addr, Headers: map[string]string{"Authorization": "Bearer sesame"}, Logger: log,
+	}), &session.Options{Logger: log})
+	defer mgr2.Close()
+	s, err := mgr2.Get(ctx, cs.ID())
+	if err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for up.sessions() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d upstream sessions after the restore, want 1: the orphaned one was not ended", up.sessions())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	rec := s.Record()
+	if rec.RemoteSession == "" {
+		t.Errorf("the record does not keep the new upstream session's id")
 	}
 }
 
