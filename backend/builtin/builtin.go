@@ -53,6 +53,7 @@ func New() *mcp.Server {
 	})
 	b.addTools()
 	b.addModernTools()
+	b.addTaskTools()
 	b.addResources()
 	b.addPrompts()
 	return b.mcp

@@ -119,7 +119,9 @@ func TestToolsListed(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"json_schema_2020_12_tool", "slow_count",
+		"confirm_delete", "failing_job", "greet",
+		"json_schema_2020_12_tool", "multi_input", "protocol_error_job",
+		"slow_compute", "slow_count",
 		"test_audio_content", "test_elicitation", "test_elicitation_sep1034_defaults",
 		"test_elicitation_sep1330_enums", "test_embedded_resource", "test_error_handling",
 		"test_image_content",
@@ -130,7 +132,7 @@ func TestToolsListed(t *testing.T) {
 		"test_logging_tool", "test_missing_capability",
 		"test_multiple_content_types", "test_reconnection",
 		"test_sampling", "test_simple_text", "test_streaming_elicitation",
-		"test_tool_with_logging", "test_tool_with_progress",
+		"test_tool_with_logging", "test_tool_with_progress", "test_tool_with_task",
 		"test_trigger_prompt_change", "test_trigger_tool_change",
 	}
 	var got []string
