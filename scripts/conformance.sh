@@ -3,11 +3,13 @@
 #
 # Builds ./cmd/mooring, starts it on a free loopback port and runs, with Node 22:
 #   stable      0.1.16, every server scenario (--suite all): the sessionful era
-#   2026-07-28  0.2.0-alpha.12 --requirements 2026-07-28: the stateless era
+#   2026-07-28  0.2.0-alpha.12 --requirements 2026-07-28: the stateless era,
+#               with the ten tasks-* scenarios of the tasks extension scored
 #   2025-11-25  0.2.0-alpha.12 --requirements 2025-11-25: the sessionful era
 # then stops mooring and prints a table per suite. A suite fails on any FAILURE
 # or WARNING of a scenario it scores (a requirement set scores its required
-# scenarios; the extension and pending ones it also runs are only listed).
+# scenarios, 2026-07-28 also the tasks extension's; the other extension and
+# pending ones it also runs are only listed).
 # The last line sums the suites: "conformance: N passed, M failed".
 #
 # Usage: scripts/conformance.sh [--scenario NAME]... [--suites LIST] [-o DIR] [--url URL] [--verbose]
@@ -92,6 +94,16 @@ expected() {
     *)
       "$NODE22" "$ALPHA_ENTRY" list --server --requirements "$1" |
         sed -n '/^Server scenarios/,/^Client scenarios/s/^ *- \([^ ]*\).*/\1/p'
+      if [ "$1" = 2026-07-28 ]; then
+        # The tasks extension's scenarios (io.modelcontextprotocol/tasks),
+        # which the set runs unscored: mooring serves the extension, so
+        # they are scored here, and all ten must be there.
+        local tasks
+        tasks="$("$NODE22" "$ALPHA_ENTRY" list --server --requirements "$1" |
+          sed -n '/^Run and reported, but never scored/,$s/^ *- \(tasks-[^ ]*\) \[server\].*/\1/p')"
+        [ "$(printf '%s\n' "$tasks" | grep -c .)" -ge 10 ] || die "expected the ten tasks-* scenarios in the 2026-07-28 set, got: $tasks"
+        printf '%s\n' "$tasks"
+      fi
       ;;
   esac
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/mooring-dev/mooring/session"
 	"github.com/mooring-dev/mooring/store/compress"
 	"github.com/mooring-dev/mooring/tasks"
+	"github.com/mooring-dev/mooring/tasks/protocol"
 	"github.com/mooring-dev/mooring/transport"
 )
 
@@ -114,6 +115,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if taskMgr, err = newTaskManager(c, opened, self, log, met); err != nil {
 		return err
 	}
+	// The era code gives the Manager the runner of a retryable task whose
+	// process died, per mounted server.
+	runners := &protocol.Runners{}
+	taskMgr.SetRunnerFor(runners.For)
 	ttl := time.Duration(c.SessionTTL) * time.Second
 	done, draining := make(chan struct{}), make(chan struct{})
 	mux := http.NewServeMux()
@@ -143,6 +148,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			// served from the go-sdk server itself, so only the built-in
 			// one (stdio and upstream servers: sessionful revisions only).
 			stateless = transport.NewStateless(m.server, &transport.StatelessOptions{LocalTools: local, Logger: log})
+			// Durable tasks for 2026-07-28 clients that declare the
+			// extension (docs/tasks.md).
+			ext, err := protocol.NewExtension(m.server, stateless, taskMgr, &protocol.ExtensionOptions{
+				Server: m.name, Policy: m.tasks, Runners: runners, Logger: log,
+			})
+			if err != nil {
+				return fmt.Errorf("tasks of %s: %w", m.path, err)
+			}
+			stateless = ext
 		}
 		h := transport.New(mgr, &transport.Options{
 			MaxBodyBytes:   c.MaxBody,

@@ -18,6 +18,7 @@ import (
 	"github.com/mooring-dev/mooring/backend/builtin"
 	"github.com/mooring-dev/mooring/backend/command"
 	"github.com/mooring-dev/mooring/backend/upstream"
+	"github.com/mooring-dev/mooring/tasks/protocol"
 )
 
 // serversKey is the config file key of the MCP servers behind mooring, in
@@ -161,6 +162,8 @@ type mount struct {
 	server *mcp.Server
 	// toolScopes are the server's own tool scopes (mcpServers toolScopes).
 	toolScopes map[string][]string
+	// tasks says which of its tools support tasks (docs/tasks.md).
+	tasks *protocol.Policy
 }
 
 // mounts builds the servers to serve: --command or --upstream (which win
@@ -177,7 +180,8 @@ func (c *config) mounts(log *slog.Logger) ([]mount, error) {
 		servers, single = map[string]serverConfig{"upstream": {URL: c.Upstream}}, "upstream"
 	case len(servers) == 0:
 		srv := builtin.New()
-		return []mount{{kind: "builtin", path: c.Path, opener: backend.NewInProcess(srv), server: srv}}, nil
+		return []mount{{kind: "builtin", path: c.Path, opener: backend.NewInProcess(srv), server: srv,
+			tasks: &protocol.Policy{Tools: builtin.TaskSupport()}}}, nil
 	}
 	if (c.Command != "" || c.Upstream != "") && len(c.Servers) > 0 {
 		log.Warn("--command/--upstream given: the config file's mcpServers are not served")
