@@ -37,6 +37,7 @@ type mcpClient struct {
 	buf     []byte
 	lastIDs []string // SSE event ids of the last response, when asked
 	keepIDs bool
+	bearer  string // Authorization: Bearer value, for a server with auth
 }
 
 func newClient(hc *http.Client, url string) *mcpClient {
@@ -66,6 +67,9 @@ func (c *mcpClient) post(body []byte) (*http.Response, error) {
 	}
 	if c.version != "" {
 		req.Header.Set("Mcp-Protocol-Version", c.version)
+	}
+	if c.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+c.bearer)
 	}
 	return c.hc.Do(req)
 }

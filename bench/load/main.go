@@ -140,6 +140,11 @@ func variants(c *config) []variant {
 			}
 		}
 	}
+	for _, mode := range strings.Split(c.mooringModes, ",") {
+		// mooring's own cost with --auth jwt (issue 13): against the same
+		// row without it.
+		vs = append(vs, variant{Server: "mooring", Mode: strings.TrimSpace(mode), Store: "bolt", Backend: "raw", Extra: []string{"--auth-jwt"}, Label: "auth jwt"})
+	}
 	vs = append(vs,
 		variant{Server: "go-sdk", Mode: "sse"},
 		variant{Server: "go-sdk", Mode: "json"},
@@ -230,7 +235,7 @@ func runLoop(e *env, rs *redisServer, c *config) []Row {
 			}
 			slices.Sort(all.lat)
 			rows = append(rows, Row{
-				Server: v.Server, Mode: v.Mode, Store: v.Store, Backend: v.Backend, Clients: n,
+				Server: v.Server, Mode: v.Mode, Store: v.Store, Backend: v.Backend, Label: v.Label, Clients: n,
 				RPS:      round1(float64(all.requests) / all.elapsed.Seconds()),
 				P50:      round3(ms(pct(all.lat, 50))),
 				P99:      round3(ms(pct(all.lat, 99))),
@@ -271,7 +276,10 @@ func measure(p *proc, side, n int, warmup, dur time.Duration) sample {
 		go func(i int) {
 			defer done.Done()
 			cl := newClient(hc, p.url())
-			err := cl.handshake()
+			var err error
+			if cl.bearer, err = p.token(hc); err == nil {
+				err = cl.handshake()
+			}
 			ready.Done()
 			if err != nil {
 				mu.Lock()

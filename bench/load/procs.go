@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -56,6 +59,27 @@ type proc struct {
 	addr string
 	log  string
 	done chan struct{}
+	// auth: the server wants a bearer token, which each client gets at
+	// benchauth.TokenPath (a subject of its own, as distinct users).
+	auth bool
+}
+
+// token fetches a token for one client of an --auth-jwt server ("" for
+// others).
+func (p *proc) token(hc *http.Client) (string, error) {
+	if !p.auth {
+		return "", nil
+	}
+	resp, err := hc.Get("http://" + p.addr + "/bench/token")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("token: %s %v", resp.Status, err)
+	}
+	return string(b), nil
 }
 
 func (e *env) argv(v variant, addr string, extra ...string) []string {
@@ -102,7 +126,7 @@ func (e *env) start(v variant, addr string, extra ...string) (*proc, error) {
 		lf.Close()
 		return nil, err
 	}
-	p := &proc{cmd: cmd, addr: addr, log: logPath, done: make(chan struct{})}
+	p := &proc{cmd: cmd, addr: addr, log: logPath, done: make(chan struct{}), auth: slices.Contains(v.Extra, "--auth-jwt")}
 	go func() { _ = cmd.Wait(); lf.Close(); close(p.done) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for {

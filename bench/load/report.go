@@ -14,6 +14,7 @@ type Row struct {
 	Mode     string  `json:"mode"`
 	Store    string  `json:"store"`
 	Backend  string  `json:"backend"`
+	Label    string  `json:"label,omitempty"`
 	Clients  int     `json:"clients"`
 	RPS      float64 `json:"rps"`
 	P50      float64 `json:"p50_ms"`
@@ -26,6 +27,9 @@ type Row struct {
 	// Ratios of rps to go-sdk (sse) and to mcp-go at the same client count.
 	RatioGoSDK float64 `json:"ratio_gosdk_sse"`
 	RatioMCPGo float64 `json:"ratio_mcpgo"`
+	// RatioNoAuth is rps against the same row without --auth jwt (auth
+	// rows only).
+	RatioNoAuth float64 `json:"ratio_no_auth,omitempty"`
 	Rounds     int     `json:"rounds"`
 	Requests   int     `json:"requests"`
 
@@ -55,7 +59,7 @@ func (r *Row) Name() string {
 	if r.name != "" {
 		return r.name
 	}
-	return variant{Server: r.Server, Mode: r.Mode, Store: r.Store, Backend: r.Backend}.Name()
+	return variant{Server: r.Server, Mode: r.Mode, Store: r.Store, Backend: r.Backend, Label: r.Label}.Name()
 }
 
 func ratios(rows []Row) {
@@ -74,6 +78,13 @@ func ratios(rows []Row) {
 		}
 		if m := ref("mcp-go", "json", r.Clients); m > 0 {
 			r.RatioMCPGo = float64(int64(r.RPS/m*100+0.5)) / 100
+		}
+		if r.Label == "auth jwt" {
+			for _, o := range rows {
+				if o.Label == "" && o.Server == r.Server && o.Mode == r.Mode && o.Store == r.Store && o.Backend == r.Backend && o.Clients == r.Clients && o.RPS > 0 {
+					r.RatioNoAuth = float64(int64(r.RPS/o.RPS*100+0.5)) / 100
+				}
+			}
 		}
 	}
 }
@@ -124,7 +135,13 @@ func (r *results) markdown() string {
 			fmt.Fprintf(&b, "| %s | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %d | %.1f | %.0f | %s |\n",
 				row.Name(), row.Clients, row.RPS, row.RatioGoSDK, row.RatioMCPGo, row.P50, row.P99, row.Errors, row.RSSMB, row.CPUPer1k, rc)
 		}
-		b.WriteString("\n![throughput by client count](latest.png)\n\n")
+		b.WriteString("\n")
+		for _, row := range r.Rows {
+			if row.RatioNoAuth > 0 {
+				fmt.Fprintf(&b, "%s at %d clients: %.2fx the req/s of the same row without auth.\n\n", row.Name(), row.Clients, row.RatioNoAuth)
+			}
+		}
+		b.WriteString("![throughput by client count](latest.png)\n\n")
 	}
 	if x := r.Extras; x != nil {
 		x.markdown(&b)

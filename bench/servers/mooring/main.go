@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/mooring-dev/mooring/backend"
+	"github.com/mooring-dev/mooring/bench/internal/benchauth"
 	"github.com/mooring-dev/mooring/bench/internal/echo"
 	"github.com/mooring-dev/mooring/bench/internal/serve"
 	"github.com/mooring-dev/mooring/session"
@@ -42,6 +43,7 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file until SIGTERM/SIGINT")
 	idleEvict := flag.Duration("idle-evict", 0, "close the backend of a session idle this long (0: mooring's default)")
 	memprofile := flag.String("memprofile", "", "write an allocation (heap) profile to this file at SIGTERM/SIGINT")
+	authJWT := flag.Bool("auth-jwt", false, "require JWT bearer tokens as mooring serve --auth jwt does (keys of an issuer of its own; clients get tokens at "+benchauth.TokenPath+")")
 	memprofileRate := flag.Int("memprofile-rate", 0, "runtime.MemProfileRate for --memprofile (0: Go's default; 1 samples every allocation, for the idle-session profile, and slows the server)")
 	flag.Parse()
 	if *memprofileRate > 0 {
@@ -105,7 +107,16 @@ func main() {
 		Logger:    quiet,
 	})
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", h)
+	var endpoint http.Handler = h
+	if *authJWT {
+		protected, tokens, err := benchauth.Protect(h, "http://"+ln.Addr().String()+"/mcp")
+		if err != nil {
+			log.Fatal(err)
+		}
+		endpoint = protected
+		mux.Handle(benchauth.TokenPath, tokens)
+	}
+	mux.Handle("/mcp", endpoint)
 	// For the idle-session measurement: collect garbage, return free memory
 	// to the OS and report the live heap, so that VmRSS shows what the
 	// sessions hold rather than the collector's headroom.
