@@ -30,8 +30,8 @@ type Row struct {
 	// RatioNoAuth is rps against the same row without --auth jwt (auth
 	// rows only).
 	RatioNoAuth float64 `json:"ratio_no_auth,omitempty"`
-	Rounds     int     `json:"rounds"`
-	Requests   int     `json:"requests"`
+	Rounds      int     `json:"rounds"`
+	Requests    int     `json:"requests"`
 
 	name string
 }
