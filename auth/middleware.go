@@ -109,9 +109,9 @@ func (m *middleware) check(r *http.Request) (*TokenInfo, *challenge) {
 		}
 		return nil, &challenge{status: http.StatusUnauthorized, code: "invalid_token", desc: err.Error(), scopes: m.opts.Scopes}
 	}
-	if aud := audiences(ti.Extra); !slices.ContainsFunc(aud, func(a string) bool { return slices.Contains(m.opts.Audiences, a) }) {
+	if !m.forUs(ti) {
 		return nil, &challenge{status: http.StatusUnauthorized, code: "invalid_token",
-			desc: fmt.Sprintf("the token's audience %q does not name this resource (%s)", aud, m.opts.Audiences[0]), scopes: m.opts.Scopes}
+			desc: fmt.Sprintf("the token's audience %q does not name this resource (%s)", audiences(ti.Extra), m.opts.Audiences[0]), scopes: m.opts.Scopes}
 	}
 	if missing := missingScopes(ti.Scopes, m.opts.Scopes); len(missing) > 0 {
 		return nil, &challenge{status: http.StatusForbidden, code: "insufficient_scope",
@@ -120,12 +120,34 @@ func (m *middleware) check(r *http.Request) (*TokenInfo, *challenge) {
 	return ti, nil
 }
 
+// forUs reports whether the token's aud names one of the endpoint's
+// audiences (RFC 8707), without building a list on the common path.
+func (m *middleware) forUs(ti *TokenInfo) bool {
+	switch a := ti.Extra["aud"].(type) {
+	case string:
+		return slices.Contains(m.opts.Audiences, a)
+	case []any:
+		for _, v := range a {
+			if s, ok := v.(string); ok && slices.Contains(m.opts.Audiences, s) {
+				return true
+			}
+		}
+	case []string:
+		for _, s := range a {
+			if slices.Contains(m.opts.Audiences, s) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // bearer extracts the token of an Authorization: Bearer header (RFC 6750
 // §2.1), the only way mooring takes one: never from the URL (the MCP spec
 // forbids it) nor from a form body.
 func bearer(r *http.Request) (string, *challenge) {
 	vals := r.Header.Values("Authorization")
-	if r.URL.Query().Has("access_token") {
+	if strings.Contains(r.URL.RawQuery, "access_token") && r.URL.Query().Has("access_token") {
 		return "", &challenge{status: http.StatusBadRequest, code: "invalid_request", desc: "access tokens are not accepted in the URL; send Authorization: Bearer"}
 	}
 	if len(vals) == 0 {
