@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -351,4 +352,77 @@ func TestRobustness_AbusiveClients(t *testing.T) {
 	if _, err := cs.ListTools(context.Background(), nil); err != nil {
 		t.Errorf("the session after the probes: %v", err)
 	}
+}
+
+// Under a low open-file limit (256), more stalled connections than
+// descriptors: mooring sheds the connections beyond its cap (3/4 of the
+// limit) with a 503 instead of failing to accept, and /healthz keeps
+// answering from the reserve. Before the cap, accept4 failed with "too many
+// open files" and /healthz timed out.
+func TestRobustness_DescriptorLimit(t *testing.T) {
+	wrapper := filepath.Join(t.TempDir(), "mooring-ulimit")
+	script := "#!/bin/sh\nulimit -n 256 || exit 1\nexec " + plainBinary(t) + " \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := startBinary(t, wrapper, freeAddr(t), "--data-dir", t.TempDir())
+	addr := p.addr
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range 300 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		conns = append(conns, c)
+		fmt.Fprintf(c, "POST /mcp HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{", addr)
+	}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	for i := range 10 {
+		resp, err := client.Get("http://" + addr + "/healthz")
+		if err != nil {
+			t.Fatalf("/healthz %d with every slot taken: %v", i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("/healthz %d with every slot taken: %d", i, resp.StatusCode)
+		}
+	}
+	m, _ := scrape(t, addr)
+	if m["mooring_http_connections_shed_total"] == 0 {
+		t.Errorf("no connection was shed: %v open", m["mooring_http_connections_open"])
+	}
+	// A shed connection got a 503 at once, not silence.
+	shed := 0
+	for _, c := range conns[len(conns)-50:] {
+		if readStatus(c, 5*time.Second) == http.StatusServiceUnavailable {
+			shed++
+		}
+	}
+	if shed == 0 {
+		t.Error("none of the last 50 connections was answered 503")
+	}
+	if strings.Contains(p.logs(), "too many open files") {
+		t.Errorf("mooring ran out of descriptors:\n%s", p.logs())
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m, _ = scrape(t, addr)
+		if m["mooring_http_connections_open"] <= 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if m["mooring_http_connections_open"] > 1 {
+		t.Errorf("%v connections still open after the clients left", m["mooring_http_connections_open"])
+	}
+	t.Logf("shed %v connections, open fds %v at the end", m["mooring_http_connections_shed_total"], m["process_open_fds"])
 }

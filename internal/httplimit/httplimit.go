@@ -22,8 +22,9 @@ import (
 	"time"
 )
 
-// ReserveLifetime bounds a connection taken from the reserve: it serves one
-// probe and is closed.
+// ReserveLifetime bounds the answer on a connection taken from the reserve
+// (its request has the server's ReadHeaderTimeout): it serves one probe and
+// is closed.
 const ReserveLifetime = 5 * time.Second
 
 // Listener accepts connections up to Max at a time. Beyond it, up to
@@ -44,8 +45,9 @@ func NewListener(ln net.Listener, max, reserve int) *Listener {
 // Open returns the number of connections open, reserve included.
 func (l *Listener) Open() int { return len(l.full) + len(l.reserve) }
 
-// Shed returns the number of connections closed at once because every slot
-// was taken.
+// Shed returns the number of connections answered 503 and closed because
+// every slot was taken (at accept, or on a reserve connection whose request
+// was not a probe).
 func (l *Listener) Shed() int64 { return l.shed.Load() }
 
 var shedAnswer = []byte("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\nRetry-After: 1\r\nContent-Length: 21\r\n\r\ntoo many connections\n")
@@ -65,7 +67,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		select {
 		case l.reserve <- struct{}{}:
 			_ = c.SetDeadline(time.Now().Add(ReserveLifetime))
-			return &conn{Conn: c, slots: l.reserve, reserved: true}, nil
+			return &conn{Conn: c, slots: l.reserve, reserved: &l.shed}, nil
 		default:
 		}
 		// The send buffer of a fresh connection is empty: this write does
@@ -81,7 +83,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 type conn struct {
 	net.Conn
 	slots    chan struct{}
-	reserved bool
+	reserved *atomic.Int64 // of a reserve connection: its listener's shed count
 	once     sync.Once
 }
 
@@ -104,8 +106,8 @@ type reservedKey struct{}
 // ConnContext fits http.Server.ConnContext: it marks the requests of a
 // connection taken from the reserve.
 func ConnContext(ctx context.Context, c net.Conn) context.Context {
-	if lc, ok := c.(*conn); ok && lc.reserved {
-		return context.WithValue(ctx, reservedKey{}, true)
+	if lc, ok := c.(*conn); ok && lc.reserved != nil {
+		return context.WithValue(ctx, reservedKey{}, lc.reserved)
 	}
 	return ctx
 }
@@ -126,14 +128,17 @@ type Options struct {
 // Handler applies opts to every request that next serves.
 func Handler(next http.Handler, opts Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Context().Value(reservedKey{}) != nil {
-			// One request per reserve connection, and only a probe.
+		if shed, ok := r.Context().Value(reservedKey{}).(*atomic.Int64); ok {
+			// One request per reserve connection, and only a probe; its
+			// answer keeps the write deadline set at accept.
 			w.Header().Set("Connection", "close")
 			if opts.Probe == nil || !opts.Probe(r) {
-				w.Header().Set("Retry-After", "1")
-				http.Error(w, "too many connections", http.StatusServiceUnavailable)
+				shed.Add(1)
+				shedRequest(w)
 				return
 			}
+			next.ServeHTTP(w, r)
+			return
 		}
 		rc := http.NewResponseController(w)
 		if opts.BodyTimeout > 0 && r.Body != nil && r.Body != http.NoBody {
@@ -147,6 +152,20 @@ func Handler(next http.Handler, opts Options) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// shedRequest answers 503 on a reserve connection and closes it at once:
+// net/http would keep a connection whose body was not read for a while
+// before closing it, and the reserve is for probes.
+func shedRequest(w http.ResponseWriter) {
+	c, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many connections", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = c.Write(shedAnswer)
+	_ = c.Close()
 }
 
 // body lifts its read deadline once it has been read to the end: what
