@@ -59,6 +59,27 @@ conformance() {
   return "$rc"
 }
 
+# fuzz runs each fuzz target a few seconds past its seed corpus (which the
+# go test step runs already); FUZZTIME sets the time per target. A failing
+# input is written to the package's testdata/fuzz: commit it with the fix.
+fuzz() {
+  local per="${FUZZTIME:-6s}" rc=0 t pkg name
+  local targets=(
+    "./transport FuzzDecodeMessage"
+    "./transport FuzzSSEFrame"
+    "./transport FuzzHandler"
+    "./store FuzzParseEventID"
+    "./session FuzzUnmarshalRecord"
+    "./cmd/mooring FuzzConfigFile"
+  )
+  for t in "${targets[@]}"; do
+    read -r pkg name <<<"$t"
+    echo "fuzz: $name in $pkg for $per"
+    go test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "$per" || rc=1
+  done
+  return "$rc"
+}
+
 printf '==> setup\n'
 if ! "$ROOT/scripts/setup.sh"; then
   echo "test: setup failed; nothing else can run" >&2
@@ -69,6 +90,7 @@ RESULTS+=("ok    setup")
 step "go vet" go vet ./...
 step "gofmt" gofmt_check
 step "go test -race" go_test
+step "fuzz" fuzz
 if [ "${SKIP_CONFORMANCE:-0}" = 1 ]; then
   RESULTS+=("skip  conformance (SKIP_CONFORMANCE=1)")
 else

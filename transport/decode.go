@@ -44,6 +44,12 @@ func decodeMessage(data []byte) (jsonrpc.Message, error) {
 		if w.Method[0] != '"' || json.Unmarshal(w.Method, &method) != nil {
 			return nil, &httpError{status: http.StatusBadRequest, code: jsonrpc.CodeInvalidRequest, id: id, msg: fmt.Sprintf(`"method" must be a string, not %s`, w.Method)}
 		}
+		if method == "" {
+			// Encoded again (to a stdio server, in the log), an empty
+			// method vanishes and leaves a message that is neither a
+			// request nor a response (found by FuzzDecodeMessage).
+			return nil, &httpError{status: http.StatusBadRequest, code: jsonrpc.CodeInvalidRequest, id: id, msg: `"method" must not be empty`}
+		}
 		if len(w.Params) > 0 && w.Params[0] != '{' && !bytes.Equal(w.Params, []byte("null")) {
 			// MCP's params are always an object; the server behind
 			// mooring would fail to decode anything else with code 0.

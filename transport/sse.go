@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"net/http"
 	"strconv"
 	"time"
@@ -64,9 +65,35 @@ func (sw *sseWriter) event(ev store.Event, prime bool) {
 		sw.buf = ev.ID.AppendText(sw.buf)
 		sw.buf = append(sw.buf, '\n')
 	}
-	sw.buf = append(sw.buf, "event: message\ndata: "...)
-	sw.buf = append(sw.buf, ev.Data...) // JSON-RPC messages are one line
-	sw.buf = append(sw.buf, "\n\n"...)
+	sw.buf = append(sw.buf, "event: message\n"...)
+	sw.buf = appendData(sw.buf, ev.Data)
+	sw.buf = append(sw.buf, '\n')
+}
+
+// appendData frames a payload as data fields, one per line of it. A
+// JSON-RPC message from mooring's encoder is one line, but a payload is
+// the backend's: a line break in it, framed as is, would end the event
+// early and let the rest pass for other fields and events (another id, a
+// forged message). Line breaks (CRLF, LF, CR) become LF in what the client
+// parses, which is whitespace to JSON alike.
+func appendData(b, data []byte) []byte {
+	for {
+		i := bytes.IndexByte(data, '\n')
+		if j := bytes.IndexByte(data, '\r'); j >= 0 && (i < 0 || j < i) {
+			i = j
+		}
+		b = append(b, "data: "...)
+		if i < 0 {
+			b = append(b, data...)
+			return append(b, '\n')
+		}
+		b = append(b, data[:i]...)
+		b = append(b, '\n')
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
+		data = data[i+1:]
+	}
 }
 
 // retry tells the client how long to wait before it reconnects.
