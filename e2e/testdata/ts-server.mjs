@@ -1,17 +1,52 @@
 // A TypeScript SDK server as the SDK's own examples build one: sessions and
 // their event store live in process memory, so a restart loses every session,
 // and an unknown session id gets 400 "No valid session ID provided".
-// Usage: node ts-server.mjs PORT  (prints "listening" when it accepts)
+// It offers tasks (the SDK's experimental in-memory task store) and
+// slow_task, a tool that runs only as a task (taskSupport "required").
+// Usage: node ts-server.mjs PORT [no-events]  (prints "listening" when it
+// accepts; no-events: no event store, so streams cannot be resumed)
 import http from "node:http";
 import { randomUUID } from "node:crypto";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { InMemoryEventStore } from "@modelcontextprotocol/sdk/examples/shared/inMemoryEventStore.js";
+import { InMemoryTaskStore } from "@modelcontextprotocol/sdk/experimental/tasks/stores/in-memory.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 
+const taskStore = new InMemoryTaskStore();
+const noEvents = process.argv[3] === "no-events";
+
 function newServer() {
-  const s = new McpServer({ name: "ts-reference", version: "1" });
+  const s = new McpServer(
+    { name: "ts-reference", version: "1" },
+    { capabilities: { tasks: { requests: { tools: { call: {} } } } }, taskStore },
+  );
+  s.experimental.tasks.registerToolTask(
+    "slow_task",
+    {
+      description: "Counts to count, one step every interval_ms, as a task.",
+      inputSchema: { count: z.number(), interval_ms: z.number() },
+    },
+    {
+      async createTask({ count, interval_ms }, { taskStore, taskRequestedTtl }) {
+        const task = await taskStore.createTask({ ttl: taskRequestedTtl });
+        (async () => {
+          await new Promise((r) => setTimeout(r, count * interval_ms));
+          await taskStore.storeTaskResult(task.taskId, "completed", {
+            content: [{ type: "text", text: `counted to ${count}` }],
+          });
+        })();
+        return { task };
+      },
+      async getTask(_args, { taskId, taskStore }) {
+        return await taskStore.getTask(taskId);
+      },
+      async getTaskResult(_args, { taskId, taskStore }) {
+        return await taskStore.getTaskResult(taskId);
+      },
+    },
+  );
   s.registerTool(
     "slow_count",
     {
@@ -55,7 +90,7 @@ http
       }
       t = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
-        eventStore: new InMemoryEventStore(),
+        eventStore: noEvents ? undefined : new InMemoryEventStore(),
         onsessioninitialized: (id) => {
           transports[id] = t;
         },

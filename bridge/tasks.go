@@ -1,0 +1,140 @@
+package bridge
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+)
+
+// Running calls as tasks (2025-11-25, SEP-1686). When the server offers
+// tasks for tools/call and a tool says it can run as one
+// (execution.taskSupport optional or required), a plain call of the client
+// is sent as a task (params.task); the server answers at once with the
+// task, and the bridge then asks tasks/result, which waits for the outcome
+// and returns exactly what the plain call would have. The client sees a
+// plain result. What it buys: tasks/result is safe to send again, so the
+// outcome survives a stream that cannot be resumed, and with a server that
+// keeps tasks durably (mooring) a restart of the server too. A tool whose
+// support is "required" becomes usable by a client that knows no tasks.
+
+// taskTTL is the time to live the bridge asks for: long enough for the
+// call and an outage around it; the server may shorten it.
+func (b *Bridge) taskTTL() time.Duration { return max(time.Hour, 2*b.opts.ResumeFor) }
+
+// offersToolTasks reports whether an initialize result offers tasks for
+// tools/call (capabilities.tasks.requests.tools.call).
+func offersToolTasks(result json.RawMessage) bool {
+	var r struct {
+		Capabilities struct {
+			Tasks *struct {
+				Requests *struct {
+					Tools *struct {
+						Call json.RawMessage `json:"call"`
+					} `json:"tools"`
+				} `json:"requests"`
+			} `json:"tasks"`
+		} `json:"capabilities"`
+	}
+	if json.Unmarshal(result, &r) != nil {
+		return false
+	}
+	t := r.Capabilities.Tasks
+	return t != nil && t.Requests != nil && t.Requests.Tools != nil && t.Requests.Tools.Call != nil
+}
+
+// asTask returns raw with params.task added when c is to run as a task.
+func (b *Bridge) asTask(c *call, raw []byte) []byte {
+	if b.opts.NoTasks || c.method != "tools/call" || c.reply != nil {
+		return raw
+	}
+	var p map[string]json.RawMessage
+	if json.Unmarshal(c.params, &p) != nil || p["task"] != nil {
+		return raw // the client asked for a task itself: relayed as is
+	}
+	var name string
+	_ = json.Unmarshal(p["name"], &name)
+	b.mu.Lock()
+	ok := b.sess.tasks && b.tasked[name]
+	b.mu.Unlock()
+	if !ok {
+		return raw
+	}
+	p["task"], _ = json.Marshal(map[string]int64{"ttl": b.taskTTL().Milliseconds()})
+	params, _ := json.Marshal(p)
+	raw, _ = jsonrpc.EncodeMessage(&jsonrpc.Request{ID: c.id, Method: c.method, Params: params})
+	b.mu.Lock()
+	c.taskID = "?" // asked for; the id comes with the answer
+	b.mu.Unlock()
+	b.log.Debug("running a call as a task", "id", c.id.Raw(), "tool", name)
+	return raw
+}
+
+// taskCreated takes the server's CreateTaskResult for a call sent as a
+// task: it keeps the task id instead of answering the client.
+func (b *Bridge) taskCreated(c *call, resp *jsonrpc.Response) bool {
+	b.mu.Lock()
+	asked := c.taskID == "?" && c.method == "tools/call"
+	b.mu.Unlock()
+	if !asked || resp.Error != nil {
+		return false
+	}
+	var r struct {
+		Task *struct {
+			TaskID string `json:"taskId"`
+			Status string `json:"status"`
+		} `json:"task"`
+	}
+	if json.Unmarshal(resp.Result, &r) != nil || r.Task == nil || r.Task.TaskID == "" {
+		return false // a plain result: the server ran it without a task
+	}
+	b.mu.Lock()
+	c.taskID = r.Task.TaskID
+	b.mu.Unlock()
+	b.log.Info("the server runs the call as a task", "id", c.id.Raw(), "task", r.Task.TaskID, "status", r.Task.Status)
+	return true
+}
+
+// taskPending reports whether c's task was created and its result is yet
+// to be fetched.
+func (b *Bridge) taskPending(c *call) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return c.taskID != "" && c.taskID != "?" && c.method == "tools/call" && !c.answered
+}
+
+// fetchTask turns c into the tasks/result request for its task, under a
+// fresh wire id, and returns that request.
+func (b *Bridge) fetchTask(c *call) []byte {
+	b.mu.Lock()
+	b.ownSeq++
+	nid := mustID(fmt.Sprintf("mooring-connect/%d", b.ownSeq))
+	if c.wire != c.id {
+		delete(b.calls, c.wire)
+	}
+	c.wire = nid
+	b.calls[nid] = c
+	c.method = "tasks/result"
+	c.params, _ = json.Marshal(map[string]string{"taskId": c.taskID})
+	params := c.params
+	b.mu.Unlock()
+	raw, _ := jsonrpc.EncodeMessage(&jsonrpc.Request{ID: nid, Method: "tasks/result", Params: params})
+	return raw
+}
+
+// cancelTask cancels on the server the task of a call that the client
+// cancelled.
+func (b *Bridge) cancelTask(c *call, h hdr) {
+	b.mu.Lock()
+	id := c.taskID
+	b.mu.Unlock()
+	if id == "" || id == "?" {
+		return
+	}
+	b.wg.Go(func() {
+		if err := b.ownCall(b.ctx, h, "tasks/cancel", map[string]string{"taskId": id}); err != nil {
+			b.log.Warn("cancelling the task of a cancelled call", "task", id, "err", err)
+		}
+	})
+}
