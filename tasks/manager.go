@@ -240,6 +240,9 @@ func (m *Manager) Create(ctx context.Context, t *Task, run Runner) (*Task, error
 	// Registered before the commit, so that the sweep never takes a task
 	// of this Manager for an orphan.
 	r, err := m.register(nt.ID, 1)
+	if errors.Is(err, store.ErrConflict) {
+		return nil, fmt.Errorf("tasks: create task: %w: %q", store.ErrExists, nt.ID)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -226,3 +226,33 @@ func TestManager_WaitWokenByLocalChange(t *testing.T) {
 		}
 	}
 }
+
+// A second Create with the id of a running task fails and leaves the
+// first one running and owned.
+func TestManager_DuplicateIDLeavesFirstAlone(t *testing.T) {
+	m := newManager(t, memstore.New(nil), &tasks.Options{LeaseTTL: 300 * time.Millisecond, SweepInterval: 50 * time.Millisecond})
+	ctx := ctxT(t)
+	release := make(chan struct{})
+	first, err := m.Create(ctx, &tasks.Task{ID: "same", Scope: "s"}, func(ctx context.Context, _ *tasks.Task) ([]byte, error) {
+		select {
+		case <-release:
+			return []byte(`{"first":true}`), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Create(ctx, &tasks.Task{ID: "same", Scope: "s"}, blockForever); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("duplicate Create: %v", err)
+	}
+	time.Sleep(time.Second) // several sweeps and lease renewals
+	if got, _ := m.Get(ctx, first.ID, "s"); got.Status != tasks.Working {
+		t.Fatalf("the first task was settled while it ran: %+v", got)
+	}
+	close(release)
+	if got, err := m.Wait(ctx, first.ID, "s"); err != nil || string(got.Result) != `{"first":true}` {
+		t.Fatalf("first task: %+v %v", got, err)
+	}
+}

@@ -3,6 +3,7 @@ package tasks
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -18,11 +19,16 @@ const writeTimeout = 10 * time.Second
 const settleFor = time.Minute
 
 // register claims the task for a runner here, before the store says so.
+// One run per task at a time: a second claim (a duplicate id, or two
+// settles of one dead task racing) gets store.ErrConflict.
 func (m *Manager) register(id string, attempt int) (*run, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return nil, ErrClosed
+	}
+	if m.running[id] != nil {
+		return nil, fmt.Errorf("tasks: %w: task %q runs here already", store.ErrConflict, id)
 	}
 	r := &run{attempt: attempt}
 	m.running[id] = r
