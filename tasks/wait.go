@@ -2,7 +2,10 @@ package tasks
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/mooring-dev/mooring/store"
 )
 
 // Wait returns the task of scope once it is terminal.
@@ -13,7 +16,8 @@ func (m *Manager) Wait(ctx context.Context, id, scope string) (*Task, error) {
 // WaitUntil returns the task of scope once done reports true for it (to
 // wait for any change, compare Version). It reads the store every
 // PollInterval, and at once after a change made by this Manager, so it
-// works across replicas; it ends with ctx.
+// works across replicas; it ends with ctx. A store that is away
+// (store.ErrUnavailable) does not end it.
 func (m *Manager) WaitUntil(ctx context.Context, id, scope string, done func(*Task) bool) (*Task, error) {
 	timer := time.NewTimer(m.o.PollInterval)
 	defer timer.Stop()
@@ -22,10 +26,12 @@ func (m *Manager) WaitUntil(ctx context.Context, id, scope string, done func(*Ta
 	for {
 		changed := m.changedCh(w) // before the read: no change slips between
 		t, err := m.Get(ctx, id, scope)
-		if err != nil {
+		switch {
+		case errors.Is(err, store.ErrUnavailable):
+			// A store outage: the task is not gone, keep waiting.
+		case err != nil:
 			return nil, err
-		}
-		if done(t) {
+		case done(t):
 			return t, nil
 		}
 		if !timer.Stop() {
