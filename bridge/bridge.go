@@ -134,6 +134,7 @@ func (b *Bridge) Run(ctx context.Context, in io.Reader, out io.Writer) error {
 		cancel()
 		b.wg.Wait()
 		b.endSession()
+		b.hc.CloseIdleConnections()
 	}()
 	if c, ok := in.(io.Closer); ok {
 		stop := context.AfterFunc(ctx, func() { c.Close() })
