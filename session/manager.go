@@ -56,6 +56,8 @@ type Options struct {
 	Ownership *Ownership
 	// LocalTools are answered by mooring itself, added to the backend's.
 	LocalTools []LocalTool
+	// Interceptor, if set, answers some requests itself (durable tasks).
+	Interceptor Interceptor
 	// OnEvent, if set, is told of every session event: "created",
 	// "restored", "expired" or "ended", and of every client reply dropped
 	// because no server request waits for it: "reply_dropped" (for
@@ -104,6 +106,7 @@ type Manager struct {
 	log              *slog.Logger
 	now              func() time.Time
 	localTools       []LocalTool
+	interceptor      Interceptor
 	onEvent          func(string)
 	drops            dropLog
 	own              *Ownership
@@ -166,6 +169,7 @@ func New(st store.Store, opener backend.Opener, opts *Options) *Manager {
 			m.now = opts.Now
 		}
 		m.localTools = opts.LocalTools
+		m.interceptor = opts.Interceptor
 		m.onEvent = opts.OnEvent
 		m.server = opts.Server
 		if opts.Ownership != nil {

@@ -73,6 +73,7 @@ type Session struct {
 	progress map[string]string  // progress token (JSON) -> stream id
 	internal map[jsonrpc.ID]chan *jsonrpc.Response
 	closed   bool
+	done     chan struct{} // closed when the session closes
 
 	// replaying is set while a restore replays the session's state into
 	// a fresh backend: what the backend says then is not for the client.
@@ -94,6 +95,7 @@ func newSession(m *Manager, rec *Record) *Session {
 		tag:      randomHex(4),
 		rec:      rec,
 		lastUsed: m.now(),
+		done:     make(chan struct{}),
 	}
 	s.get = &Stream{id: GetStream, session: s}
 	return s
@@ -263,6 +265,12 @@ func (s *Session) Call(ctx context.Context, req *jsonrpc.Request, opts CallOptio
 	if lt := s.m.localTool(req); lt != nil {
 		go s.answerLocal(req, lt)
 		return sub, nil
+	}
+	if ic := s.m.interceptor; ic != nil {
+		if answer := ic.Intercept(s, req); answer != nil {
+			go s.answerWith(req, answer)
+			return sub, nil
+		}
 	}
 	hdr := opts.Header
 	if hdr == nil {
@@ -463,6 +471,9 @@ func (s *Session) response(ctx context.Context, resp *jsonrpc.Response) error {
 		// Decoded and encoded again outside s.mu, which every message of
 		// the session takes.
 		resp = &jsonrpc.Response{ID: resp.ID, Result: s.m.withLocalTools(c.params, resp.Result)}
+	}
+	if ic := s.m.interceptor; ic != nil && resp.Error == nil && (c.method == "tools/list" || c.method == "initialize") {
+		resp = &jsonrpc.Response{ID: resp.ID, Result: ic.Result(s, c.method, c.params, resp.Result)}
 	}
 	if changed {
 		// The record is durable before the client learns of the change.
@@ -665,6 +676,7 @@ func (s *Session) shut(retry time.Duration) backend.Conn {
 		return nil
 	}
 	s.closed = true
+	close(s.done)
 	s.stopOutboundLocked()
 	streams := make([]*Stream, 0, len(s.streams)+1)
 	streams = append(streams, s.get)

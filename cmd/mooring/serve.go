@@ -139,8 +139,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			TTL: ttl, IdleEvict: c.IdleEvict, Logger: log, LocalTools: local, OnEvent: met.SessionEvent, Ownership: own, Server: server,
 		}
 		c.sessionLimits(sopts, m.kind, opened)
+		// Durable tasks for 2025-11-25 sessions (docs/tasks.md).
+		sf, err := protocol.NewSessionful(taskMgr, &protocol.SessionfulOptions{Server: m.name, Policy: m.tasks, Runners: runners, Logger: log})
+		if err != nil {
+			return fmt.Errorf("tasks of %s: %w", m.path, err)
+		}
+		sopts.Interceptor = sf
 		mgr := session.New(cst, m.opener, sopts)
 		defer mgr.Close()
+		sf.Attach(mgr)
+		defer sf.Close()
 		mgrs = append(mgrs, mgr)
 		var stateless http.Handler
 		if c.Stateless && m.server != nil {

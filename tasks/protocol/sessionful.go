@@ -1,0 +1,320 @@
+package protocol
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+
+	"github.com/mooring-dev/mooring/session"
+	"github.com/mooring-dev/mooring/tasks"
+)
+
+// firstTasksVersion is the first sessionful revision with tasks.
+const firstTasksVersion = "2025-11-25"
+
+// SessionfulOptions configure NewSessionful.
+type SessionfulOptions struct {
+	// Server names the mounted server in its tasks ("" = the default).
+	Server string
+	// Policy says which tools support tasks, where the backend does not.
+	Policy *Policy
+	// Runners gets the runner of this server's tasks (see Runners).
+	Runners *Runners
+	Logger  *slog.Logger
+}
+
+// Sessionful serves tasks of 2025-11-25 (SEP-1686) inside the sessions of
+// one mounted server: it is the session.Interceptor of its
+// session.Manager. A task belongs to the session that created it (scope
+// "session:<id>"); it runs at the gateway as the plain tools/call on the
+// session's backend.
+type Sessionful struct {
+	m   *tasks.Manager
+	o   SessionfulOptions
+	log *slog.Logger
+
+	sessions *session.Manager // set by Attach
+
+	mu    sync.Mutex          // guards tools
+	tools map[string]toolInfo // what the backend's tools/list said
+
+	notes  chan *tasks.Task // status changes to tell sessions of
+	stop   chan struct{}
+	done   chan struct{}
+	unsub  func()
+	closed sync.Once
+}
+
+// toolInfo is what the backend declares of a tool.
+type toolInfo struct {
+	support    string // execution.taskSupport, "" if none
+	idempotent bool   // annotations.idempotentHint
+}
+
+// NewSessionful returns the interceptor of one server's sessions; Attach
+// it to their session.Manager once that exists, and Close it at the end.
+func NewSessionful(m *tasks.Manager, opts *SessionfulOptions) (*Sessionful, error) {
+	sf := &Sessionful{m: m, tools: map[string]toolInfo{}, notes: make(chan *tasks.Task, 256), stop: make(chan struct{}), done: make(chan struct{})}
+	if opts != nil {
+		sf.o = *opts
+	}
+	if err := sf.o.Policy.Check(); err != nil {
+		return nil, err
+	}
+	sf.log = sf.o.Logger
+	if sf.log == nil {
+		sf.log = slog.Default()
+	}
+	return sf, nil
+}
+
+// Attach gives sf the session manager its tasks' sessions live in, and
+// starts telling sessions of their tasks' status changes.
+func (sf *Sessionful) Attach(sessions *session.Manager) {
+	sf.sessions = sessions
+	if sf.o.Runners != nil {
+		sf.o.Runners.set(sf.o.Server, true, sf.rerun)
+	}
+	sf.unsub = sf.m.Subscribe(func(t *tasks.Task) {
+		if t.Server != sf.o.Server || !strings.HasPrefix(t.Scope, sessionScope) {
+			return
+		}
+		select {
+		case sf.notes <- t:
+		default:
+			sf.log.Warn("tasks: status notification dropped (queue full)", "task", t.ID, "status", t.Status)
+		}
+	})
+	go sf.notify()
+}
+
+// Close stops the notifications.
+func (sf *Sessionful) Close() error {
+	sf.closed.Do(func() {
+		if sf.unsub != nil {
+			sf.unsub()
+			close(sf.stop)
+			<-sf.done
+		}
+	})
+	return nil
+}
+
+// notify sends notifications/tasks/status to the live sessions whose
+// tasks changed status (best effort: clients poll).
+func (sf *Sessionful) notify() {
+	defer close(sf.done)
+	for {
+		select {
+		case <-sf.stop:
+			return
+		case t := <-sf.notes:
+			s := sf.sessions.Open(strings.TrimPrefix(t.Scope, sessionScope))
+			if s == nil {
+				continue
+			}
+			params, _ := json.Marshal(sepTaskOf(t))
+			ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+			if err := s.NotifyClient(ctx, "notifications/tasks/status", params); err != nil {
+				sf.log.Debug("tasks: status notification not sent", "task", t.ID, "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+func scopeOf(s *session.Session) string { return sessionScope + s.ID() }
+
+// Intercept answers tools/call with params.task and the task methods of
+// sessions at 2025-11-25 or later.
+func (sf *Sessionful) Intercept(s *session.Session, req *jsonrpc.Request) func(context.Context) *jsonrpc.Response {
+	if s.ProtocolVersion() < firstTasksVersion {
+		return nil
+	}
+	switch req.Method {
+	case "tools/call":
+		return sf.call(s, req)
+	case "tasks/get", "tasks/result", "tasks/cancel":
+		var p struct {
+			TaskID string `json:"taskId"`
+		}
+		if err := json.Unmarshal(req.Params, &p); err != nil || p.TaskID == "" {
+			return fail(&jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: req.Method + ": params.taskId is required"})
+		}
+		return func(ctx context.Context) *jsonrpc.Response { return sf.task(ctx, s, req.Method, p.TaskID) }
+	case "tasks/list":
+		return func(ctx context.Context) *jsonrpc.Response { return sf.list(ctx, s, req.Params) }
+	}
+	return nil
+}
+
+func fail(e *jsonrpc.Error) func(context.Context) *jsonrpc.Response {
+	return func(context.Context) *jsonrpc.Response { return &jsonrpc.Response{Error: e} }
+}
+
+func reply(v any) *jsonrpc.Response {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return &jsonrpc.Response{Error: &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: err.Error()}}
+	}
+	return &jsonrpc.Response{Result: data}
+}
+
+// call handles a tools/call: a task when params.task asks for one; an
+// error when the tool's task support says the call is not allowed as
+// made; else nil (the backend answers the plain call).
+func (sf *Sessionful) call(s *session.Session, req *jsonrpc.Request) func(context.Context) *jsonrpc.Response {
+	var p map[string]json.RawMessage
+	if json.Unmarshal(req.Params, &p) != nil {
+		return nil
+	}
+	var name string
+	_ = json.Unmarshal(p["name"], &name)
+	taskParam, asks := p["task"]
+	info, known := sf.tool(name)
+	if !asks {
+		// Decided here, without a round trip: a plain call goes to the
+		// backend as it is, unless the tool requires a task.
+		if sf.o.Policy.Support(name, info.support) == Required {
+			return fail(&jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: "tool " + quote(name) + " must be called as a task (params.task)"})
+		}
+		return nil
+	}
+	return func(ctx context.Context) *jsonrpc.Response {
+		if !known {
+			info = sf.learn(ctx, s, name)
+		}
+		if sf.o.Policy.Support(name, info.support) == Forbidden {
+			return &jsonrpc.Response{Error: &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: "tool " + quote(name) + " does not support tasks"}}
+		}
+		var tp struct {
+			TTL *float64 `json:"ttl"`
+		}
+		_ = json.Unmarshal(taskParam, &tp)
+		delete(p, "task")
+		plain, err := json.Marshal(p)
+		if err != nil {
+			return &jsonrpc.Response{Error: &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: err.Error()}}
+		}
+		t := &tasks.Task{Scope: scopeOf(s), Server: sf.o.Server, Tool: name, Params: plain, Retryable: sf.o.Policy.Retry(name, info.idempotent)}
+		if tp.TTL != nil && *tp.TTL > 0 {
+			t.TTL = msDuration(*tp.TTL)
+		}
+		nt, err := sf.m.Create(ctx, t, sf.runner(s))
+		if err != nil {
+			sf.log.Error("tasks: create a task", "session", s.ID(), "tool", name, "err", err)
+			return &jsonrpc.Response{Error: &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "mooring could not store the task: " + err.Error()}}
+		}
+		return reply(struct {
+			Task sepTask `json:"task"`
+		}{sepTaskOf(nt)})
+	}
+}
+
+// runner makes the plain call on s's backend.
+func (sf *Sessionful) runner(s *session.Session) tasks.Runner {
+	return func(ctx context.Context, t *tasks.Task) ([]byte, error) {
+		resp, err := s.CallBackend(ctx, "tools/call", t.Params)
+		if err != nil {
+			return nil, err
+		}
+		if resp.Error != nil {
+			var re *jsonrpc.Error
+			if errors.As(resp.Error, &re) {
+				return nil, re
+			}
+			return nil, resp.Error
+		}
+		return resp.Result, nil
+	}
+}
+
+// rerun is the runner of a retryable task whose process died: on its
+// session, restored here.
+func (sf *Sessionful) rerun(t *tasks.Task) tasks.Runner {
+	return func(ctx context.Context, t *tasks.Task) ([]byte, error) {
+		s, err := sf.sessions.Get(ctx, strings.TrimPrefix(t.Scope, sessionScope))
+		if err != nil {
+			return nil, err
+		}
+		return sf.runner(s)(ctx, t)
+	}
+}
+
+// task answers tasks/get, tasks/result and tasks/cancel.
+func (sf *Sessionful) task(ctx context.Context, s *session.Session, method, id string) *jsonrpc.Response {
+	scope := scopeOf(s)
+	var t *tasks.Task
+	var err error
+	switch method {
+	case "tasks/get":
+		t, err = sf.m.Get(ctx, id, scope)
+	case "tasks/cancel":
+		if t, err = sf.m.Get(ctx, id, scope); err == nil && t.Status.Terminal() {
+			return &jsonrpc.Response{Error: &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "task " + quote(id) + " is already " + string(t.Status)}}
+		}
+		if err == nil {
+			t, err = sf.m.Cancel(ctx, id, scope)
+		}
+	case "tasks/result":
+		t, err = sf.m.Wait(ctx, id, scope)
+		if err == nil {
+			return resultOf(t)
+		}
+	}
+	if err != nil {
+		return &jsonrpc.Response{Error: rpcError(id, err)}
+	}
+	return reply(sepTaskOf(t))
+}
+
+// resultOf is what the plain call answered, for tasks/result: its result
+// with the related-task _meta, or its error.
+func resultOf(t *tasks.Task) *jsonrpc.Response {
+	switch t.Status {
+	case tasks.Completed:
+		var res map[string]json.RawMessage
+		if err := json.Unmarshal(t.Result, &res); err != nil || res == nil {
+			return &jsonrpc.Response{Result: t.Result}
+		}
+		meta := map[string]any{}
+		if raw, ok := res["_meta"]; ok {
+			_ = json.Unmarshal(raw, &meta)
+		}
+		meta[metaRelatedTask] = map[string]string{"taskId": t.ID}
+		res["_meta"], _ = json.Marshal(meta)
+		return reply(res)
+	case tasks.Failed:
+		e := t.Error
+		if e == nil {
+			e = &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: t.StatusMessage}
+		}
+		return &jsonrpc.Response{Error: e}
+	}
+	return &jsonrpc.Response{Error: &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "task " + quote(t.ID) + " was cancelled"}}
+}
+
+// list answers tasks/list: the session's own tasks.
+func (sf *Sessionful) list(ctx context.Context, s *session.Session, params json.RawMessage) *jsonrpc.Response {
+	var p struct {
+		Cursor string `json:"cursor"`
+	}
+	_ = json.Unmarshal(params, &p)
+	ts, next, err := sf.m.List(ctx, scopeOf(s), p.Cursor, 100)
+	if err != nil {
+		return &jsonrpc.Response{Error: &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: err.Error()}}
+	}
+	out := struct {
+		Tasks      []sepTask `json:"tasks"`
+		NextCursor string    `json:"nextCursor,omitempty"`
+	}{Tasks: []sepTask{}, NextCursor: next}
+	for _, t := range ts {
+		out.Tasks = append(out.Tasks, sepTaskOf(t))
+	}
+	return reply(out)
+}
