@@ -79,6 +79,9 @@ func checkSessionful(ctx context.Context, b *Bridge, w io.Writer) error {
 	}
 	sort.Strings(caps)
 	fmt.Fprintf(w, "  capabilities: %s\n", strings.Join(caps, ", "))
+	if offersToolTasks(res.Result) {
+		fmt.Fprintln(w, "  tasks: offered for tools/call (task-supporting calls run as tasks unless --tasks=false)")
+	}
 	switch resumable {
 	case true:
 		fmt.Fprintln(w, "  response streams: SSE with event ids (a broken stream can be resumed)")
