@@ -550,6 +550,10 @@ func TestConnect_TypeScriptTasks(t *testing.T) {
 		t.Fatalf("slow_task across cuts: %q", got)
 	}
 
+	if out, err := exec.Command(binary, "connect", "--check", s.url()).CombinedOutput(); err != nil || !strings.Contains(string(out), "tasks: offered for tools/call") {
+		t.Errorf("--check: %v\n%s", err, out)
+	}
+
 	plain := startConnect(t, "http://"+proxy.Addr()+"/mcp", "--tasks=false")
 	plain.initialize()
 	call(plain)
