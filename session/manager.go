@@ -89,6 +89,10 @@ type Options struct {
 	// MaxRecordBytes caps a session's record: the client's initialize
 	// params, its subscriptions. Default DefaultMaxRecordBytes.
 	MaxRecordBytes int
+	// RetryableTools are names (path.Match patterns) of tools whose calls
+	// are safe to repeat: a call that a crash cut off is sent again to the
+	// restored session's backend, as for a tool annotated idempotent.
+	RetryableTools []string
 	// Now replaces time.Now in tests.
 	Now func() time.Time
 }
@@ -111,6 +115,8 @@ type Manager struct {
 	drops            dropLog
 	own              *Ownership
 	server           string
+	retryable        []string // Options.RetryableTools
+	tools            tools    // what tools/list said of idempotency
 
 	maxLive   int
 	maxStored int
@@ -172,6 +178,7 @@ func New(st store.Store, opener backend.Opener, opts *Options) *Manager {
 		m.interceptor = opts.Interceptor
 		m.onEvent = opts.OnEvent
 		m.server = opts.Server
+		m.retryable = opts.RetryableTools
 		if opts.Ownership != nil {
 			own := *opts.Ownership
 			if own.TTL <= 0 {
@@ -487,6 +494,9 @@ func (s *Session) interruptOrphans(ctx context.Context) error {
 		return err
 	}
 	for _, o := range openRequests(events) {
+		if o.rerun != nil && s.rerun(ctx, o) {
+			continue
+		}
 		resp := &jsonrpc.Response{ID: o.id, Error: &jsonrpc.Error{
 			Code:    CodeInterrupted,
 			Message: "request interrupted: the server that handled it stopped before answering; retry it",
@@ -506,6 +516,7 @@ func (s *Session) interruptOrphans(ctx context.Context) error {
 type openReq struct {
 	stream string
 	id     jsonrpc.ID
+	rerun  *markerRequest // the request, if it is safe to send again
 }
 
 // openRequests reads a session's log and returns the requests whose stream
@@ -516,16 +527,16 @@ func openRequests(events []store.Event) []openReq {
 	index := make(map[string]int) // stream -> position in open
 	for _, ev := range events {
 		if IsMarker(ev.Data) {
-			var raw any
-			if json.Unmarshal(ev.Data[1:], &raw) != nil {
-				continue
+			raw, rerun := parseMarker(ev.Data)
+			if raw == nil {
+				continue // the GET stream's markers carry no request
 			}
 			id, err := jsonrpc.MakeID(raw)
 			if err != nil || !id.IsValid() {
-				continue // the GET stream's markers carry no request
+				continue
 			}
 			index[ev.ID.Stream] = len(open)
-			open = append(open, openReq{stream: ev.ID.Stream, id: id})
+			open = append(open, openReq{stream: ev.ID.Stream, id: id, rerun: rerun})
 			continue
 		}
 		i, ok := index[ev.ID.Stream]

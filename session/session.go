@@ -258,8 +258,7 @@ func (s *Session) Call(ctx context.Context, req *jsonrpc.Request, opts CallOptio
 	sub := newSub(st)
 	st.attach(sub)
 	if !opts.JSON {
-		marker, _ := json.Marshal(req.ID.Raw())
-		st.open(append([]byte{markerByte}, marker...), s.m.primeDelay)
+		st.open(marker(req, s.rerunnable(ctx, req)), s.m.primeDelay)
 	}
 
 	if lt := s.m.localTool(req); lt != nil {
@@ -468,6 +467,7 @@ func (s *Session) response(ctx context.Context, resp *jsonrpc.Response) error {
 	}
 	defer s.running.Add(-1)
 	if c.method == "tools/list" && resp.Error == nil {
+		s.m.tools.learn(resp.Result)
 		// Decoded and encoded again outside s.mu, which every message of
 		// the session takes.
 		resp = &jsonrpc.Response{ID: resp.ID, Result: s.m.withLocalTools(c.params, resp.Result)}

@@ -187,6 +187,9 @@ func (b *server) addTools() {
 			"(when the request has a progress token) and an info log message per step; for trying stream resumption. "+
 			"count is at most %d, interval_ms at most %d.", slowCountMax, slowIntervalMax),
 		InputSchema: slowCountSchema(),
+		// Counting has no effect but its messages: safe to repeat, so a
+		// call that a crash cut off is run again (and shows that).
+		Annotations: &mcp.ToolAnnotations{IdempotentHint: true, ReadOnlyHint: true},
 	}, b.slowCount)
 }
 

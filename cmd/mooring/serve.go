@@ -137,6 +137,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		sopts := &session.Options{
 			TTL: ttl, IdleEvict: c.IdleEvict, Logger: log, LocalTools: local, OnEvent: met.SessionEvent, Ownership: own, Server: server,
+			RetryableTools: m.retryable,
 		}
 		c.sessionLimits(sopts, m.kind, opened)
 		// Durable tasks for 2025-11-25 sessions (docs/tasks.md).

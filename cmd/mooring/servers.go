@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"sort"
 	"strings"
 
@@ -40,6 +41,10 @@ type serverConfig struct {
 	// ToolScopes are the scopes a client's token needs to call each tool
 	// of this server (with --auth).
 	ToolScopes map[string][]string `json:"toolScopes,omitempty"`
+	// RetryableTools name the tools (path.Match patterns) whose calls are
+	// safe to repeat: one that a crash cut off is sent again after the
+	// restore, as for a tool annotated idempotentHint.
+	RetryableTools []string `json:"retryableTools,omitempty"`
 	// Credentials are mooring's own for an HTTP server: a static header or
 	// OAuth client credentials. A client's token is never passed on.
 	Credentials *auth.Credentials `json:"credentials,omitempty"`
@@ -58,7 +63,7 @@ func parseServers(raw json.RawMessage) (map[string]serverConfig, error) {
 		dec.DisallowUnknownFields()
 		var sc serverConfig
 		if err := dec.Decode(&sc); err != nil {
-			return nil, fmt.Errorf("%s %q: %w (keys: type, command, args, env, cwd for a program; type, url, headers, credentials for an HTTP server; toolScopes for either)", serversKey, name, err)
+			return nil, fmt.Errorf("%s %q: %w (keys: type, command, args, env, cwd for a program; type, url, headers, credentials for an HTTP server; toolScopes, retryableTools for either)", serversKey, name, err)
 		}
 		out[name] = sc
 	}
@@ -77,6 +82,11 @@ func (sc serverConfig) check(name string) error {
 	where := fmt.Sprintf("%s %q", serversKey, name)
 	if name == "" {
 		return fmt.Errorf("%s: a server needs a name", serversKey)
+	}
+	for _, pat := range sc.RetryableTools {
+		if _, err := path.Match(pat, ""); err != nil || pat == "" {
+			return fmt.Errorf("%s: retryableTools %q: not a name or pattern (* ? [...])", where, pat)
+		}
 	}
 	if strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" || name == "." || name == ".." {
 		return fmt.Errorf("%s: the name becomes a URL path segment: letters, digits, '.', '_' and '-' only", where)
@@ -164,6 +174,8 @@ type mount struct {
 	toolScopes map[string][]string
 	// tasks says which of its tools support tasks (docs/tasks.md).
 	tasks *protocol.Policy
+	// retryable are its mcpServers retryableTools.
+	retryable []string
 }
 
 // mounts builds the servers to serve: --command or --upstream (which win
@@ -194,7 +206,7 @@ func (c *config) mounts(log *slog.Logger) ([]mount, error) {
 	var out []mount
 	for _, name := range names {
 		sc := servers[name]
-		m := mount{name: name, kind: sc.kind(), path: c.Path, toolScopes: sc.ToolScopes}
+		m := mount{name: name, kind: sc.kind(), path: c.Path, toolScopes: sc.ToolScopes, retryable: sc.RetryableTools}
 		if len(servers) > 1 {
 			m.path = strings.TrimSuffix(c.Path, "/") + "/" + name
 		}

@@ -1,0 +1,186 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mooring-dev/mooring/backend"
+)
+
+// Calls cut off by a crash are re-run where that is safe. A tools/call is
+// safe to repeat when its tool says it is idempotent (annotations
+// .idempotentHint) or the server's configuration lists it as retryable
+// (Options.RetryableTools). Such a call's stream-open marker carries the
+// request itself, so that the process that restores the session, whichever
+// it is, can send it again to the new backend on the same stream: the
+// client that resumes the stream gets its result as if nothing happened.
+// Other calls are answered with the interruption error, as before.
+
+// markerRequest is what a marker carries after the request id, on a line
+// of its own, for a call that may be re-run.
+type markerRequest struct {
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params,omitempty"`
+}
+
+// marker returns the stream-open marker of a call: the request id, and the
+// request when it may be re-run.
+func marker(req *jsonrpc.Request, rerun bool) []byte {
+	id, _ := json.Marshal(req.ID.Raw())
+	b := append([]byte{markerByte}, id...)
+	if rerun {
+		r, err := json.Marshal(markerRequest{Method: req.Method, Params: req.Params})
+		if err == nil {
+			b = append(append(b, '\n'), r...)
+		}
+	}
+	return b
+}
+
+// parseMarker reads a marker's request id (nil for the GET stream's) and
+// the request to re-run, if it carries one.
+func parseMarker(data []byte) (id any, rerun *markerRequest) {
+	body := data[1:]
+	rest := []byte(nil)
+	if i := bytes.IndexByte(body, '\n'); i >= 0 {
+		body, rest = body[:i], body[i+1:]
+	}
+	if len(body) == 0 || json.Unmarshal(body, &id) != nil {
+		return nil, nil
+	}
+	if len(rest) > 0 {
+		rerun = new(markerRequest)
+		if json.Unmarshal(rest, rerun) != nil || rerun.Method == "" {
+			rerun = nil
+		}
+	}
+	return id, rerun
+}
+
+// tools is what a manager knows of its server's tools: which are
+// idempotent.
+type tools struct {
+	mu     sync.Mutex // guards the fields below
+	idem   map[string]bool
+	listed bool // a tools/list result was seen
+}
+
+// learn notes the idempotent tools of a tools/list result.
+func (t *tools) learn(result json.RawMessage) {
+	var res struct {
+		Tools []struct {
+			Name        string               `json:"name"`
+			Annotations *mcp.ToolAnnotations `json:"annotations"`
+		} `json:"tools"`
+	}
+	if json.Unmarshal(result, &res) != nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.idem == nil {
+		t.idem = make(map[string]bool)
+	}
+	t.listed = true
+	for _, tl := range res.Tools {
+		t.idem[tl.Name] = tl.Annotations != nil && tl.Annotations.IdempotentHint
+	}
+}
+
+// known reports whether name is idempotent, and whether a tools/list was
+// seen at all.
+func (t *tools) known(name string) (idem, listed bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.idem[name], t.listed
+}
+
+// rerunnable reports whether a request may be sent again to a new backend
+// after a crash cut it off.
+func (s *Session) rerunnable(ctx context.Context, req *jsonrpc.Request) bool {
+	if req.Method != "tools/call" {
+		return false
+	}
+	var p struct {
+		Name string `json:"name"`
+	}
+	if json.Unmarshal(req.Params, &p) != nil || p.Name == "" {
+		return false
+	}
+	for _, pat := range s.m.retryable {
+		if ok, _ := path.Match(pat, p.Name); ok {
+			return true
+		}
+	}
+	if idem, listed := s.m.tools.known(p.Name); listed {
+		return idem
+	}
+	// Not seen yet in this process (the client called without listing,
+	// or listed before a restart): ask the backend once.
+	s.listTools(ctx)
+	idem, _ := s.m.tools.known(p.Name)
+	return idem
+}
+
+// listTools reads the backend's tools (up to a few pages) into the
+// manager's knowledge, bounded in time.
+func (s *Session) listTools(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	params := json.RawMessage("{}")
+	for range 10 {
+		resp, err := s.internalCall(ctx, "tools/list", params)
+		if err != nil {
+			// Not asked again for every call: its tools are taken as
+			// not idempotent until a client's tools/list says more.
+			s.m.tools.learn(json.RawMessage(`{"tools":[]}`))
+			s.m.log.Debug("listing the backend's tools to know which are idempotent", "session", s.id, "err", err)
+			return
+		}
+		s.m.tools.learn(resp.Result)
+		var page struct {
+			Next string `json:"nextCursor"`
+		}
+		if json.Unmarshal(resp.Result, &page) != nil || page.Next == "" {
+			return
+		}
+		params, _ = json.Marshal(map[string]string{"cursor": page.Next})
+	}
+}
+
+// rerun sends a call that a crash cut off again, on its own stream (whose
+// marker is in the log already), to this session's new backend. It
+// reports false if the call could not be sent.
+func (s *Session) rerun(ctx context.Context, o openReq) bool {
+	st := &Stream{id: o.stream, session: s}
+	c := &call{stream: st, method: o.rerun.Method, params: o.rerun.Params}
+	s.mu.Lock()
+	if _, dup := s.calls[o.id]; dup {
+		s.mu.Unlock()
+		return false
+	}
+	put(&s.calls, o.id, c)
+	put(&s.streams, st.id, st)
+	if c.progress = progressToken(c.params); c.progress != "" {
+		put(&s.progress, c.progress, st.id)
+	}
+	s.mu.Unlock()
+	hdr := make(http.Header, 1)
+	hdr.Set(backend.RouteHeader, st.id)
+	extra := &mcp.RequestExtra{Header: hdr, CloseSSEStream: func(a mcp.CloseSSEStreamArgs) { st.closeWriter(a.RetryAfter) }}
+	if err := s.conn.Send(ctx, &jsonrpc.Request{ID: o.id, Method: c.method, Params: c.params, Extra: extra}); err != nil {
+		s.dropCall(o.id, c)
+		s.m.log.Warn("re-running an interrupted call failed", "session", s.id, "id", o.id.Raw(), "err", err)
+		return false
+	}
+	s.m.log.Info("request interrupted by a restart: sent again (safe to repeat)", "session", s.id, "stream", o.stream, "id", o.id.Raw())
+	return true
+}

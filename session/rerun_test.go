@@ -1,0 +1,102 @@
+package session_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mooring-dev/mooring/session"
+	"github.com/mooring-dev/mooring/store"
+	"github.com/mooring-dev/mooring/store/memstore"
+)
+
+// withIdempotent adds "block_idem" to r: "block", annotated idempotent.
+func withIdempotent(r *recorder) *recorder {
+	mcp.AddTool(r.srv, &mcp.Tool{Name: "block_idem", Description: "waits until released", Annotations: &mcp.ToolAnnotations{IdempotentHint: true}},
+		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			r.started <- struct{}{}
+			select {
+			case <-r.release:
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil, nil
+		})
+	return r
+}
+
+// A call that a crash cut off is sent again to the restored session's new
+// backend when it is safe to repeat: its tool is annotated idempotent, or
+// the configuration lists it. The client that resumes the call's stream
+// gets its result, not the interruption error.
+func TestRestore_RerunsSafeCalls(t *testing.T) {
+	for _, tc := range []struct {
+		name, tool string
+		retryable  []string
+	}{
+		{"annotated idempotent", "block_idem", nil},
+		{"configured retryable", "block", []string{"bl*"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := memstore.New(nil)
+			rec1 := withIdempotent(newRecorder())
+			opts := &session.Options{RetryableTools: tc.retryable}
+			m1 := session.New(st, rec1.opener, opts)
+			s := open(t, m1)
+			sub, err := s.Call(context.Background(), request(t, 9, "tools/call", `{"name":"`+tc.tool+`"}`), session.CallOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			<-rec1.started
+			var events []store.Event
+			select { // the priming event is logged after the prime delay
+			case <-sub.Ready():
+				events, _, _ = sub.Take()
+			case <-time.After(5 * time.Second):
+			}
+			if len(events) == 0 || !session.IsMarker(events[0].Data) {
+				t.Fatalf("stream not primed: %v", events)
+			}
+			priming := events[0].ID.String()
+			sub.Close()
+			id := s.ID()
+			m1.Close() // the process dies with the call running
+
+			rec2 := withIdempotent(newRecorder())
+			close(rec2.release) // the new backend answers at once
+			m2 := session.New(st, rec2.opener, opts)
+			defer m2.Close()
+			s2, err := m2.Get(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			replay, live, err := s2.Resume(context.Background(), priming)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var resp *jsonrpc.Response
+			for _, ev := range replay {
+				if msg, err := jsonrpc.DecodeMessage(ev.Data); err == nil {
+					resp, _ = msg.(*jsonrpc.Response)
+				}
+			}
+			if resp == nil && live != nil {
+				resp = wait(t, live)
+			}
+			if resp == nil {
+				t.Fatal("no response on the resumed stream")
+			}
+			if resp.Error != nil || resp.ID.Raw() != int64(9) {
+				t.Fatalf("resumed stream answered %v (id %v), want the result of the call run again", resp.Error, resp.ID.Raw())
+			}
+			select {
+			case <-rec2.started:
+			default:
+				t.Error("the new backend never ran the call")
+			}
+		})
+	}
+}
