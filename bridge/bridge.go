@@ -118,8 +118,7 @@ func defaultHTTPClient() *http.Client {
 }
 
 // Run relays messages between in/out and the endpoint until in ends or ctx
-// is done. Closing in (when it is an io.Closer) is how ctx stops the read.
-// Before it returns, Run ends the remote session (DELETE).
+// is done. Before it returns, Run ends the remote session (DELETE).
 func (b *Bridge) Run(ctx context.Context, in io.Reader, out io.Writer) error {
 	b.mu.Lock()
 	if b.running {
@@ -136,22 +135,44 @@ func (b *Bridge) Run(ctx context.Context, in io.Reader, out io.Writer) error {
 		b.endSession()
 		b.hc.CloseIdleConnections()
 	}()
+	// The reader ends at the end of in, or at a read error. A read from
+	// a terminal or pipe cannot be interrupted: when ctx ends first, the
+	// reader ends with in (closed here when it is an io.Closer) or with
+	// the process.
 	if c, ok := in.(io.Closer); ok {
-		stop := context.AfterFunc(ctx, func() { c.Close() })
-		defer stop()
+		defer c.Close()
 	}
-	r := bufio.NewReaderSize(in, 64<<10)
-	for {
-		line, err := r.ReadBytes('\n')
-		if line = bytes.TrimSpace(line); len(line) > 0 {
-			b.fromClient(line)
+	lines, readErr := make(chan []byte), make(chan error, 1)
+	go func() {
+		r := bufio.NewReaderSize(in, 64<<10)
+		for {
+			line, err := r.ReadBytes('\n')
+			if line = bytes.TrimSpace(line); len(line) > 0 {
+				select {
+				case lines <- line:
+				case <-ctx.Done():
+					return
+				}
+			}
+			if err != nil {
+				readErr <- err
+				return
+			}
 		}
-		if err == io.EOF || ctx.Err() != nil {
+	}()
+	for {
+		select {
+		case line := <-lines:
+			b.fromClient(line)
+		case err := <-readErr:
+			if err != io.EOF {
+				return fmt.Errorf("reading stdin: %w", err)
+			}
 			b.log.Info("the client closed stdin; ending")
 			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("reading stdin: %w", err)
+		case <-ctx.Done():
+			b.log.Info("stopping", "why", context.Cause(ctx))
+			return nil
 		}
 	}
 }

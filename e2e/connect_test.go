@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -560,5 +561,40 @@ func TestConnect_TypeScriptTasks(t *testing.T) {
 	// (The TypeScript SDK answers with a tool error result.)
 	if m := plain.answer(3, 30*time.Second); !strings.Contains(string(m.Result), "requires task augmentation") {
 		t.Fatalf("slow_task with --tasks=false: %s %+v, want the server's requires-a-task error", m.Result, m.Error)
+	}
+}
+
+// SIGTERM ends mooring connect at once, even while it waits on stdin, and
+// it ends its session on the server (DELETE) on the way out.
+func TestConnect_SIGTERM(t *testing.T) {
+	p := start(t, freeAddr(t), "--store", "memory")
+	log := new(syncbuf.Buffer)
+	cmd := exec.Command(binary, "connect", p.url())
+	cmd.Stderr = log
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	fmt.Fprintln(in, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"e2e","version":"1"}}}`)
+	if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
+		t.Fatalf("no answer to initialize: %v\n%s", err, log.String())
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exit: %v\n%s", err, log.String())
+		}
+	case <-time.After(15 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("mooring connect did not end after SIGTERM\n%s", log.String())
+	}
+	if !strings.Contains(log.String(), "ended the session") {
+		t.Errorf("no DELETE of the session on the way out:\n%s", log.String())
 	}
 }
