@@ -60,6 +60,7 @@ type config struct {
 	Servers map[string]serverConfig
 	authConfig
 	taskConfig
+	taskPolicyFlags
 }
 
 // flagSet binds flags to their environment twins.
@@ -165,6 +166,7 @@ func (c *config) serveFlags(fs *flagSet) {
 	fs.boolean(&c.Stateless, "stateless", "MOORING_STATELESS", true, "also serve MCP 2026-07-28 (stateless, no sessions) on the endpoint; false: sessionful revisions only")
 	c.authFlags(fs)
 	c.taskFlags(fs)
+	c.taskPolicyFlagSet(fs)
 }
 
 // parseServe reads the flags, environment and config file of `mooring serve`.

@@ -48,6 +48,8 @@ type serverConfig struct {
 	// Credentials are mooring's own for an HTTP server: a static header or
 	// OAuth client credentials. A client's token is never passed on.
 	Credentials *auth.Credentials `json:"credentials,omitempty"`
+	// Tasks says which of its tools support tasks (docs/tasks.md).
+	Tasks *serverTasks `json:"tasks,omitempty"`
 }
 
 // parseServers decodes mcpServers strictly: a key mooring does not know is
@@ -63,7 +65,7 @@ func parseServers(raw json.RawMessage) (map[string]serverConfig, error) {
 		dec.DisallowUnknownFields()
 		var sc serverConfig
 		if err := dec.Decode(&sc); err != nil {
-			return nil, fmt.Errorf("%s %q: %w (keys: type, command, args, env, cwd for a program; type, url, headers, credentials for an HTTP server; toolScopes, retryableTools for either)", serversKey, name, err)
+			return nil, fmt.Errorf("%s %q: %w (keys: type, command, args, env, cwd for a program; type, url, headers, credentials for an HTTP server; toolScopes, retryableTools and tasks for either)", serversKey, name, err)
 		}
 		out[name] = sc
 	}
@@ -192,8 +194,11 @@ func (c *config) mounts(log *slog.Logger) ([]mount, error) {
 		servers, single = map[string]serverConfig{"upstream": {URL: c.Upstream}}, "upstream"
 	case len(servers) == 0:
 		srv := builtin.New()
-		return []mount{{kind: "builtin", path: c.Path, opener: backend.NewInProcess(srv), server: srv,
-			tasks: &protocol.Policy{Tools: builtin.TaskSupport()}}}, nil
+		pol, err := c.flagPolicy(builtin.TaskSupport())
+		if err != nil {
+			return nil, err
+		}
+		return []mount{{kind: "builtin", path: c.Path, opener: backend.NewInProcess(srv), server: srv, tasks: pol}}, nil
 	}
 	if (c.Command != "" || c.Upstream != "") && len(c.Servers) > 0 {
 		log.Warn("--command/--upstream given: the config file's mcpServers are not served")
@@ -210,8 +215,18 @@ func (c *config) mounts(log *slog.Logger) ([]mount, error) {
 		if len(servers) > 1 {
 			m.path = strings.TrimSuffix(c.Path, "/") + "/" + name
 		}
+		var err error
 		if name == single {
 			m.name = ""
+			m.tasks, err = c.flagPolicy(nil)
+		} else if m.tasks, err = sc.Tasks.policy(); err != nil {
+			err = fmt.Errorf("%s %q: %w", serversKey, name, err)
+		} else {
+			// A call safe to repeat is a task safe to run again.
+			m.tasks.Retryable = append(m.tasks.Retryable, sc.RetryableTools...)
+		}
+		if err != nil {
+			return nil, err
 		}
 		switch m.kind {
 		case "stdio":
