@@ -84,10 +84,10 @@ func TestHandler_StreamOutlivesTimeouts(t *testing.T) {
 			if err := rc.Flush(); err != nil {
 				return
 			}
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(250 * time.Millisecond) // 3 s in all: three times each timeout
 		}
 	})
-	addr := serve(t, h, Options{BodyTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond}, 10, 0)
+	addr := serve(t, h, Options{BodyTimeout: time.Second, WriteTimeout: time.Second}, 10, 0)
 	resp, err := http.Post("http://"+addr, "application/json", strings.NewReader("{}"))
 	if err != nil {
 		t.Fatal(err)
@@ -167,11 +167,11 @@ func TestListener_ShedsBeyondCapKeepsReserveForProbes(t *testing.T) {
 	if got := get(t, r, "/mcp"); !strings.HasPrefix(got, "503") {
 		t.Fatalf("reserve connection, not a probe: %s, want 503", got)
 	}
-	r = dial(t, addr) // the reserve closed the last one
 	deadline := time.Now().Add(10 * time.Second)
-	for lln.Open() > 3 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	for lln.Open() > 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // the reserve closes the last one
 	}
+	r = dial(t, addr)
 	if got := get(t, r, "/healthz"); got != "200 OK" {
 		t.Fatalf("probe on the reserve: %s", got)
 	}
