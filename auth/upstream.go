@@ -126,15 +126,69 @@ func (c Credentials) Transport(base http.RoundTripper, resource string) (http.Ro
 		// TLS applies there as well), and without the request's context:
 		// a token outlives the request that fetched it.
 		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: base, Timeout: 30 * time.Second})
-		src := oauth2.ReuseTokenSourceWithExpiry(nil, fetcher{cfg, ctx}, DefaultRefreshEarly)
-		return &oauth2.Transport{Source: src, Base: base}, nil
+		return &clientCredentials{base: base, fetch: fetcher{cfg, ctx}}, nil
 	}
 	return base, nil
 }
 
-// fetcher fetches a fresh token on each call: ReuseTokenSourceWithExpiry
-// around it caches it and refreshes it early (clientcredentials' own
-// source would refresh only 10 s before expiry).
+// clientCredentials adds mooring's own access token to each request. The
+// token is cached and replaced DefaultRefreshEarly before it expires
+// (clientcredentials' own source would wait until 10 s before); when the
+// upstream answers 401 anyway (the token was revoked, or the upstream's
+// clock runs ahead) a fresh token is fetched and the request sent once
+// more, if its body can be sent again.
+type clientCredentials struct {
+	base  http.RoundTripper
+	fetch fetcher
+
+	mu  sync.Mutex // guards tok; held while fetching, so one fetch at a time
+	tok *oauth2.Token
+}
+
+// token returns the cached token, or a fresh one when it is about to
+// expire or when stale, the token a request was refused with, is still
+// the cached one.
+func (c *clientCredentials) token(stale *oauth2.Token) (*oauth2.Token, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fresh := c.tok != nil && (c.tok.Expiry.IsZero() || time.Until(c.tok.Expiry) > DefaultRefreshEarly)
+	if fresh && c.tok != stale {
+		return c.tok, nil
+	}
+	tok, err := c.fetch.Token()
+	if err != nil {
+		return nil, err
+	}
+	c.tok = tok
+	return tok, nil
+}
+
+func (c *clientCredentials) RoundTrip(req *http.Request) (*http.Response, error) {
+	tok, err := c.token(nil)
+	if err != nil {
+		return nil, err
+	}
+	r := req.Clone(req.Context())
+	tok.SetAuthHeader(r)
+	resp, err := c.base.RoundTrip(r)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || (req.Body != nil && req.GetBody == nil) {
+		return resp, err
+	}
+	if tok, err = c.token(tok); err != nil {
+		return resp, nil // the upstream's 401 says more than the fetch error
+	}
+	resp.Body.Close()
+	r = req.Clone(req.Context())
+	if req.GetBody != nil {
+		if r.Body, err = req.GetBody(); err != nil {
+			return nil, err
+		}
+	}
+	tok.SetAuthHeader(r)
+	return c.base.RoundTrip(r)
+}
+
+// fetcher fetches a fresh token on each call.
 type fetcher struct {
 	cfg *clientcredentials.Config
 	ctx context.Context

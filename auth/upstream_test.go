@@ -1,10 +1,12 @@
 package auth_test
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -96,5 +98,47 @@ func TestCredentials_HeaderFromFileFollowsRotation(t *testing.T) {
 	}
 	if _, err := (auth.Credentials{Type: "header", ValueFile: f + ".missing"}).Transport(nil, up.URL); err == nil {
 		t.Error("a missing secret file: no error at start")
+	}
+}
+
+// An upstream that refuses mooring's cached token (revoked) gets a fresh
+// one on the same request, which then succeeds.
+func TestCredentials_ClientCredentialsRetriesA401WithAFreshToken(t *testing.T) {
+	is := oauthtest.NewIssuer(t)
+	is.AddClient("gw", "s")
+	t.Setenv("GW_SECRET", "s")
+	var mu sync.Mutex
+	var first string
+	var bodies []string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		bodies = append(bodies, string(b))
+		if first == "" {
+			first = r.Header.Get("Authorization")
+		}
+		if r.Header.Get("Authorization") == first {
+			w.WriteHeader(http.StatusUnauthorized) // revoked
+		}
+	}))
+	defer up.Close()
+	tr, err := auth.Credentials{Type: "client_credentials", TokenURL: is.TokenURL(), ClientID: "gw", ClientSecretEnv: "GW_SECRET"}.Transport(nil, up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, up.URL, strings.NewReader(`{"jsonrpc":"2.0"}`))
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || is.TokenRequests.Load() != 2 {
+		t.Errorf("status %d after %d token requests; want 200 after 2", resp.StatusCode, is.TokenRequests.Load())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bodies) != 2 || bodies[1] != `{"jsonrpc":"2.0"}` {
+		t.Errorf("upstream got bodies %q; want the request twice", bodies)
 	}
 }

@@ -257,6 +257,7 @@ func (is *Issuer) token(w http.ResponseWriter, r *http.Request) {
 	c := is.Claims(id, resource, r.PostForm.Get("scope"))
 	c["exp"] = time.Now().Add(ttl).Unix()
 	c["client_id"] = id
+	c["jti"] = rand.Text() // each token its own, as real servers issue them
 	writeJSON(w, map[string]any{"access_token": is.Token(c), "token_type": "Bearer", "expires_in": int(ttl.Seconds()), "scope": r.PostForm.Get("scope")})
 }
 
