@@ -73,8 +73,9 @@ type Bridge struct {
 
 	mu      sync.Mutex // guards the fields below
 	calls   map[jsonrpc.ID]*call
-	hints   map[string]bool // tool name → safe to repeat (read-only or idempotent)
-	tasked  map[string]bool // tool name → can run as a task (execution.taskSupport optional or required)
+	hints   map[string]bool           // tool name → safe to repeat (read-only or idempotent)
+	tasked  map[string]bool           // tool name → can run as a task (execution.taskSupport optional or required)
+	params  map[string][]paramBinding // tool name → its x-mcp-header annotations
 	sess    sessionState
 	ownSeq  int // ids of the bridge's own requests
 	running bool
@@ -82,7 +83,8 @@ type Bridge struct {
 
 // New returns a bridge to the Streamable HTTP endpoint url.
 func New(url string, opts *Options) *Bridge {
-	b := &Bridge{url: url, calls: make(map[jsonrpc.ID]*call), hints: make(map[string]bool), tasked: make(map[string]bool)}
+	b := &Bridge{url: url, calls: make(map[jsonrpc.ID]*call), hints: make(map[string]bool), tasked: make(map[string]bool),
+		params: make(map[string][]paramBinding)}
 	if opts != nil {
 		b.opts = *opts
 	}
@@ -509,12 +511,14 @@ func (b *Bridge) observe(c *call, resp *jsonrpc.Response) {
 				Execution *struct {
 					TaskSupport string `json:"taskSupport"`
 				} `json:"execution"`
+				InputSchema json.RawMessage `json:"inputSchema"`
 			} `json:"tools"`
 		}
 		if json.Unmarshal(resp.Result, &r) == nil {
 			for _, t := range r.Tools {
 				b.hints[t.Name] = t.Annotations != nil && (t.Annotations.ReadOnly || t.Annotations.Idempotent)
 				b.tasked[t.Name] = t.Execution != nil && (t.Execution.TaskSupport == "optional" || t.Execution.TaskSupport == "required")
+				b.params[t.Name] = paramBindings(t.InputSchema)
 			}
 		}
 	}

@@ -247,6 +247,14 @@ func (s *sdkServer) serve(ln net.Listener) {
 	mcp.AddTool(server, &mcp.Tool{Name: "count", Description: "counts slowly"}, count("count"))
 	mcp.AddTool(server, &mcp.Tool{Name: "count_ro", Description: "counts slowly, changing nothing",
 		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}}, count("count_ro"))
+	// where answers its arguments that its schema mirrors into headers
+	// (2026-07-28 x-mcp-header; go-sdk checks the headers against them).
+	server.AddTool(&mcp.Tool{Name: "where", Description: "says where", InputSchema: json.RawMessage(`{"type":"object",
+		"properties":{"region":{"type":"string","x-mcp-header":"Region"},
+		"opts":{"type":"object","properties":{"zone":{"type":"integer","x-mcp-header":"Zone"}}}}}`)},
+		func(_ context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(req.Params.Arguments)}}}, nil
+		})
 	// ask asks the client's model (a server-to-client request).
 	mcp.AddTool(server, &mcp.Tool{Name: "ask", Description: "asks the client"},
 		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {

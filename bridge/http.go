@@ -22,7 +22,8 @@ import (
 type hdr struct {
 	session, version string
 	lastEventID      string
-	method, name     string // 2026-07-28: Mcp-Method, Mcp-Name
+	method, name     string            // 2026-07-28: Mcp-Method, Mcp-Name (encoded)
+	params           map[string]string // 2026-07-28: Mcp-Param-{Name} (encoded)
 }
 
 // newRequest builds one HTTP request to the endpoint: a POST of body, or
@@ -63,6 +64,9 @@ func (b *Bridge) newRequest(ctx context.Context, body []byte, h hdr) (*http.Requ
 	set("Last-Event-ID", h.lastEventID)
 	set("Mcp-Method", h.method)
 	set("Mcp-Name", h.name)
+	for k, v := range h.params {
+		req.Header.Set(k, v)
+	}
 	return req, nil
 }
 

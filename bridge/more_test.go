@@ -189,3 +189,39 @@ func TestCut_NoEventStore(t *testing.T) {
 		t.Fatalf("count_ro across a cut: %q", got)
 	}
 }
+
+// Tool arguments that the tool's schema marks with x-mcp-header travel in
+// Mcp-Param headers too (base64 when not plain ASCII), as 2026-07-28
+// requires; go-sdk's server refuses the call without them.
+func TestStateless_ParamHeaders(t *testing.T) {
+	s := newServer(t, true)
+	c := startBridge(t, s.url(), nil)
+	c.send(statelessCall(1, "tools/list", map[string]any{}))
+	c.answer(1, 10*time.Second)
+	c.send(statelessCall(2, "tools/call", map[string]any{"name": "where",
+		"arguments": map[string]any{"region": "Zürich ", "opts": map[string]any{"zone": 7}}}))
+	if got := resultText(t, c.answer(2, 10*time.Second)); !strings.Contains(got, "Zürich") {
+		t.Fatalf("got %q", got)
+	}
+	s.mu.Lock()
+	h := s.headers[len(s.headers)-1]
+	s.mu.Unlock()
+	if h.Get("Mcp-Param-Region") != "=?base64?WsO8cmljaCA=?=" || h.Get("Mcp-Param-Zone") != "7" {
+		t.Fatalf("headers %v", h)
+	}
+}
+
+// The encoding examples of the 2026-07-28 transport spec.
+func TestHeaderValue(t *testing.T) {
+	for in, want := range map[string]string{
+		"us-west1":           "us-west1",
+		"Hello, 世界":          "=?base64?SGVsbG8sIOS4lueVjA==?=",
+		" padded ":           "=?base64?IHBhZGRlZCA=?=",
+		"line1\nline2":       "=?base64?bGluZTEKbGluZTI=?=",
+		"=?base64?literal?=": "=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?=",
+	} {
+		if got := headerValue(in); got != want {
+			t.Errorf("headerValue(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -12,9 +12,22 @@ import (
 // that breaks before the answer is sent again when the request is safe to
 // repeat, and answered with an error otherwise.
 func (b *Bridge) statelessCall(c *call, raw []byte) {
-	h := hdr{version: metaVersion(c.params), method: c.method, name: nameOf(c.method, c.params)}
+	h := hdr{version: metaVersion(c.params), method: c.method}
 	if h.version == "" {
 		h.version = Stateless
+	}
+	if name := nameOf(c.method, c.params); name != "" {
+		h.name = headerValue(name)
+	}
+	if c.method == "tools/call" {
+		var p struct {
+			Name string `json:"name"`
+		}
+		_ = json.Unmarshal(c.params, &p)
+		b.mu.Lock()
+		bindings := b.params[p.Name]
+		b.mu.Unlock()
+		h.params = paramHeaders(bindings, c.params)
 	}
 	deadline := time.Now().Add(b.opts.ResumeFor)
 	bo := newBackoff(0)
