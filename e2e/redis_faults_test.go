@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,4 +54,75 @@ func TestRedisKilled_NewClientServed(t *testing.T) {
 	t.Logf("new client served %v after the kill", time.Since(begin))
 	callText(t, csB, "test_simple_text", nil)
 	waitReadyz(t, addr, "degraded", 10*time.Second)
+}
+
+// Redis restarted under calls of a mooring that may not fall back
+// (--store-fallback fail): a call either returns its result with every one
+// of its progress notifications, or fails with an error. It never reports
+// success with messages missing, as it did when the appends that met the
+// restart (connection refused, LOADING) were dropped.
+//
+// A short outage is waited out (appends that surely did not run are sent
+// again for up to the store's call bound, 3s); past it, a call with a
+// message that could not be logged fails.
+func TestRedisRestart_FailModeLosesNothing(t *testing.T) {
+	for _, outage := range []time.Duration{300 * time.Millisecond, 5 * time.Second} {
+		t.Run(outage.String(), func(t *testing.T) { failModeOutage(t, outage) })
+	}
+}
+
+func failModeOutage(t *testing.T, outage time.Duration) {
+	srv := redistest.Start(t, redistest.AppendOnly())
+	addr := freeAddr(t)
+	p := start(t, addr, "--store", "redis", "--redis-url", srv.URL(), "--store-fallback", "fail")
+	const calls, count = 4, 30
+	type outcome struct {
+		progress int
+		err      error
+	}
+	results := make(chan outcome, calls)
+	var started sync.WaitGroup
+	for range calls {
+		pl := new(progressLog)
+		cs := connect(t, p.url(), pl)
+		started.Add(1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			params := &mcp.CallToolParams{Name: "slow_count", Arguments: map[string]any{"count": count, "interval_ms": 100}}
+			params.SetProgressToken("p")
+			go func() {
+				for len(pl.snapshot()) < 3 && ctx.Err() == nil {
+					time.Sleep(5 * time.Millisecond)
+				}
+				started.Done()
+			}()
+			_, err := cs.CallTool(ctx, params)
+			// The last notifications may still be on their way to the
+			// handler when the result is in.
+			deadline := time.Now().Add(5 * time.Second)
+			for err == nil && len(pl.snapshot()) < count && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			results <- outcome{len(pl.snapshot()), err}
+		}()
+	}
+	started.Wait()
+	srv.Kill()
+	time.Sleep(outage)
+	srv.Restart()
+	var ok, failed int
+	for range calls {
+		r := <-results
+		switch {
+		case r.err != nil:
+			failed++
+			t.Logf("call failed (allowed, it says so): %v", r.err)
+		case r.progress != count:
+			t.Errorf("call succeeded with %d of its %d progress notifications: the others were lost silently", r.progress, count)
+		default:
+			ok++
+		}
+	}
+	t.Logf("Redis killed for %v under %d calls: %d complete with every notification, %d failed with an error", outage, calls, ok, failed)
 }

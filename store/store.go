@@ -222,6 +222,11 @@ type Counter interface {
 
 // ErrUnavailable: the store cannot answer now (an outage); the caller may
 // retry. It is never a reason to tell a client that its session is gone.
+// A backend returns it only when the call surely did nothing (the server
+// was loading, or could not be reached at all), so that sending a write
+// again cannot apply it twice; an error of a connection that broke while
+// the call was out is returned as it is. The fallback store answers it for
+// any outage that it gives up on.
 var ErrUnavailable = errors.New("store: unavailable")
 
 // Lease is the ownership of a session's backend by one replica.

@@ -159,6 +159,9 @@ func (s *Store) run(ctx context.Context, fn func(context.Context, store.Store) e
 		// must show within OpTimeout, not when the caller gives up.
 		pctx, cancel := context.WithTimeout(ctx, s.opts.OpTimeout)
 		err := fn(pctx, p)
+		if s.opts.NoFallback {
+			err = s.retry(pctx, p, fn, err)
+		}
 		cancel()
 		if !isOutage(err) || ctx.Err() != nil {
 			return err
@@ -176,6 +179,26 @@ func (s *Store) run(ctx context.Context, fn func(context.Context, store.Store) e
 	err := fn(ctx, s.mem)
 	if missing && errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: primary store is away and the session is not in the fallback: %v", store.ErrUnavailable, s.reason)
+	}
+	return err
+}
+
+// retry sends a call that the primary surely did not run
+// (store.ErrUnavailable: it was loading after a restart, or could not be
+// reached) again until it is run or ctx (OpTimeout) ends. Without a
+// fallback an outage of a second or two, a restart of Redis, is then
+// waited out instead of failing the call; a message that a session could
+// not log would otherwise be lost.
+func (s *Store) retry(ctx context.Context, p store.Store, fn func(context.Context, store.Store) error, err error) error {
+	wait := 50 * time.Millisecond
+	for errors.Is(err, store.ErrUnavailable) {
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 500*time.Millisecond)
+		err = fn(ctx, p)
 	}
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -264,7 +265,23 @@ func (s *Store) fail(err error, format string, args ...any) error {
 	if errors.Is(err, rueidis.ErrClosing) && s.closed.Load() {
 		return fmt.Errorf("redisstore: %s: %w", what, store.ErrClosed)
 	}
+	if notApplied(err) {
+		return fmt.Errorf("redisstore: %s: %w: %w", what, store.ErrUnavailable, err)
+	}
 	return fmt.Errorf("redisstore: %s: %w", what, err)
+}
+
+// notApplied reports whether err says for certain that the command was not
+// run: Redis is loading its data after a restart (LOADING), or no
+// connection could be made (the dial failed). Sending it again cannot
+// apply it twice. A connection that broke while the command was out is
+// not such an error: the command may have run.
+func notApplied(err error) bool {
+	if re, ok := rueidis.IsRedisErr(err); ok {
+		return strings.HasPrefix(re.Error(), "LOADING")
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 var _ store.Store = (*Store)(nil)
