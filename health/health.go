@@ -49,6 +49,8 @@ type Options struct {
 	// serves without client authentication (--auth none), "" if none: the
 	// report warns and recommends auth.
 	Unauthenticated string
+	// Tasks, if set, lists a scope's tasks: the report lists the caller's.
+	Tasks TaskLister
 }
 
 // Backend is one MCP server behind mooring.
@@ -73,6 +75,7 @@ type Report struct {
 	Reasons         []string      `json:"reasons,omitempty"`
 	Store           StoreReport   `json:"store"`
 	Session         *session.Info `json:"session,omitempty"`
+	Tasks           []TaskInfo    `json:"tasks,omitempty"`
 	LiveSessions    int           `json:"liveSessions"`
 	Backends        []Backend     `json:"backends,omitempty"`
 	Redis           *RedisReport  `json:"redis,omitempty"`
@@ -137,6 +140,7 @@ func (c *Checker) Check(ctx context.Context, s *session.Session) Report {
 	if s != nil {
 		r.Session = c.sessionReport(ctx, s, &r)
 	}
+	c.taskReport(ctx, s, &r)
 	return r
 }
 
@@ -226,6 +230,9 @@ func (r Report) Text() string {
 	if s := r.Session; s != nil {
 		fmt.Fprintf(&b, "your session: %s (protocol %s), %.0f s old, %d events in %d streams\n",
 			s.Record.ID, s.Record.ProtocolVersion, time.Since(s.Record.CreatedAt).Seconds(), s.Events, len(s.Streams))
+	}
+	for _, t := range r.Tasks {
+		fmt.Fprintf(&b, "your task %s: %s, %s, created %s\n", t.ID, t.Tool, t.Status, t.CreatedAt.UTC().Format(time.RFC3339))
 	}
 	for _, w := range r.Warnings {
 		fmt.Fprintf(&b, "warning: %s\n", w)

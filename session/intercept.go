@@ -65,10 +65,13 @@ func (s *Session) CallBackend(ctx context.Context, method string, params json.Ra
 	}
 	put(&s.internal, id, ch)
 	s.mu.Unlock()
+	keep := false // a cancelled call's late response still finds its entry (and removes it)
 	defer func() {
-		s.mu.Lock()
-		delete(s.internal, id)
-		s.mu.Unlock()
+		if !keep {
+			s.mu.Lock()
+			delete(s.internal, id)
+			s.mu.Unlock()
+		}
 	}()
 	if err := s.conn.Send(ctx, &jsonrpc.Request{ID: id, Method: method, Params: params}); err != nil {
 		return nil, fmt.Errorf("session %s: %s: %w", s.id, method, err)
@@ -77,6 +80,7 @@ func (s *Session) CallBackend(ctx context.Context, method string, params json.Ra
 	case resp := <-ch:
 		return resp, nil
 	case <-ctx.Done():
+		keep = true
 		cancelled, _ := json.Marshal(map[string]any{"requestId": id.Raw(), "reason": "the task was cancelled"})
 		nctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -67,6 +67,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Kind:          c.Store,
 		AllowFallback: c.StoreFallback == "memory",
 		Sessions:      live,
+		Tasks: func(ctx context.Context, scope string, limit int) ([]*tasks.Task, error) {
+			list, _, err := taskMgr.List(ctx, scope, "", limit)
+			return list, err
+		},
 	}
 	for _, m := range mounts {
 		hopts.Backends = append(hopts.Backends, health.Backend{Name: m.name, Kind: m.kind, Path: m.path})

@@ -95,7 +95,7 @@ func NewExtension(srv *mcp.Server, inner http.Handler, m *tasks.Manager, opts *E
 // bits, is the only key).
 func ScopeOf(r *http.Request) string {
 	if p := auth.PrincipalOf(r); p != "" {
-		return "principal:" + p
+		return PrincipalScope(p)
 	}
 	return ""
 }

@@ -307,6 +307,13 @@ type runnerKey struct {
 // sessionScope prefixes the scope of a 2025-11-25 task: the session id.
 const sessionScope = "session:"
 
+// SessionScope is the scope of the 2025-11-25 tasks of session id.
+func SessionScope(id string) string { return sessionScope + id }
+
+// PrincipalScope is the scope of the 2026-07-28 tasks of principal p
+// (auth.Principal).
+func PrincipalScope(p string) string { return "principal:" + p }
+
 func (r *Runners) set(server string, sessionful bool, f func(*tasks.Task) tasks.Runner) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -128,7 +128,7 @@ func (sf *Sessionful) notify() {
 	}
 }
 
-func scopeOf(s *session.Session) string { return sessionScope + s.ID() }
+func scopeOf(s *session.Session) string { return SessionScope(s.ID()) }
 
 // Intercept answers tools/call with params.task and the task methods of
 // sessions at 2025-11-25 or later.

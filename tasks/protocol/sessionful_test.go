@@ -2,6 +2,7 @@ package protocol_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/mooring-dev/mooring/backend"
 	"github.com/mooring-dev/mooring/backend/builtin"
+	"github.com/mooring-dev/mooring/health"
 	"github.com/mooring-dev/mooring/session"
 	"github.com/mooring-dev/mooring/store/memstore"
 	"github.com/mooring-dev/mooring/tasks"
@@ -29,7 +31,11 @@ func newSessionful(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mgr := session.New(st, backend.NewInProcess(builtin.New()), &session.Options{Interceptor: sf})
+	checker := health.New(health.Options{Store: st, Kind: "memory", Tasks: func(ctx context.Context, scope string, limit int) ([]*tasks.Task, error) {
+		list, _, err := m.List(ctx, scope, "", limit)
+		return list, err
+	}})
+	mgr := session.New(st, backend.NewInProcess(builtin.New()), &session.Options{Interceptor: sf, LocalTools: []session.LocalTool{checker.Tool()}})
 	sf.Attach(mgr)
 	ts := httptest.NewServer(transport.New(mgr, &transport.Options{Mode: transport.JSON}))
 	t.Cleanup(func() {
@@ -173,8 +179,24 @@ func TestSessionful_TaskLifecycle(t *testing.T) {
 		t.Errorf("plain call of a required tool = %+v, want -32601", e)
 	}
 
+	// session_health_check lists the caller's tasks, and nobody else's.
+	var rep struct {
+		StructuredContent struct {
+			Tasks []struct{ TaskID, Status, Tool string } `json:"tasks"`
+		} `json:"structuredContent"`
+	}
+	c.must(t, "tools/call", map[string]any{"name": "session_health_check"}, &rep)
+	if ts := rep.StructuredContent.Tasks; len(ts) != 1 || ts[0].TaskID != id || ts[0].Status != "completed" || ts[0].Tool != "slow_compute" {
+		t.Errorf("session_health_check tasks = %+v", ts)
+	}
+
 	// Another session sees nothing of it.
 	other, _ := openSession(t, url)
+	rep.StructuredContent.Tasks = nil
+	other.must(t, "tools/call", map[string]any{"name": "session_health_check"}, &rep)
+	if ts := rep.StructuredContent.Tasks; len(ts) != 0 {
+		t.Errorf("another session's session_health_check tasks = %+v", ts)
+	}
 	if _, e := other.post(t, "tasks/get", map[string]any{"taskId": id}); e == nil || e.Code != -32602 {
 		t.Errorf("tasks/get from another session = %+v, want -32602", e)
 	}
