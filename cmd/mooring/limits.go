@@ -40,7 +40,7 @@ func maxConns(c *config, log *slog.Logger) int {
 
 // isProbe tells the requests that a reserve connection serves.
 func isProbe(r *http.Request) bool {
-	if r.Method != http.MethodGet {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return false
 	}
 	switch r.URL.Path {
