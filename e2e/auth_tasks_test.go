@@ -86,3 +86,40 @@ func TestAuth_TaskBoundToPrincipal(t *testing.T) {
 		t.Errorf("alice's tasks/cancel: %s", e)
 	}
 }
+
+// The requestState of a 2026-07-28 input_required result is bound to the
+// user it went to: bob sending alice's state back gets the error of a state
+// that fails its check; alice completes the call with it.
+func TestAuth_RequestStateBoundToPrincipal(t *testing.T) {
+	is := oauthtest.NewIssuer(t)
+	p := start(t, freeAddr(t), append(authArgs(is), "--store", "memory")...)
+	alice := is.Token(is.Claims("alice", publicURL, "mcp"))
+	bob := is.Token(is.Claims("bob", publicURL, "mcp"))
+	const tool = "test_input_required_result_request_state"
+	res, e := modern(t, p.url(), alice, "tools/call", map[string]any{"name": tool, "arguments": map[string]any{}})
+	state, _ := res["requestState"].(string)
+	if e != "" || res["resultType"] != "input_required" || state == "" {
+		t.Fatalf("first round: %v %s; want input_required with a requestState", res, e)
+	}
+	answer := func(token string) (map[string]any, string) {
+		return modern(t, p.url(), token, "tools/call", map[string]any{"name": tool, "arguments": map[string]any{},
+			"inputResponses": map[string]any{"confirm": map[string]any{"action": "accept", "content": map[string]any{"ok": true}}},
+			"requestState":   state})
+	}
+	if got, e := answer(bob); !strings.Contains(e, "-32602") || !strings.Contains(e, "integrity") {
+		t.Errorf("bob with alice's requestState: %v %s; want -32602 integrity check", got, e)
+	}
+	if got, e := answer(alice); e != "" || !strings.Contains(firstText(got), "state-ok") {
+		t.Errorf("alice with her requestState: %v %s", got, e)
+	}
+}
+
+func firstText(res map[string]any) string {
+	content, _ := res["content"].([]any)
+	if len(content) == 0 {
+		return ""
+	}
+	c, _ := content[0].(map[string]any)
+	s, _ := c["text"].(string)
+	return s
+}

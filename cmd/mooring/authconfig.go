@@ -30,6 +30,7 @@ type authConfig struct {
 	AuthIntrospect   string
 	AuthClientID     string
 	AuthClientSecret string
+	AuthStateSecret  string
 }
 
 func (c *authConfig) authFlags(fs *flagSet) {
@@ -45,6 +46,7 @@ func (c *authConfig) authFlags(fs *flagSet) {
 	fs.duration(&c.AuthClockSkew, "auth-clock-skew", "MOORING_AUTH_CLOCK_SKEW", auth.DefaultClockSkew, "leeway for a token's exp, nbf and iat")
 	fs.str(&c.AuthIntrospect, "auth-introspection-url", "MOORING_AUTH_INTROSPECTION_URL", "", "with --auth introspection: the RFC 7662 endpoint (default: discovered from the issuer's metadata)")
 	fs.str(&c.AuthClientID, "auth-client-id", "MOORING_AUTH_CLIENT_ID", "", "with --auth introspection: mooring's client id at the authorization server")
+	fs.str(&c.AuthStateSecret, "auth-state-secret-file", "MOORING_AUTH_STATE_SECRET_FILE", "", "file holding a secret, the same on every replica, that binds the requestState of 2026-07-28 input_required results to their user (default: a random key per process)")
 	fs.str(&c.AuthClientSecret, "auth-client-secret-file", "MOORING_AUTH_CLIENT_SECRET_FILE", "", "with --auth introspection: file holding mooring's client secret")
 }
 
@@ -99,6 +101,7 @@ type gatekeeper struct {
 	maxBody  int64
 	log      *slog.Logger
 	served   map[string]bool // metadata paths registered
+	stateKey []byte          // binds requestState handles; nil: random
 }
 
 // newGatekeeper returns nil with --auth none.
@@ -108,6 +111,16 @@ func newGatekeeper(ctx context.Context, c *config, log *slog.Logger) (*gatekeepe
 	}
 	g := &gatekeeper{c: &c.authConfig, scopes: strings.Fields(strings.ReplaceAll(c.AuthScopes, ",", " ")), maxBody: c.MaxBody, log: log}
 	g.tools, _ = parseToolScopes(c.AuthToolScopes)
+	if c.AuthStateSecret != "" {
+		secret, err := os.ReadFile(c.AuthStateSecret)
+		if err != nil {
+			return nil, fmt.Errorf("--auth-state-secret-file: %w", err)
+		}
+		if len(strings.TrimSpace(string(secret))) < 16 {
+			return nil, errors.New("--auth-state-secret-file: the secret is shorter than 16 bytes")
+		}
+		g.stateKey = []byte(strings.TrimSpace(string(secret)))
+	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	switch c.Auth {
@@ -182,6 +195,11 @@ func (g *gatekeeper) protect(mux *http.ServeMux, m mount, basePath string, h htt
 		ScopesSupported:        g.supportedScopes(tools),
 		BearerMethodsSupported: []string{"header"},
 		ResourceName:           "mooring MCP endpoint " + m.path,
+	}
+	if m.server != nil {
+		// In-process servers hand out requestState handles (2026-07-28):
+		// bound to their user as sessions are.
+		m.server.AddReceivingMiddleware(auth.BindRequestState(g.stateKey))
 	}
 	// The document's path follows the public URL; behind a proxy that
 	// changes the path, mooring's own path serves it too.
