@@ -21,7 +21,13 @@
 //     (transport.Options.Principal). A request forwarded between replicas
 //     carries the client's own Authorization header, which the owner checks
 //     again; no header of mooring's says who the caller is.
+//   - What stands in for a session in the stateless era is bound too: tasks
+//     by their scope (TaskScope), requestState handles by BindRequestState.
 //   - No token passthrough: the client's Authorization and Cookie never reach
 //     a backend. Upstream servers get their own credentials (Credentials: a
 //     static header, or OAuth client credentials).
+//
+// Verified tokens are remembered by their SHA-256 until their exp (at most
+// a few minutes), so that a client's requests after the first cost a map
+// lookup rather than a signature check.
 package auth
