@@ -114,7 +114,8 @@ install_suite "$ROOT/scripts/conformance-deps-alpha" "$CONF_ALPHA_DIR" "$CONF_AL
 
 # --- authorization end to end -----------------------------------------------
 # scripts/auth-e2e-deps pins oauth2-mock-server (a real authorization server)
-# and the TypeScript SDK client that e2e/oauth_test.go drives.
+# and the TypeScript SDK client that e2e/oauth_test.go drives; e2e/tasks_test.go
+# drives the same SDK's task client (client.experimental.tasks).
 AUTH_DEPS="$ROOT/scripts/auth-e2e-deps"
 AUTH_DIR="$TOOLS/auth-e2e"
 auth_hash="$(cat "$AUTH_DEPS/package.json" "$AUTH_DEPS/package-lock.json" | sha256sum | cut -d' ' -f1)"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
@@ -132,6 +133,9 @@ func (b *server) slowCompute(ctx context.Context, req *mcp.CallToolRequest) (*mc
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("slow_compute: seconds must be between 0 and %d", slowComputeMax)}
 	}
 	if err := sleep(ctx, time.Duration(in.Seconds*float64(time.Second))); err != nil {
+		// Said on stderr too: a stdio program's stderr is in mooring's
+		// log, which shows that a cancellation reached the program.
+		slog.Info("slow_compute stopped before its time", "label", in.Label, "err", err)
 		return nil, fmt.Errorf("slow_compute: stopped: %w", err)
 	}
 	return textResult(fmt.Sprintf("Computed %q in %gs.", in.Label, in.Seconds)), nil

