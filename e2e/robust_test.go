@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // scrape reads mooring's /metrics and returns the value of each sample
@@ -442,4 +444,35 @@ func TestRobustness_DescriptorLimit(t *testing.T) {
 		t.Errorf("%v connections still open after the clients left", m["mooring_http_connections_open"])
 	}
 	t.Logf("shed %v connections, open fds %v at the end", m["mooring_http_connections_shed_total"], m["process_open_fds"])
+}
+
+// SSE streams outlive every timeout while they are healthy: a tool call that
+// streams progress for three times --write-timeout and --read-timeout, and a
+// GET stream kept by heartbeats, on the real binary.
+func TestLimits_StreamsOutliveTimeouts(t *testing.T) {
+	p := start(t, freeAddr(t), "--store", "memory", "--read-timeout", "1s", "--write-timeout", "1s", "--idle-timeout", "1s", "--heartbeat", "300ms")
+	var pl progressLog
+	cs := connect(t, p.url(), &pl)
+	start := time.Now()
+	params := &mcp.CallToolParams{Name: "slow_count", Arguments: map[string]any{"count": 30, "interval_ms": 120}}
+	params.SetProgressToken("p")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := cs.CallTool(ctx, params)
+	if err != nil || res.IsError {
+		t.Fatalf("slow_count: %v %v", err, res)
+	}
+	if took := time.Since(start); took < 3*time.Second {
+		t.Fatalf("slow_count took %s, want at least 3 s", took)
+	}
+	if got := len(pl.snapshot()); got < 30 {
+		t.Errorf("%d progress notifications on the call's stream, want 30", got)
+	}
+	time.Sleep(3 * time.Second) // the GET stream idles on heartbeats
+	if _, err := cs.ListTools(context.Background(), nil); err != nil {
+		t.Fatalf("the session after 3 s of heartbeats: %v", err)
+	}
+	if strings.Contains(p.logs(), "request failed") {
+		t.Errorf("a request failed:\n%s", p.logs())
+	}
 }
