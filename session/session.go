@@ -623,7 +623,10 @@ func (s *Session) lostMessage(st *Stream, method string, why error) {
 	}
 	msg := fmt.Sprintf("mooring could not log a %s message of this request (session store unavailable: %v); the request was cancelled rather than answered with a message missing; retry it", method, why)
 	data, _ := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: id, Error: &jsonrpc.Error{Code: CodeInterrupted, Message: msg}})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// A short try to log the error, so that a client that resumes the
+	// stream later finds it; the store has just failed for a while, and
+	// the client is not kept waiting for it again.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if _, err := st.publish(ctx, data, true); err != nil {
 		st.finishUnlogged(data)

@@ -32,7 +32,8 @@ type Options struct {
 	// RetryEvery defaults to 2s.
 	RetryEvery time.Duration
 	// OpTimeout bounds each operation on the primary before it counts as
-	// an outage. Default 3s.
+	// an outage. Default 2s: a new client is served (degraded, or told
+	// of the outage) within seconds.
 	OpTimeout time.Duration
 	// NoFallback keeps serving from the primary only: an outage answers
 	// store.ErrUnavailable (503 to clients) within OpTimeout instead of
@@ -81,7 +82,7 @@ func New(ctx context.Context, opts Options) *Store {
 		s.opts.RetryEvery = 2 * time.Second
 	}
 	if s.opts.OpTimeout <= 0 {
-		s.opts.OpTimeout = 3 * time.Second
+		s.opts.OpTimeout = 2 * time.Second
 	}
 	s.mem = s.newMem()
 	p, err := opts.Open(ctx)
