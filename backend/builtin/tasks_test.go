@@ -3,6 +3,7 @@ package builtin
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -11,10 +12,14 @@ import (
 // The task fixtures are plain tools: called directly (the gateway's plain
 // call) they answer as the tasks scenarios describe.
 func TestTaskFixtures_PlainCalls(t *testing.T) {
+	// multi_input asks twice in parallel: the handler runs concurrently.
+	var mu sync.Mutex
 	var asked []string
 	cs := connect(t, &mcp.ClientOptions{
 		ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			mu.Lock()
 			asked = append(asked, req.Params.Message)
+			mu.Unlock()
 			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"name": "Alice", "confirm": true}}, nil
 		},
 	})
@@ -36,6 +41,8 @@ func TestTaskFixtures_PlainCalls(t *testing.T) {
 			t.Errorf("%s: %q (isError %v), want %q (isError %v)", tc.tool, got, res.IsError, tc.want, tc.isError)
 		}
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if len(asked) != 4 { // confirm_delete 1, multi_input 2, test_tool_with_task 1
 		t.Errorf("elicitations = %q, want 4", asked)
 	}
