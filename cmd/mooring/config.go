@@ -51,6 +51,7 @@ type config struct {
 	MaxStoredSessions    int
 	MaxRecordBytes       int
 	StoreCheck           bool
+	CompactAtStart       float64
 	DrainGrace           time.Duration
 	// Command and Upstream name the one MCP server behind mooring; they
 	// win over the config file's mcpServers.
@@ -114,6 +115,11 @@ func (fs *flagSet) integer(p *int, name, env string, def int, usage string) {
 func (fs *flagSet) int64(p *int64, name, env string, def int64, usage string) {
 	parse := func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }
 	fs.Int64Var(p, name, envDefault(fs, name, env, def, parse, "not an integer"), envUsage(usage, env))
+}
+
+func (fs *flagSet) float(p *float64, name, env string, def float64, usage string) {
+	parse := func(s string) (float64, error) { return strconv.ParseFloat(s, 64) }
+	fs.Float64Var(p, name, envDefault(fs, name, env, def, parse, "not a number"), envUsage(usage, env))
 }
 
 func (fs *flagSet) boolean(p *bool, name, env string, def bool, usage string) {

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/mooring-dev/mooring/store/boltstore"
 )
@@ -87,4 +89,40 @@ func bytesText(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// compactMinFree is the least free space in the data file that is worth a
+// compaction at start: below it, the copy costs more than the disk it
+// gives back.
+const compactMinFree = 64 << 20
+
+// compactAtStart compacts the bolt store at path before it is opened, when
+// free pages make up more than ratio of it and at least minFree bytes: the
+// file keeps the size of its largest burst otherwise. A missing file, or a
+// ratio of 0, is left alone; a damaged one is left to Open, which refuses
+// it with the reason.
+func compactAtStart(path string, ratio float64, minFree int64, log *slog.Logger) error {
+	if ratio <= 0 {
+		return nil
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	st, err := boltstore.Stat(path)
+	if err != nil {
+		if errors.Is(err, boltstore.ErrLocked) {
+			return err
+		}
+		return nil // Open says what is wrong
+	}
+	if st.FreeBytes < minFree || float64(st.FreeBytes) <= ratio*float64(st.Size) {
+		return nil
+	}
+	start := time.Now()
+	before, after, err := boltstore.Compact(path, nil)
+	if err != nil {
+		return fmt.Errorf("compacting the data file at start (--compact-at-start): %w", err)
+	}
+	log.Info("compacted the data file at start", "path", path, "before", bytesText(before), "after", bytesText(after), "took", time.Since(start).Round(time.Millisecond))
+	return nil
 }

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,5 +62,68 @@ func TestCheck_DamagedDataDir(t *testing.T) {
 	code := run(context.Background(), []string{"serve", "--addr", freeAddr(t), "--data-dir", dir}, &out, log)
 	if code != 1 || !strings.Contains(log.String(), "empty (0 bytes)") {
 		t.Errorf("serve on a 0-byte store: exit %d, %q; want 1 and why", code, log.String())
+	}
+}
+
+// At start, a data file that is mostly free pages (a burst of sessions
+// that ended) is compacted; one that is not is left as it is.
+func TestCompactAtStart(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mooring.db")
+	s, err := boltstore.Open(path, &boltstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 400 {
+		id := fmt.Sprintf("s%03d", i)
+		if err := s.PutSession(ctx, store.Record{ID: id, Data: bytes.Repeat([]byte("r"), 2000)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Closed and opened again, so that the sessions are in the file's
+	// pages before they are deleted (one checkpoint would hold both).
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = boltstore.Open(path, &boltstore.Options{NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 20; i < 400; i++ {
+		if err := s.DeleteSession(ctx, fmt.Sprintf("s%03d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	size := func() int64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	before := size()
+	for _, c := range []struct {
+		ratio   float64
+		minFree int64
+	}{{0, 0}, {0.5, before}, {0.99, 0}} {
+		if err := compactAtStart(path, c.ratio, c.minFree, log); err != nil {
+			t.Fatal(err)
+		}
+		if got := size(); got != before {
+			t.Errorf("ratio %g, min free %d: compacted %d -> %d, want it left alone", c.ratio, c.minFree, before, got)
+		}
+	}
+	if err := compactAtStart(path, 0.5, 0, log); err != nil {
+		t.Fatal(err)
+	}
+	if after := size(); after > before/2 {
+		t.Errorf("compacted %d -> %d, want at least half given back", before, after)
+	}
+	if err := boltstore.CheckFile(path); err != nil {
+		t.Fatal(err)
 	}
 }

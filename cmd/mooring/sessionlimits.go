@@ -28,6 +28,8 @@ func (c *config) sessionLimitFlags(fs *flagSet) {
 		"how long a request of the server to the client (sampling, elicitation) waits for the client's answer; then the server gets an error")
 	fs.boolean(&c.StoreCheck, "store-check", "MOORING_STORE_CHECK", true,
 		"with --store bolt: check every page of the data file at start and refuse a damaged one (reads the whole file once)")
+	fs.float(&c.CompactAtStart, "compact-at-start", "MOORING_COMPACT_AT_START", 0.5,
+		fmt.Sprintf("with --store bolt: compact the data file at start when more than this fraction of it is free pages (and at least %d MiB); 0 never", compactMinFree>>20))
 }
 
 // validateSessionLimits checks the limit flags.
@@ -39,6 +41,8 @@ func (c *config) validateSessionLimits() error {
 		return fmt.Errorf("--max-live-sessions %d: 0 (the default) or more", c.MaxLiveSessions)
 	case c.MaxStoredSessions == 0 || c.MaxStoredSessions < -1:
 		return fmt.Errorf("--max-stored-sessions %d: positive, or -1 for no cap", c.MaxStoredSessions)
+	case c.CompactAtStart < 0 || c.CompactAtStart >= 1:
+		return fmt.Errorf("--compact-at-start %g: a fraction from 0 (never) to below 1", c.CompactAtStart)
 	case c.MaxRecordBytes < 1024:
 		return fmt.Errorf("--max-record-bytes %d: at least 1024", c.MaxRecordBytes)
 	}

@@ -50,7 +50,11 @@ func openStore(ctx context.Context, c *config, log *slog.Logger, onFallback func
 	case "memory":
 		st = memstore.New(&memstore.Options{Limits: limits})
 	case "bolt":
-		b, err := boltstore.Open(filepath.Join(c.DataDir, "mooring.db"), &boltstore.Options{Limits: limits, Logger: log, SkipCheck: !c.StoreCheck})
+		path := filepath.Join(c.DataDir, "mooring.db")
+		if err := compactAtStart(path, c.CompactAtStart, compactMinFree, log); err != nil {
+			return nil, err
+		}
+		b, err := boltstore.Open(path, &boltstore.Options{Limits: limits, Logger: log, SkipCheck: !c.StoreCheck})
 		if err != nil {
 			return nil, err
 		}
