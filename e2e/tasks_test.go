@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mooring-dev/mooring/internal/oauthtest"
 )
 
 // tsTasksTools finds Node 22 and the TypeScript SDK 1.x that
@@ -170,5 +172,33 @@ func TestTasks_CancelReachesStdioProgram(t *testing.T) {
 	}
 	if !strings.Contains(p.logs(), "cancel-me") {
 		t.Errorf("the stopped call is not the task's:\n%s", p.logs())
+	}
+}
+
+// With --auth, a task-supporting tool's requestState is still sealed to
+// its user: mooring's plain call for the task carries the caller's token
+// to the server's handlers (and to the state binder among them), so bob
+// cannot complete alice's round; alice can, directly and inside a task.
+func TestTasks_RequestStateSealedThroughTasks(t *testing.T) {
+	is := oauthtest.NewIssuer(t)
+	const tool = "test_input_required_result_request_state"
+	p := start(t, freeAddr(t), append(authArgs(is), "--store", "memory", "--task-tools", tool)...)
+	alice := is.Token(is.Claims("alice", publicURL, "mcp"))
+	bob := is.Token(is.Claims("bob", publicURL, "mcp"))
+	res, e := modern(t, p.url(), alice, "tools/call", map[string]any{"name": tool, "arguments": map[string]any{}})
+	state, _ := res["requestState"].(string)
+	if e != "" || res["resultType"] != "input_required" || state == "" {
+		t.Fatalf("first round: %v %s; want input_required with a requestState", res, e)
+	}
+	answer := func(token string) (map[string]any, string) {
+		return modern(t, p.url(), token, "tools/call", map[string]any{"name": tool, "arguments": map[string]any{},
+			"inputResponses": map[string]any{"confirm": map[string]any{"action": "accept", "content": map[string]any{"ok": true}}},
+			"requestState":   state})
+	}
+	if got, e := answer(bob); !strings.Contains(e, "-32602") || !strings.Contains(e, "integrity") {
+		t.Errorf("bob with alice's requestState: %v %s; want -32602 integrity check", got, e)
+	}
+	if got, e := answer(alice); e != "" || !strings.Contains(firstText(got), "state-ok") {
+		t.Errorf("alice with her requestState: %v %s", got, e)
 	}
 }

@@ -196,11 +196,6 @@ func (g *gatekeeper) protect(mux *http.ServeMux, m mount, basePath string, h htt
 		BearerMethodsSupported: []string{"header"},
 		ResourceName:           "mooring MCP endpoint " + m.path,
 	}
-	if m.server != nil {
-		// In-process servers hand out requestState handles (2026-07-28):
-		// bound to their user as sessions are.
-		m.server.AddReceivingMiddleware(auth.BindRequestState(g.stateKey))
-	}
 	// The document's path follows the public URL; behind a proxy that
 	// changes the path, mooring's own path serves it too.
 	pub, _ := auth.MetadataPath(resource)
@@ -278,4 +273,15 @@ func loopbackHost(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// bindState binds the requestState handles that an in-process server hands
+// out (2026-07-28) to their user, as sessions are. serve calls it before it
+// adds the tasks extension, whose middleware must be outside the binder:
+// the plain calls it makes for tasks then pass the binder once, with the
+// caller's token. A nil gatekeeper (no --auth) binds nothing.
+func (g *gatekeeper) bindState(m mount) {
+	if g != nil && m.server != nil {
+		m.server.AddReceivingMiddleware(auth.BindRequestState(g.stateKey))
+	}
 }

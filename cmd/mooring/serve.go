@@ -155,6 +155,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		sf.Attach(mgr)
 		defer sf.Close()
 		mgrs = append(mgrs, mgr)
+		gate.bindState(m)
 		var stateless http.Handler
 		if c.Stateless && m.server != nil {
 			// 2026-07-28 clients on the same endpoint, without sessions:

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -219,7 +220,11 @@ func (x *Extension) call(ctx context.Context, ri *reqInfo, r *mcp.CallToolReques
 	// task's runner.
 	cctx, stop := context.WithCancel(context.Background())
 	first := make(chan outcome, 1)
-	go func() { first <- x.plain(cctx, params) }()
+	var ti *sdkauth.TokenInfo
+	if ex := r.GetExtra(); ex != nil {
+		ti = ex.TokenInfo
+	}
+	go func() { first <- x.plain(cctx, ti, params) }()
 	timer := time.NewTimer(after)
 	defer timer.Stop()
 	select {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -60,8 +61,10 @@ func (r *rawResult) MarshalJSON() ([]byte, error) { return r.raw, nil }
 
 // plain makes the plain tools/call of params through the inner handler,
 // in this process, and returns what it answered. ctx ends the call (go-sdk
-// cancels the handler).
-func (x *Extension) plain(ctx context.Context, params json.RawMessage) outcome {
+// cancels the handler). ti, if not nil, is the caller's verified token,
+// which the server's handlers see as on the caller's own request (and
+// auth.BindRequestState seals and opens request states with).
+func (x *Extension) plain(ctx context.Context, ti *sdkauth.TokenInfo, params json.RawMessage) outcome {
 	var p struct {
 		Name string         `json:"name"`
 		Meta map[string]any `json:"_meta"`
@@ -89,8 +92,16 @@ func (x *Extension) plain(ctx context.Context, params json.RawMessage) outcome {
 	req.Header.Set("Mcp-Protocol-Version", version)
 	req.Header.Set("Mcp-Method", "tools/call")
 	req.Header.Set("Mcp-Name", p.Name)
+	h := x.inner
+	if ti != nil {
+		// go-sdk takes a request's TokenInfo only from its own bearer
+		// middleware: it is given the caller's.
+		req.Header.Set("Authorization", "Bearer mooring-task")
+		h = sdkauth.RequireBearerToken(func(context.Context, string, *http.Request) (*sdkauth.TokenInfo, error) { return ti, nil },
+			&sdkauth.RequireBearerTokenOptions{AllowMissingExpiration: true})(h)
+	}
 	rec := &recorder{h: http.Header{}}
-	x.inner.ServeHTTP(rec, req)
+	h.ServeHTTP(rec, req)
 	resp, err := rec.response()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -254,7 +265,7 @@ func (x *Extension) runner(first <-chan outcome, stop context.CancelFunc) tasks.
 			if err != nil {
 				return nil, err
 			}
-			o = x.plain(ctx, params)
+			o = x.plain(ctx, principalToken(t.Scope), params)
 		}
 		for {
 			if o.err != nil {
@@ -286,7 +297,7 @@ func (x *Extension) runner(first <-chan outcome, stop context.CancelFunc) tasks.
 			if err != nil {
 				return nil, err
 			}
-			o = x.plain(ctx, params)
+			o = x.plain(ctx, principalToken(t.Scope), params)
 		}
 	}
 }
@@ -312,7 +323,18 @@ func SessionScope(id string) string { return sessionScope + id }
 
 // PrincipalScope is the scope of the 2026-07-28 tasks of principal p
 // (auth.Principal).
-func PrincipalScope(p string) string { return "principal:" + p }
+func PrincipalScope(p string) string { return principalScope + p }
+
+const principalScope = "principal:"
+
+// principalToken stands for the caller in the later calls of a task: its
+// principal (the token itself is not kept), or nil without one.
+func principalToken(scope string) *sdkauth.TokenInfo {
+	if p, ok := strings.CutPrefix(scope, principalScope); ok && p != "" {
+		return &sdkauth.TokenInfo{UserID: p}
+	}
+	return nil
+}
 
 func (r *Runners) set(server string, sessionful bool, f func(*tasks.Task) tasks.Runner) {
 	r.mu.Lock()
