@@ -67,6 +67,7 @@ func Run(t *testing.T, h Harness, opts *Options) {
 		{"Session/ListEmpty", testListEmpty},
 		{"Session/ListPagesReturnEachIDOnce", testListPages},
 		{"Session/ListSkipsSessionsWithoutRecord", testListSkipsEventsOnly},
+		{"Session/CountSessions", testCount},
 
 		// The event log.
 		{"Log/AppendIDsIncreaseAndEchoStream", testAppendIDs},
