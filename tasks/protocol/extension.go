@@ -45,6 +45,7 @@ type Extension struct {
 	m     *tasks.Manager
 	o     ExtensionOptions
 	log   *slog.Logger
+	hints hints
 }
 
 // reqKey marks the context of a request that an Extension serves; the
@@ -210,9 +211,16 @@ func (x *Extension) call(ctx context.Context, ri *reqInfo, r *mcp.CallToolReques
 	if err != nil {
 		return nil, err
 	}
-	t := &tasks.Task{Scope: ri.scope, Server: x.o.Server, Tool: name, Params: params, Retryable: x.o.Policy.Retry(name, false)}
+	var ti *sdkauth.TokenInfo
+	if ex := r.GetExtra(); ex != nil {
+		ti = ex.TokenInfo
+	}
+	t := &tasks.Task{Scope: ri.scope, Server: x.o.Server, Tool: name, Params: params}
+	// Looked up only for a call that becomes a task.
+	retryable := func() bool { return x.o.Policy.Retry(name, false) || x.idempotent(ctx, ti, r.Params.Meta, name) }
 	after := x.o.Policy.after()
 	if after == 0 {
+		t.Retryable = retryable()
 		return x.create(ctx, t, x.runner(nil, nil))
 	}
 	// The call runs at once; it becomes a task if it is still running
@@ -220,10 +228,6 @@ func (x *Extension) call(ctx context.Context, ri *reqInfo, r *mcp.CallToolReques
 	// task's runner.
 	cctx, stop := context.WithCancel(context.Background())
 	first := make(chan outcome, 1)
-	var ti *sdkauth.TokenInfo
-	if ex := r.GetExtra(); ex != nil {
-		ti = ex.TokenInfo
-	}
 	go func() { first <- x.plain(cctx, ti, params) }()
 	timer := time.NewTimer(after)
 	defer timer.Stop()
@@ -236,8 +240,10 @@ func (x *Extension) call(ctx context.Context, ri *reqInfo, r *mcp.CallToolReques
 			return o.direct()
 		}
 		// Required: the client gets a task, whose outcome is known.
+		t.Retryable = retryable()
 		return x.create(ctx, t, func(context.Context, *tasks.Task) ([]byte, error) { return o.result, o.err })
 	case <-timer.C:
+		t.Retryable = retryable()
 		res, err := x.create(ctx, t, x.runner(first, stop))
 		if err != nil {
 			stop()

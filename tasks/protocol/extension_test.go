@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/mooring-dev/mooring/backend/builtin"
 	"github.com/mooring-dev/mooring/store"
 	"github.com/mooring-dev/mooring/store/memstore"
@@ -289,5 +291,37 @@ func TestExtension_AfterNegativeTasksAtOnce(t *testing.T) {
 	s.waitStatus(t, id, "input_required")
 	if res := s.mustCall(t, "tools/call", map[string]any{"name": "greet", "arguments": map[string]any{"name": "x"}}); res["taskId"] != nil {
 		t.Errorf("greet (no task support) = %v", res)
+	}
+}
+
+// A task of a tool that the server annotates idempotentHint is retryable:
+// the Manager may run it again after its process died.
+func TestExtension_IdempotentHintMakesRetryable(t *testing.T) {
+	st := memstore.New(nil)
+	m := tasks.NewManager(st, nil)
+	defer m.Close()
+	srv := mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, nil)
+	slow := func(ctx context.Context, _ *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+		}
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil
+	}
+	srv.AddTool(&mcp.Tool{Name: "safe", InputSchema: map[string]any{"type": "object"}, Annotations: &mcp.ToolAnnotations{IdempotentHint: true}}, slow)
+	srv.AddTool(&mcp.Tool{Name: "unsafe", InputSchema: map[string]any{"type": "object"}}, slow)
+	ext, err := protocol.NewExtension(srv, transport.NewStateless(srv, nil), m, &protocol.ExtensionOptions{Policy: &protocol.Policy{Tools: map[string]string{"*": protocol.Optional}, After: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(ext)
+	defer ts.Close()
+	s := &statelessServer{url: ts.URL, st: st, m: m}
+	for tool, want := range map[string]bool{"safe": true, "unsafe": false} {
+		id, _ := s.mustCall(t, "tools/call", map[string]any{"name": tool})["taskId"].(string)
+		got, err := tasks.Read(context.Background(), st, id)
+		if err != nil || got.Retryable != want {
+			t.Errorf("%s: task %v retryable %v, want %v", tool, err, got != nil && got.Retryable, want)
+		}
 	}
 }

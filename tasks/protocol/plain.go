@@ -65,12 +65,18 @@ func (r *rawResult) MarshalJSON() ([]byte, error) { return r.raw, nil }
 // which the server's handlers see as on the caller's own request (and
 // auth.BindRequestState seals and opens request states with).
 func (x *Extension) plain(ctx context.Context, ti *sdkauth.TokenInfo, params json.RawMessage) outcome {
+	return x.rpc(ctx, ti, "tools/call", params)
+}
+
+// rpc makes one request of method through the inner handler, as plain
+// does; params carry the request's _meta.
+func (x *Extension) rpc(ctx context.Context, ti *sdkauth.TokenInfo, method string, params json.RawMessage) outcome {
 	var p struct {
 		Name string         `json:"name"`
 		Meta map[string]any `json:"_meta"`
 	}
 	if err := json.Unmarshal(params, &p); err != nil {
-		return outcome{err: fmt.Errorf("tasks: bad tools/call params: %w", err)}
+		return outcome{err: fmt.Errorf("tasks: bad %s params: %w", method, err)}
 	}
 	version, _ := p.Meta["io.modelcontextprotocol/protocolVersion"].(string)
 	if version == "" {
@@ -79,9 +85,9 @@ func (x *Extension) plain(ctx context.Context, ti *sdkauth.TokenInfo, params jso
 	var idb [8]byte
 	_, _ = rand.Read(idb[:])
 	id, _ := jsonrpc.MakeID("mooring-task-" + hex.EncodeToString(idb[:]))
-	body, err := jsonrpc.EncodeMessage(&jsonrpc.Request{ID: id, Method: "tools/call", Params: params})
+	body, err := jsonrpc.EncodeMessage(&jsonrpc.Request{ID: id, Method: method, Params: params})
 	if err != nil {
-		return outcome{err: fmt.Errorf("tasks: encode tools/call: %w", err)}
+		return outcome{err: fmt.Errorf("tasks: encode %s: %w", method, err)}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "/", bytes.NewReader(body))
 	if err != nil {
@@ -90,8 +96,10 @@ func (x *Extension) plain(ctx context.Context, ti *sdkauth.TokenInfo, params jso
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	req.Header.Set("Mcp-Protocol-Version", version)
-	req.Header.Set("Mcp-Method", "tools/call")
-	req.Header.Set("Mcp-Name", p.Name)
+	req.Header.Set("Mcp-Method", method)
+	if method == "tools/call" {
+		req.Header.Set("Mcp-Name", p.Name)
+	}
 	h := x.inner
 	if ti != nil {
 		// go-sdk takes a request's TokenInfo only from its own bearer
