@@ -1,0 +1,111 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// These tests kill -9 the real binary while a 2026-07-28 task runs on it
+// and check what the next process makes of the task: a tool that is not
+// idempotent fails with an error saying its process stopped; one marked
+// retryable (--task-retryable) runs again and completes.
+
+// startTask calls slow_compute on p as a 2026-07-28 client that declared
+// the tasks extension and returns the task id.
+func startTask(t *testing.T, p *proc, seconds int, label string) string {
+	t.Helper()
+	res, e := modern(t, p.url(), "", "tools/call", map[string]any{"name": "slow_compute", "arguments": map[string]any{"seconds": seconds, "label": label}})
+	id, _ := res["taskId"].(string)
+	if e != "" || id == "" || res["status"] != "working" {
+		t.Fatalf("slow_compute: %v %s; want a working task", res, e)
+	}
+	return id
+}
+
+// awaitSettled polls tasks/get on p until the task is terminal.
+func awaitSettled(t *testing.T, p *proc, id string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		res, e := modern(t, p.url(), "", "tasks/get", map[string]any{"taskId": id})
+		if e != "" {
+			t.Fatalf("tasks/get: %s", e)
+		}
+		switch res["status"] {
+		case "completed", "failed", "cancelled":
+			return res
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task %s not settled: %v\n%s", id, res, p.logs())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// checkOutcome checks a task cut off by a kill: failed with the clear
+// error, or (retryable) completed by its re-run.
+func checkOutcome(t *testing.T, got map[string]any, retryable bool, label string) {
+	t.Helper()
+	if retryable {
+		res, _ := got["result"].(map[string]any)
+		if got["status"] != "completed" || !strings.Contains(firstText(res), label) {
+			t.Fatalf("retryable task after the kill: %v; want completed by its re-run", got)
+		}
+		return
+	}
+	e, _ := got["error"].(map[string]any)
+	msg, _ := e["message"].(string)
+	if got["status"] != "failed" || !strings.Contains(msg, "stopped before the task finished") {
+		t.Fatalf("task after the kill: %v; want failed, saying its process stopped", got)
+	}
+}
+
+// The task survives kill -9 of mooring: the restarted process (same store)
+// answers for it and settles it.
+func TestTasks_Kill9(t *testing.T) {
+	for _, kind := range []string{"bolt", "redis"} {
+		for _, retryable := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/retryable=%v", kind, retryable), func(t *testing.T) {
+				args := append(storeArgs(t, kind), "--lease-ttl", "2s")
+				if retryable {
+					args = append(args, "--task-retryable", "slow_compute")
+				}
+				addr := freeAddr(t)
+				p := start(t, addr, args...)
+				label := "kill9-" + kind
+				id := startTask(t, p, 3, label)
+				p.kill()
+				p2 := start(t, addr, args...)
+				checkOutcome(t, awaitSettled(t, p2, id), retryable, label)
+			})
+		}
+	}
+}
+
+// Two replicas on one Redis: the task is created on A and polled on B
+// while A runs it (B leaves it alone across several of A's lease
+// renewals); A is killed, and B settles it once A's lease has run out.
+func TestTasks_TwoReplicasRedisKill9(t *testing.T) {
+	for _, retryable := range []bool{false, true} {
+		t.Run(fmt.Sprint("retryable=", retryable), func(t *testing.T) {
+			args := append(redisArgs(t), "--lease-ttl", "2s")
+			if retryable {
+				args = append(args, "--task-retryable", "slow_compute")
+			}
+			a := start(t, freeAddr(t), args...)
+			b := start(t, freeAddr(t), args...)
+			// 8 s: still running when A is killed, after B's 5 s of polls.
+			id := startTask(t, a, 8, "two-replicas")
+			for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+				got, e := modern(t, b.url(), "", "tasks/get", map[string]any{"taskId": id})
+				if e != "" || got["status"] != "working" {
+					t.Fatalf("on B while A runs the task: %v %s", got, e)
+				}
+			}
+			a.kill()
+			checkOutcome(t, awaitSettled(t, b, id), retryable, "two-replicas")
+		})
+	}
+}
