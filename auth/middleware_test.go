@@ -25,7 +25,9 @@ const (
 // the principal it sees, and whether the Authorization header reached it.
 func protected(t *testing.T, is *oauthtest.Issuer) http.Handler {
 	t.Helper()
-	v, err := auth.NewJWTVerifier(context.Background(), auth.JWTOptions{Issuer: is.URL()})
+	// A minute between refetches: the rotation test's junk key ids must not
+	// reach the next one however slow the machine.
+	v, err := auth.NewJWTVerifier(context.Background(), auth.JWTOptions{Issuer: is.URL(), UnknownKIDEvery: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
