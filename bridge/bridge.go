@@ -285,6 +285,9 @@ type call struct {
 	wire      jsonrpc.ID // the id on the wire: id, or a fresh one when sent again (rekey)
 	gen       int        // the session generation it was sent in
 	taskID    string     // run as a task: the server's task id, once created
+	taskErr   bool       // an error answer to tasks/result is held back: see heldTaskError
+	taskFinal bool       // the task is over: the next answer to tasks/result is the outcome
+	taskTries int        // tasks/result sent again after an error
 	streaming bool       // the server took it (2xx): a lost session loses it
 	answered  bool
 }
@@ -463,7 +466,7 @@ func (b *Bridge) fromServer(raw []byte) {
 		b.log.Debug("dropping a response for no call in flight", "id", resp.ID.Raw())
 		return
 	}
-	if b.taskCreated(c, resp) {
+	if b.taskCreated(c, resp) || b.heldTaskError(c, resp) {
 		return // the call goroutine fetches the task's result
 	}
 	b.observe(c, resp)

@@ -386,8 +386,8 @@ func (b *Bridge) sessionCall(c *call, raw []byte) {
 		if b.taskPending(c) {
 			// The server runs it as a task: its result is fetched with
 			// tasks/result, which is safe to send again after any break.
-			raw = b.fetchTask(c)
-			deadline, bo = time.Now().Add(b.opts.ResumeFor), newBackoff(0)
+			raw = b.nextTaskFetch(c, bo)
+			deadline = time.Now().Add(b.opts.ResumeFor)
 			continue
 		}
 		// Nothing to resume from (the server keeps no event ids): only a

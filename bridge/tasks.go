@@ -3,6 +3,7 @@ package bridge
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -97,11 +98,94 @@ func (b *Bridge) taskCreated(c *call, resp *jsonrpc.Response) bool {
 }
 
 // taskPending reports whether c's task was created and its result is yet
-// to be fetched.
+// to be fetched (again).
 func (b *Bridge) taskPending(c *call) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return c.taskID != "" && c.taskID != "?" && c.method == "tools/call" && !c.answered
+	return !c.answered && c.taskID != "" && c.taskID != "?" && (c.method == "tools/call" || c.taskErr)
+}
+
+// heldTaskError holds back an error answer to tasks/result until the task
+// says whether it is the outcome: a server that restarted answers the
+// tasks/result that was waiting with an error of its own (mooring: "request
+// interrupted … retry it") while the task itself goes on or is done.
+func (b *Bridge) heldTaskError(c *call, resp *jsonrpc.Response) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if resp.Error == nil || c.method != "tasks/result" || c.taskFinal || c.answered {
+		return false
+	}
+	c.taskErr = true
+	b.log.Info("tasks/result failed; asking the task", "id", c.id.Raw(), "task", c.taskID, "err", resp.Error)
+	return true
+}
+
+// maxTaskTries bounds how often tasks/result is sent again after errors
+// while the task is still running.
+const maxTaskTries = 20
+
+// nextTaskFetch returns the tasks/result request for c's task: the first,
+// or, after a held-back error, another one once tasks/get has told whether
+// the task is over (then the next answer is relayed, whatever it is).
+func (b *Bridge) nextTaskFetch(c *call, bo *backoff) []byte {
+	b.mu.Lock()
+	held, id := c.taskErr, c.taskID
+	c.taskErr = false
+	if held {
+		c.taskTries++
+		if c.taskTries >= maxTaskTries {
+			c.taskFinal = true
+		}
+	}
+	b.mu.Unlock()
+	if held {
+		status := b.taskStatus(c, id)
+		switch status {
+		case "completed", "failed", "cancelled", "":
+			// Over (or unknown): the next answer is the outcome.
+			b.mu.Lock()
+			c.taskFinal = true
+			b.mu.Unlock()
+		default:
+			sleep(c.ctx, bo.next())
+		}
+		b.log.Info("fetching the task's result again", "id", c.id.Raw(), "task", id, "status", status)
+	}
+	return b.fetchTask(c)
+}
+
+// taskStatus asks tasks/get for the status of task id; "" when that fails.
+func (b *Bridge) taskStatus(c *call, id string) string {
+	h, _, err := b.current(c.ctx)
+	if err != nil {
+		return ""
+	}
+	own, raw := b.own("tasks/get", map[string]string{"taskId": id})
+	resp, err := b.doWait(c.ctx, raw, h, true)
+	if err != nil {
+		b.drop(own)
+		return ""
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		b.drop(own)
+		return ""
+	}
+	res, err := b.await(own, resp)
+	if err != nil {
+		return ""
+	}
+	var t struct {
+		Status string `json:"status"`
+		Task   *struct {
+			Status string `json:"status"`
+		} `json:"task"`
+	}
+	_ = json.Unmarshal(res.Result, &t)
+	if t.Status == "" && t.Task != nil {
+		t.Status = t.Task.Status
+	}
+	return t.Status
 }
 
 // fetchTask turns c into the tasks/result request for its task, under a

@@ -230,7 +230,7 @@ func TestConnect_KillRestart(t *testing.T) {
 	p := start(t, addr, args...)
 	b := startConnect(t, p.url())
 	b.initialize()
-	b.send(slowCount(2, 400, 50, "k"))
+	b.send(slowCount(2, 200, 50, "k"))
 	b.wait(20*time.Second, "progress before the kill", func(m rpcMsg) bool { return m.Method == "notifications/progress" })
 	p.kill()
 	time.Sleep(2 * time.Second)
@@ -244,7 +244,7 @@ func TestConnect_KillRestart(t *testing.T) {
 	m := b.answer(2, 60*time.Second)
 	switch {
 	case m.Error == nil:
-		if got := text(t, m); got != "counted to 400" {
+		if got := text(t, m); got != "counted to 200" {
 			t.Fatalf("the call across the kill: %q", got)
 		}
 	case strings.Contains(m.Error.Message, "mooring connect"):
@@ -596,5 +596,64 @@ func TestConnect_SIGTERM(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "ended the session") {
 		t.Errorf("no DELETE of the session on the way out:\n%s", log.String())
+	}
+}
+
+// mooring runs calls of task-supporting tools as durable tasks: mooring
+// connect sends the client's plain call as a task and waits for it with
+// tasks/result, so a kill -9 of mooring in the middle of it does not lose
+// the outcome: a retryable task (slow_count: idempotent, made a task tool
+// with --task-tools) runs again and the client gets its result; another
+// (slow_compute) gets mooring's error that the process running it stopped.
+func TestConnect_TaskAcrossKill(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		call map[string]any
+		want string // the result; "" for the error
+	}{
+		{"retryable", []string{"--task-tools", "slow_count"}, slowCount(3, 120, 50, "k"), "counted to 120"},
+		{"not retryable", nil, map[string]any{"id": 3, "method": "tools/call", "params": map[string]any{
+			"name": "slow_compute", "arguments": map[string]any{"seconds": 8, "label": "x"}}}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append(storeArgs(t, "bolt"), tc.args...)
+			addr := freeAddr(t)
+			p := start(t, addr, args...)
+			b := startConnect(t, p.url())
+			b.initialize()
+			b.send(map[string]any{"id": 2, "method": "tools/list"})
+			b.answer(2, 30*time.Second)
+			b.send(tc.call)
+			for deadline := time.Now().Add(20 * time.Second); !strings.Contains(b.log.String(), "the server runs the call as a task"); {
+				if time.Now().After(deadline) {
+					t.Fatalf("the call did not run as a task:\n%s", b.log.String())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			time.Sleep(500 * time.Millisecond)
+			p.kill()
+			if b.answered(3) {
+				t.Fatal("the task ended before the kill")
+			}
+			time.Sleep(2 * time.Second)
+			start(t, addr, args...)
+
+			m := b.answer(3, 60*time.Second)
+			switch {
+			case tc.want != "":
+				if got := text(t, m); got != tc.want {
+					t.Fatalf("the task across the kill: %q", got)
+				}
+			case m.Error == nil || strings.Contains(m.Error.Message, "mooring connect") || !strings.Contains(m.Error.Message, "stopped"):
+				t.Fatalf("the task across the kill: %s %+v, want mooring's error that its process stopped", m.Result, m.Error)
+			default:
+				t.Logf("the task across the kill: %s", m.Error.Message)
+			}
+			b.send(slowCount(4, 2, 1, ""))
+			if got := text(t, b.answer(4, 30*time.Second)); got != "counted to 2" {
+				t.Fatalf("the next call: %q", got)
+			}
+		})
 	}
 }
