@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -227,8 +228,11 @@ func TestKill_SessionSurvives(t *testing.T) {
 }
 
 // SIGKILL in the middle of a stream: after the restart the client resumes
-// with Last-Event-ID, gets every progress event that was logged exactly once
-// and in order, and the request that was cut off gets an interruption error.
+// with Last-Event-ID and gets every progress event exactly once and in
+// order. The call cut off is idempotent (slow_count), so it is run again
+// and answers with its result (the re-run's progress up to where the
+// client was is not sent again); a call that is not safe to repeat (an
+// elicitation waiting for the client) gets an interruption error.
 func TestKill_MidStream(t *testing.T) {
 	for _, kind := range []string{"bolt", "redis"} {
 		t.Run(kind, func(t *testing.T) {
@@ -236,19 +240,35 @@ func TestKill_MidStream(t *testing.T) {
 			addr := freeAddr(t)
 			p := start(t, addr, args...)
 			pl := new(progressLog)
-			cs := connect(t, p.url(), pl)
-
-			errc := make(chan error, 1)
-			go func() {
-				params := &mcp.CallToolParams{Name: "slow_count", Arguments: map[string]any{"count": 1000, "interval_ms": 20}}
-				params.SetProgressToken("k")
-				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-				defer cancel()
-				res, err := cs.CallTool(ctx, params)
-				if err == nil {
-					err = fmt.Errorf("call finished although its server was killed: %v", res.Content)
+			asked, release := make(chan struct{}, 1), make(chan struct{})
+			cs := connect(t, p.url(), pl, func(o *mcp.ClientOptions) {
+				o.ElicitationHandler = func(ctx context.Context, _ *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+					asked <- struct{}{}
+					<-release
+					return &mcp.ElicitResult{Action: "decline"}, nil
 				}
-				errc <- err
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+
+			const count = 300
+			resc := make(chan error, 1)
+			go func() {
+				params := &mcp.CallToolParams{Name: "slow_count", Arguments: map[string]any{"count": count, "interval_ms": 20}}
+				params.SetProgressToken("k")
+				res, err := cs.CallTool(ctx, params)
+				if err == nil && (res.IsError || !strings.Contains(res.Content[0].(*mcp.TextContent).Text, fmt.Sprintf("counted to %d", count))) {
+					err = fmt.Errorf("result %v", res.Content)
+				}
+				resc <- err
+			}()
+			elicc := make(chan error, 1)
+			go func() {
+				_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "test_elicitation", Arguments: map[string]any{"message": "m"}})
+				if err == nil {
+					err = errors.New("the elicitation call finished although its server was killed")
+				}
+				elicc <- err
 			}()
 			deadline := time.Now().Add(20 * time.Second)
 			for len(pl.snapshot()) < 5 {
@@ -257,17 +277,31 @@ func TestKill_MidStream(t *testing.T) {
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
+			select {
+			case <-asked:
+			case <-time.After(20 * time.Second):
+				t.Fatal("no elicitation before the kill")
+			}
 			p.kill()
 			seen := len(pl.snapshot())
+			close(release)
 			start(t, addr, args...)
 
 			select {
-			case err := <-errc:
+			case err := <-elicc:
 				if !strings.Contains(err.Error(), "interrupted") {
-					t.Errorf("cut-off request: %v, want an interruption error", err)
+					t.Errorf("cut-off elicitation: %v, want an interruption error", err)
 				}
 			case <-time.After(45 * time.Second):
-				t.Fatal("the cut-off request never got an answer")
+				t.Fatal("the cut-off elicitation never got an answer")
+			}
+			select {
+			case err := <-resc:
+				if err != nil {
+					t.Errorf("cut-off slow_count: %v, want its result (it is idempotent: run again)", err)
+				}
+			case <-time.After(45 * time.Second):
+				t.Fatal("the cut-off slow_count never got an answer")
 			}
 			got := pl.snapshot()
 			if len(got) < seen {

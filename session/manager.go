@@ -517,6 +517,9 @@ type openReq struct {
 	stream string
 	id     jsonrpc.ID
 	rerun  *markerRequest // the request, if it is safe to send again
+	// progress is the highest progress value logged for a request to
+	// re-run: the client has seen up to there.
+	progress float64
 }
 
 // openRequests reads a session's log and returns the requests whose stream
@@ -540,7 +543,16 @@ func openRequests(events []store.Event) []openReq {
 			continue
 		}
 		i, ok := index[ev.ID.Stream]
-		if !ok || !bytes.Contains(ev.Data, []byte(`"id"`)) {
+		if !ok {
+			continue
+		}
+		if open[i].rerun != nil {
+			if p, ok := progressValue(ev.Data); ok {
+				open[i].progress = max(open[i].progress, p)
+				continue
+			}
+		}
+		if !bytes.Contains(ev.Data, []byte(`"id"`)) {
 			continue
 		}
 		if msg, err := jsonrpc.DecodeMessage(ev.Data); err == nil {

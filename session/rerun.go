@@ -160,7 +160,7 @@ func (s *Session) listTools(ctx context.Context) {
 // marker is in the log already), to this session's new backend. It
 // reports false if the call could not be sent.
 func (s *Session) rerun(ctx context.Context, o openReq) bool {
-	st := &Stream{id: o.stream, session: s}
+	st := &Stream{id: o.stream, session: s, progressFloor: o.progress}
 	c := &call{stream: st, method: o.rerun.Method, params: o.rerun.Params}
 	s.mu.Lock()
 	if _, dup := s.calls[o.id]; dup {
@@ -183,4 +183,35 @@ func (s *Session) rerun(ctx context.Context, o openReq) bool {
 	}
 	s.m.log.Info("request interrupted by a restart: sent again (safe to repeat)", "session", s.id, "stream", o.stream, "id", o.id.Raw())
 	return true
+}
+
+// progressValue reads the progress value of a notifications/progress
+// message.
+func progressValue(data []byte) (float64, bool) {
+	if !bytes.Contains(data, []byte(`"notifications/progress"`)) {
+		return 0, false
+	}
+	var msg struct {
+		Method string `json:"method"`
+		Params struct {
+			Progress float64 `json:"progress"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(data, &msg) != nil || msg.Method != "notifications/progress" {
+		return 0, false
+	}
+	return msg.Params.Progress, true
+}
+
+// seenProgress reports whether a progress notification of a re-run call
+// repeats what the client saw from the first run (progress values must
+// increase; a re-run counts from the start again).
+func (st *Stream) seenProgress(req *jsonrpc.Request) bool {
+	if st.progressFloor <= 0 || req.Method != "notifications/progress" {
+		return false
+	}
+	var p struct {
+		Progress float64 `json:"progress"`
+	}
+	return json.Unmarshal(req.Params, &p) == nil && p.Progress <= st.progressFloor
 }

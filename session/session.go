@@ -570,6 +570,10 @@ func (s *Session) serverMessage(ctx context.Context, req *jsonrpc.Request) error
 	if st == nil {
 		st = s.get
 	}
+	if st.seenProgress(req) {
+		s.mu.Unlock()
+		return nil
+	}
 	if req.IsCall() {
 		// A fresh id that no earlier backend connection used.
 		cid := "m-" + s.tag + "-" + idText(req.ID)

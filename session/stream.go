@@ -28,6 +28,10 @@ func IsMarker(data []byte) bool { return len(data) > 0 && data[0] == markerByte 
 type Stream struct {
 	id      string
 	session *Session
+	// progressFloor is, for a call re-run after a crash, the highest
+	// progress value that the client saw from its first run: the re-run's
+	// progress up to there is not sent again. Set at creation.
+	progressFloor float64
 
 	// appendMu serializes append-then-queue, so that the queue is in the
 	// order of the ids that the store assigned. It guards pending and timer.
