@@ -130,6 +130,10 @@ type Manager struct {
 type run struct {
 	attempt int
 	cancel  context.CancelCauseFunc
+	// last is the task as this run last wrote it (nil: unknown), the
+	// starting point of its next write. Used by the run's renewals, then
+	// by its outcome (after the renewals stopped), never at once.
+	last *Task
 }
 
 // Causes of a runner's context ending.
@@ -252,6 +256,7 @@ func (m *Manager) Create(ctx context.Context, t *Task, run Runner) (*Task, error
 		return nil, fmt.Errorf("tasks: create task: %w", err)
 	}
 	nt.Version = stored.Version
+	r.last = nt.clone()
 	m.changedTo(nt)
 	m.start(nt, r, run)
 	return nt.clone(), nil
@@ -381,12 +386,23 @@ const maxConflicts = 16
 // under compare-and-swap, retrying on conflicts. fn returns false to
 // write nothing. Subscribers hear of status changes.
 func (m *Manager) modify(ctx context.Context, id, scope string, fn func(*Task) (bool, error)) (*Task, error) {
-	for range maxConflicts {
+	return m.modifyFrom(ctx, id, scope, nil, fn)
+}
+
+// modifyFrom is modify starting from cached, the task as this Manager
+// last wrote it, instead of a read: the compare-and-swap on its version
+// catches a cached task that is out of date, and the next round reads.
+// A runner saves a store read per renewal and for its outcome this way.
+func (m *Manager) modifyFrom(ctx context.Context, id, scope string, cached *Task, fn func(*Task) (bool, error)) (*Task, error) {
+	for i := range maxConflicts {
 		if m.halted.Load() {
 			return nil, ErrClosed
 		}
-		cur, err := m.get(ctx, id, scope)
-		if err != nil {
+		var cur *Task
+		var err error
+		if i == 0 && cached != nil {
+			cur = cached.clone()
+		} else if cur, err = m.get(ctx, id, scope); err != nil {
 			return nil, err
 		}
 		before := cur.Status

@@ -66,7 +66,7 @@ func (m *Manager) execute(ctx context.Context, cancel context.CancelCauseFunc, t
 	renewed := make(chan struct{})
 	go func() {
 		defer close(renewed)
-		m.renewLoop(ctx, cancel, t.ID, r.attempt, done)
+		m.renewLoop(ctx, cancel, t.ID, r, done)
 	}()
 	res, err := runOne(ctx, runner, t)
 	close(done)
@@ -77,17 +77,17 @@ func (m *Manager) execute(ctx context.Context, cancel context.CancelCauseFunc, t
 	cause := context.Cause(ctx)
 	switch {
 	case err == nil:
-		m.settle(wctx, t.ID, r.attempt, Completed, res, nil)
+		m.settle(wctx, t.ID, r, Completed, res, nil)
 	case errors.Is(cause, errCancelled), errors.Is(cause, errLost):
 		// Settled by Cancel, or no longer ours: nothing to write.
 	case errors.Is(cause, errShutdown):
-		m.release(wctx, t.ID, r.attempt)
+		m.release(wctx, t.ID, r)
 	default:
 		var rpcErr *jsonrpc.Error
 		if !errors.As(err, &rpcErr) {
 			rpcErr = internalError(err.Error())
 		}
-		m.settle(wctx, t.ID, r.attempt, Failed, nil, rpcErr)
+		m.settle(wctx, t.ID, r, Failed, nil, rpcErr)
 	}
 }
 
@@ -109,7 +109,7 @@ func (m *Manager) ours(cur *Task, attempt int) bool {
 
 // renewLoop extends the runner lease every LeaseTTL/3 until done, and
 // ends the runner's context once the task is no longer ours.
-func (m *Manager) renewLoop(ctx context.Context, cancel context.CancelCauseFunc, id string, attempt int, done <-chan struct{}) {
+func (m *Manager) renewLoop(ctx context.Context, cancel context.CancelCauseFunc, id string, r *run, done <-chan struct{}) {
 	tick := time.NewTicker(m.o.LeaseTTL / 3)
 	defer tick.Stop()
 	for {
@@ -121,14 +121,18 @@ func (m *Manager) renewLoop(ctx context.Context, cancel context.CancelCauseFunc,
 		case <-tick.C:
 		}
 		lost := false
-		_, err := m.modify(ctx, id, store.AnyScope, func(cur *Task) (bool, error) {
-			if !m.ours(cur, attempt) {
+		t, err := m.modifyFrom(ctx, id, store.AnyScope, r.last, func(cur *Task) (bool, error) {
+			lost = false // fn may run again after a conflict
+			if !m.ours(cur, r.attempt) {
 				lost = true
 				return false, nil
 			}
 			cur.LeaseUntil = m.o.Now().Add(m.o.LeaseTTL)
 			return true, nil
 		})
+		if err == nil && !lost {
+			r.last = t
+		}
 		switch {
 		case lost, errors.Is(err, store.ErrNotFound):
 			cancel(errLost)
@@ -144,12 +148,12 @@ func (m *Manager) renewLoop(ctx context.Context, cancel context.CancelCauseFunc,
 // that is away (an outage) is retried every second for settleFor: if it
 // stays away the outcome is lost, and the task is settled later as the
 // task of a stopped process.
-func (m *Manager) settle(ctx context.Context, id string, attempt int, st Status, res []byte, rpcErr *jsonrpc.Error) {
+func (m *Manager) settle(ctx context.Context, id string, r *run, st Status, res []byte, rpcErr *jsonrpc.Error) {
 	ctx, cancel := context.WithTimeout(ctx, settleFor)
 	defer cancel()
 	for {
-		_, err := m.modify(ctx, id, store.AnyScope, func(cur *Task) (bool, error) {
-			if !m.ours(cur, attempt) {
+		_, err := m.modifyFrom(ctx, id, store.AnyScope, r.last, func(cur *Task) (bool, error) {
+			if !m.ours(cur, r.attempt) {
 				return false, nil
 			}
 			cur.Status, cur.Result, cur.Error, cur.InputRequests = st, res, rpcErr, nil
@@ -177,9 +181,9 @@ func (m *Manager) settle(ctx context.Context, id string, attempt int, st Status,
 
 // release gives the runner lease up (shutdown), so that the next process
 // need not wait for it to run out.
-func (m *Manager) release(ctx context.Context, id string, attempt int) {
-	_, err := m.modify(ctx, id, store.AnyScope, func(cur *Task) (bool, error) {
-		if !m.ours(cur, attempt) {
+func (m *Manager) release(ctx context.Context, id string, r *run) {
+	_, err := m.modifyFrom(ctx, id, store.AnyScope, r.last, func(cur *Task) (bool, error) {
+		if !m.ours(cur, r.attempt) {
 			return false, nil
 		}
 		cur.LeaseUntil = time.Time{}

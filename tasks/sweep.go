@@ -70,6 +70,7 @@ func (m *Manager) settleDead(ctx context.Context, seen *Task) (*Task, error) {
 			m.unregister(seen.ID, r)
 		} else {
 			m.log.Info("tasks: re-running a task whose process stopped", "task", t.ID, "attempt", t.Attempts)
+			r.last = t.clone()
 			m.start(t, r, runner)
 		}
 	}

@@ -29,6 +29,7 @@ type Extras struct {
 	Restore    []RestoreRow `json:"restore,omitempty"`
 	Replay     []ReplayRow  `json:"replay,omitempty"`
 	Appends    []AppendRow  `json:"appends,omitempty"`
+	Tasks      []TaskRow    `json:"tasks,omitempty"`
 }
 
 // IdleRow: resident memory per idle session.
@@ -89,6 +90,7 @@ func runExtras(e *env, rs *redisServer, c *config, tmp string) *Extras {
 	x.Replay = runReplay(e, rs, c)
 	x.Restore = runRestore(e, rs, c, tmp)
 	x.IdleMemory = runIdle(e, rs, c)
+	x.Tasks = runTasks(e, rs, c)
 	return x
 }
 
@@ -511,6 +513,7 @@ func runProfiles(e *env, c *config) {
 }
 
 func (x *Extras) markdown(b *strings.Builder) {
+	tasksMarkdown(b, x.Tasks)
 	if len(x.IdleMemory) > 0 {
 		fmt.Fprintf(b, "## Memory per idle session\n\nSessions opened (handshake and one echo call each) and left idle; the delta of the server's VmRSS (and, for Redis, of `INFO memory` used_memory) divided by the sessions. Of the resident bytes, the `in mapped files` column is the part in file-backed pages (`RssFile`): for bolt, the pages of its data file that the store has read or written through its mmap, which the kernel may drop and read again.\n\n")
 		fmt.Fprintf(b, "For mooring, the bench server also answers `/debug/gc` (a forced GC that returns free memory to the OS, then the live heap and goroutine count): the last columns are the per-session deltas measured after it. The `idle-evict 2s` rows wait until mooring has closed the idle sessions' backends (the store keeps them; the next request restores them).\n\n")

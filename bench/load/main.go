@@ -10,6 +10,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"log"
 	"net/http"
 	"os"
@@ -44,6 +45,7 @@ type config struct {
 	mooringModes string
 	root         string
 	idleProfile  bool
+	tasksOnly    bool
 }
 
 func main() {
@@ -70,6 +72,7 @@ func main() {
 	flag.BoolVar(&c.idleProfile, "idle-memprofile", false, "write heap profiles of the mooring servers of the idle-session measurement (OUT/profiles/idle-*.mem.prof; read with -sample_index=inuse_space)")
 	flag.BoolVar(&c.profile, "profile", false, "instead of the benchmark: run mooring memory (gosdk and raw backends) at 16 clients with --cpuprofile/--memprofile into OUT/profiles")
 	flag.DurationVar(&c.profileDur, "profile-duration", 10*time.Second, "load time of a -profile run")
+	flag.BoolVar(&c.tasksOnly, "tasks-only", false, "run only the durable-task measurement (mooring bolt and redis, raw backend, at each -clients count)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
@@ -112,6 +115,13 @@ func main() {
 
 	if c.profile {
 		runProfiles(e, &c)
+		return
+	}
+	if c.tasksOnly {
+		x := &Extras{Tasks: runTasks(e, rs, &c)}
+		var b strings.Builder
+		x.markdown(&b)
+		fmt.Print(b.String())
 		return
 	}
 

@@ -28,6 +28,8 @@ import (
 	"github.com/mooring-dev/mooring/store/compress"
 	"github.com/mooring-dev/mooring/store/memstore"
 	"github.com/mooring-dev/mooring/store/redisstore"
+	"github.com/mooring-dev/mooring/tasks"
+	"github.com/mooring-dev/mooring/tasks/protocol"
 	"github.com/mooring-dev/mooring/transport"
 )
 
@@ -55,6 +57,7 @@ func main() {
 
 	ln := serve.Listen(*addr)
 	var st store.Store
+	var replica string // names this process in task leases
 	// With Redis, cmd/mooring gives every session an owner replica by a
 	// lease, and its writes carry the lease's fencing token: so does this.
 	var own *session.Ownership
@@ -84,8 +87,19 @@ func main() {
 		}
 		st = r
 		own = &session.Ownership{Lease: r, SelfURL: "http://" + ln.Addr().String() + "/mcp"}
+		replica = own.SelfURL
 	default:
 		log.Fatalf("--store %q: want memory, bolt or redis", *storeKind)
+	}
+	// Durable tasks as cmd/mooring wires them (2025-11-25, inside
+	// sessions), over the store itself; echo supports tasks by policy,
+	// as --task-tools echo would make it.
+	taskMgr := tasks.NewManager(st.(store.TaskStore), &tasks.Options{ReplicaID: replica, Exclusive: *storeKind != "redis", Logger: quiet})
+	runners := &protocol.Runners{}
+	taskMgr.SetRunnerFor(runners.For)
+	sf, err := protocol.NewSessionful(taskMgr, &protocol.SessionfulOptions{Policy: &protocol.Policy{Tools: map[string]string{"echo": protocol.Optional}}, Runners: runners, Logger: quiet})
+	if err != nil {
+		log.Fatal(err)
 	}
 	st = compress.Wrap(st, &compress.Options{Enabled: *compression})
 
@@ -99,7 +113,8 @@ func main() {
 		log.Fatalf("--backend %q: want gosdk or raw", *backendKind)
 	}
 	pd, _ := time.ParseDuration(os.Getenv("BENCH_PRIME_DELAY"))
-	mgr := session.New(st, opener, &session.Options{TTL: time.Hour, IdleEvict: *idleEvict, Logger: quiet, PrimeDelay: pd, Ownership: own})
+	mgr := session.New(st, opener, &session.Options{TTL: time.Hour, IdleEvict: *idleEvict, Logger: quiet, PrimeDelay: pd, Ownership: own, Interceptor: sf})
+	sf.Attach(mgr)
 
 	h := transport.New(mgr, &transport.Options{
 		Mode:      transport.ResponseMode(*mode),
@@ -151,7 +166,7 @@ func main() {
 		f.Close()
 	}
 	closed := make(chan struct{})
-	go func() { mgr.Close(); _ = st.Close(); close(closed) }()
+	go func() { taskMgr.Close(); sf.Close(); mgr.Close(); _ = st.Close(); close(closed) }()
 	select {
 	case <-closed:
 	case <-time.After(2 * time.Second):
