@@ -266,6 +266,10 @@ func (sf *Sessionful) task(ctx context.Context, s *session.Session, method, id s
 		if err == nil {
 			return resultOf(t)
 		}
+		if ctx.Err() != nil {
+			// The session closed here (drain, eviction): the task goes on.
+			return &jsonrpc.Response{Error: &jsonrpc.Error{Code: session.CodeInterrupted, Message: "tasks/result interrupted: the session moved or closed while it waited; the task goes on, retry it"}}
+		}
 	}
 	if err != nil {
 		return &jsonrpc.Response{Error: rpcError(id, err)}
