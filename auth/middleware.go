@@ -38,7 +38,11 @@ type Options struct {
 	// ClockSkew is the verifier's leeway, kept for go-sdk's own expiry
 	// check of the token information. Default DefaultClockSkew.
 	ClockSkew time.Duration
-	Logger    *slog.Logger
+	// OnRefuse, if set, is told of each refused request: missing_token,
+	// invalid_request, invalid_token, insufficient_scope or unavailable
+	// (for metrics).
+	OnRefuse func(reason string)
+	Logger   *slog.Logger
 }
 
 // Middleware returns the bearer-token check in front of an MCP endpoint. A
@@ -216,6 +220,16 @@ func (m *middleware) checkTool(w http.ResponseWriter, r *http.Request, ti *Token
 // refuse answers a request that did not pass, with the challenge of RFC
 // 6750 §3 and RFC 9728 §5.1.
 func (m *middleware) refuse(w http.ResponseWriter, r *http.Request, ch *challenge) {
+	if m.opts.OnRefuse != nil {
+		reason := ch.code
+		switch {
+		case ch.status == http.StatusServiceUnavailable:
+			reason = "unavailable"
+		case reason == "":
+			reason = "missing_token"
+		}
+		m.opts.OnRefuse(reason)
+	}
 	if ch.status != http.StatusServiceUnavailable {
 		w.Header().Set("WWW-Authenticate", m.header(ch))
 	}

@@ -178,6 +178,20 @@ func TestAuth_ChallengeAndMetadata(t *testing.T) {
 		if strings.Contains(got.body, cs.ID()) || strings.Contains(got.body, "alice") {
 			t.Errorf("%s reveals the session or its principal: %s", path, got.body)
 		}
+		if path != "/metrics" {
+			continue
+		}
+		// The refusals above, counted by reason.
+		for _, want := range []string{
+			`mooring_auth_refused_total{reason="missing_token"} 2`,
+			`mooring_auth_refused_total{reason="invalid_token"} 1`,
+			`mooring_auth_refused_total{reason="insufficient_scope"} 1`,
+			`mooring_auth_refused_total{reason="invalid_request"} 0`,
+		} {
+			if !strings.Contains(got.body, want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
 	}
 }
 

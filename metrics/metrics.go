@@ -30,6 +30,7 @@ type Metrics struct {
 	requests       *prometheus.CounterVec
 	repliesDropped prometheus.Counter
 	tasks          taskMetrics
+	authRefused    *prometheus.CounterVec
 }
 
 // Options give the values that are read when scraped.
@@ -76,6 +77,7 @@ func New(opts Options) *Metrics {
 			func() float64 { _, out := opts.PayloadBytes(); return float64(out) }))
 	}
 	m.tasks = newTaskMetrics(m.reg, opts.ActiveTasks)
+	m.authRefused = newAuthMetrics(m.reg)
 	if opts.Connections != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mooring_http_connections_open", Help: "HTTP connections open on the main listener."},
 			func() float64 { n, _ := opts.Connections(); return float64(n) }))

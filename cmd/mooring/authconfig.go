@@ -102,6 +102,7 @@ type gatekeeper struct {
 	log      *slog.Logger
 	served   map[string]bool // metadata paths registered
 	stateKey []byte          // binds requestState handles; nil: random
+	onRefuse func(reason string)
 }
 
 // newGatekeeper returns nil with --auth none.
@@ -214,6 +215,7 @@ func (g *gatekeeper) protect(mux *http.ServeMux, m mount, basePath string, h htt
 		ToolScopes:          tools,
 		MaxBodyBytes:        g.maxBody,
 		ClockSkew:           g.c.AuthClockSkew,
+		OnRefuse:            g.onRefuse,
 		Logger:              g.log,
 	})(h)
 }

@@ -107,6 +107,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer gate.Close()
+	if gate != nil {
+		gate.onRefuse = met.AuthRefused
+	}
 	if hopts.Unauthenticated != "" {
 		log.Warn("serving on a non-loopback address without authentication: anyone who reaches it can call every tool; set --auth jwt (docs/auth.md)", "addr", ln.Addr().String())
 	}
