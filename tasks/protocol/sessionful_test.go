@@ -16,6 +16,7 @@ import (
 	"github.com/mooring-dev/mooring/backend/builtin"
 	"github.com/mooring-dev/mooring/health"
 	"github.com/mooring-dev/mooring/session"
+	"github.com/mooring-dev/mooring/store"
 	"github.com/mooring-dev/mooring/store/memstore"
 	"github.com/mooring-dev/mooring/tasks"
 	"github.com/mooring-dev/mooring/tasks/protocol"
@@ -23,7 +24,7 @@ import (
 )
 
 // sessionful serves the built-in server's sessions with 2025-11-25 tasks.
-func newSessionful(t *testing.T) string {
+func newSessionful(t *testing.T) (string, store.Store) {
 	t.Helper()
 	st := memstore.New(nil)
 	m := tasks.NewManager(st, &tasks.Options{PollInterval: 50 * time.Millisecond})
@@ -44,7 +45,7 @@ func newSessionful(t *testing.T) string {
 		_ = sf.Close()
 		_ = mgr.Close()
 	})
-	return ts.URL
+	return ts.URL, st
 }
 
 type sessionClient struct {
@@ -119,7 +120,7 @@ func openSession(t *testing.T, url string) (*sessionClient, map[string]any) {
 }
 
 func TestSessionful_TaskLifecycle(t *testing.T) {
-	url := newSessionful(t)
+	url, st := newSessionful(t)
 	c, init := openSession(t, url)
 	caps, _ := init["capabilities"].(map[string]any)
 	if tc, _ := caps["tasks"].(map[string]any); tc["list"] == nil || tc["cancel"] == nil || tc["requests"] == nil {
@@ -179,6 +180,30 @@ func TestSessionful_TaskLifecycle(t *testing.T) {
 		t.Errorf("plain call of a required tool = %+v, want -32601", e)
 	}
 
+	// The session heard of the status changes on its GET stream.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		events, err := st.Log(context.Background(), c.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seen []string
+		for _, ev := range events {
+			if bytes.Contains(ev.Data, []byte("notifications/tasks/status")) && bytes.Contains(ev.Data, []byte(id)) {
+				var n struct{ Params struct{ Status string } }
+				_ = json.Unmarshal(ev.Data, &n)
+				seen = append(seen, n.Params.Status)
+			}
+		}
+		if strings.Contains(strings.Join(seen, ","), "completed") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("notifications/tasks/status seen: %v, want one for completed", seen)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
 	// session_health_check lists the caller's tasks, and nobody else's.
 	var rep struct {
 		StructuredContent struct {
@@ -207,7 +232,7 @@ func TestSessionful_TaskLifecycle(t *testing.T) {
 }
 
 func TestSessionful_CancelAndErrors(t *testing.T) {
-	url := newSessionful(t)
+	url, _ := newSessionful(t)
 	c, _ := openSession(t, url)
 	var created struct {
 		Task struct{ TaskID string } `json:"task"`
