@@ -202,3 +202,55 @@ func TestTasks_RequestStateSealedThroughTasks(t *testing.T) {
 		t.Errorf("alice with her requestState: %v %s", got, e)
 	}
 }
+
+// 2026-07-28 tasks across a SIGKILL of mooring on bolt: both are read after
+// the restart; the one of a retryable tool ran again and completed, the
+// one waiting for input (not retryable) failed with an error that says its
+// process stopped.
+func TestTasks_StatelessAcrossKill(t *testing.T) {
+	args := append(storeArgs(t, "bolt"), "--task-retryable", "slow_compute")
+	addr := freeAddr(t)
+	p := start(t, addr, args...)
+	call := func(url, method string, params map[string]any) map[string]any {
+		t.Helper()
+		res, e := modern(t, url, "", method, params)
+		if e != "" {
+			t.Fatalf("%s: %s", method, e)
+		}
+		return res
+	}
+	waitFor := func(url, id string, want ...string) map[string]any {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			got := call(url, "tasks/get", map[string]any{"taskId": id})
+			for _, w := range want {
+				if got["status"] == w {
+					return got
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("task %s: %v, want %v", id, got["status"], want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	slow, _ := call(p.url(), "tools/call", map[string]any{"name": "slow_compute", "arguments": map[string]any{"seconds": 2, "label": "again"}})["taskId"].(string)
+	asks, _ := call(p.url(), "tools/call", map[string]any{"name": "multi_input"})["taskId"].(string)
+	if slow == "" || asks == "" {
+		t.Fatalf("tasks not created: %q %q", slow, asks)
+	}
+	waitFor(p.url(), asks, "input_required")
+	p.kill()
+
+	p2 := start(t, addr, args...)
+	got := waitFor(p2.url(), slow, "completed", "failed")
+	if res, _ := got["result"].(map[string]any); got["status"] != "completed" || !strings.Contains(firstText(res), `"again"`) {
+		t.Errorf("retryable task after the kill: %v", got)
+	}
+	got = waitFor(p2.url(), asks, "failed", "completed", "cancelled")
+	errObj, _ := got["error"].(map[string]any)
+	if msg, _ := errObj["message"].(string); got["status"] != "failed" || !strings.Contains(msg, "stopped") {
+		t.Errorf("task waiting for input after the kill: %v", got)
+	}
+}
