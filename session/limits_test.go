@@ -3,7 +3,11 @@ package session_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
 	"github.com/mooring-dev/mooring/session"
 	"github.com/mooring-dev/mooring/store/memstore"
@@ -46,4 +50,35 @@ func TestManager_MaxLive(t *testing.T) {
 		t.Errorf("Create with every live session busy: %v, want ErrBusy", err)
 	}
 	close(rec.release)
+}
+
+// A subscription that would make the record pass MaxRecordBytes is refused
+// with an error, and forgotten: the session's later changes are saved.
+func TestSession_RecordCapRefusesSubscription(t *testing.T) {
+	rec := newRecorder()
+	m := session.New(memstore.New(nil), rec.opener, &session.Options{MaxRecordBytes: 1024})
+	defer m.Close()
+	s := open(t, m)
+	uri := `test://` + strings.Repeat("u", 300)
+	var refused bool
+	for i := range 5 {
+		r := call(t, s, int64(10+i), "resources/subscribe", fmt.Sprintf(`{"uri":%q}`, fmt.Sprint(uri, i)))
+		if r.Error != nil {
+			var werr *jsonrpc.Error
+			if !errors.As(r.Error, &werr) || werr.Code != -32602 || !strings.Contains(werr.Message, "max-record-bytes") {
+				t.Fatalf("subscribe %d: %v, want -32602 naming --max-record-bytes", i, r.Error)
+			}
+			refused = true
+			break
+		}
+	}
+	if !refused {
+		t.Fatal("five subscriptions of 300 bytes fit a 1024-byte record")
+	}
+	if r := call(t, s, 20, "logging/setLevel", `{"level":"error"}`); r.Error != nil {
+		t.Fatalf("setLevel after a refused subscription: %v", r.Error)
+	}
+	if got := s.Record().LogLevel; got != "error" {
+		t.Errorf("log level %q, want error", got)
+	}
 }

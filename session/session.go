@@ -457,7 +457,11 @@ func (s *Session) response(ctx context.Context, resp *jsonrpc.Response) error {
 		}
 	}
 	var changed bool
+	var before *Record // the record before the change, should saving it fail for its size
 	if c != nil && resp.Error == nil {
+		if changesRecord(c.method) {
+			before = s.rec.clone()
+		}
 		changed = s.applyLocked(c, resp)
 	}
 	s.mu.Unlock()
@@ -484,8 +488,17 @@ func (s *Session) response(ctx context.Context, resp *jsonrpc.Response) error {
 				s.fencedOut(err)
 				return nil
 			}
-			s.m.log.Error("saving session record", "session", s.id, "err", err)
-			resp = &jsonrpc.Response{ID: resp.ID, Error: &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "mooring could not save the session: " + err.Error()}}
+			if errors.Is(err, ErrRecordTooLarge) {
+				// The change is refused, and forgotten: kept, it would make
+				// every later save of the record fail too.
+				s.mu.Lock()
+				s.rec = before
+				s.mu.Unlock()
+				resp = &jsonrpc.Response{ID: resp.ID, Error: &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "mooring refused the change: " + err.Error() + " (--max-record-bytes)"}}
+			} else {
+				s.m.log.Error("saving session record", "session", s.id, "err", err)
+				resp = &jsonrpc.Response{ID: resp.ID, Error: &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "mooring could not save the session: " + err.Error()}}
+			}
 		}
 	}
 	data, err := jsonrpc.EncodeMessage(resp)
@@ -511,6 +524,16 @@ func (s *Session) response(ctx context.Context, resp *jsonrpc.Response) error {
 		c.stream.finishUnlogged(lost)
 	}
 	return nil
+}
+
+// changesRecord tells the methods whose success applyLocked may write
+// into the record.
+func changesRecord(method string) bool {
+	switch method {
+	case "initialize", "logging/setLevel", "resources/subscribe", "resources/unsubscribe":
+		return true
+	}
+	return false
 }
 
 // applyLocked updates the record for a successful request that changes
