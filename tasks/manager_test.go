@@ -256,3 +256,31 @@ func TestManager_DuplicateIDLeavesFirstAlone(t *testing.T) {
 		t.Fatalf("first task: %+v %v", got, err)
 	}
 }
+
+// Drain waits for the runners here, and gives up when its context ends.
+func TestManager_Drain(t *testing.T) {
+	m := newManager(t, memstore.New(nil), nil)
+	ctx := ctxT(t)
+	finish := make(chan struct{})
+	tk, _ := m.Create(ctx, &tasks.Task{Scope: "s"}, func(ctx context.Context, _ *tasks.Task) ([]byte, error) {
+		select {
+		case <-finish:
+			return []byte(`{}`), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	m.Drain(short) // the runner does not finish: Drain gives up
+	cancel()
+	if m.Running() != 1 {
+		t.Fatalf("Drain ended the runner: %d running", m.Running())
+	}
+	drained := make(chan struct{})
+	go func() { m.Drain(ctx); close(drained) }()
+	close(finish)
+	<-drained
+	if got, _ := m.Get(ctx, tk.ID, "s"); got.Status != tasks.Completed {
+		t.Fatalf("after Drain: %+v", got)
+	}
+}

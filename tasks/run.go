@@ -193,3 +193,24 @@ func (m *Manager) release(ctx context.Context, id string, r *run) {
 		m.log.Warn("tasks: release a runner lease", "task", id, "err", err)
 	}
 }
+
+// drainPoll is how often Drain looks whether runners are left.
+const drainPoll = 50 * time.Millisecond
+
+// Drain waits until no task runs in this process, or ctx ends: on
+// SIGTERM, tasks that finish within the grace period store their outcome
+// instead of being cut off by Close (which the next process would settle
+// as the task of a stopped process). New tasks may still be created
+// meanwhile; Drain waits for them too.
+func (m *Manager) Drain(ctx context.Context) {
+	t := time.NewTicker(drainPoll)
+	defer t.Stop()
+	for m.Running() > 0 {
+		select {
+		case <-ctx.Done():
+			m.log.Warn("tasks: drain grace over; tasks still running give their leases up", "running", m.Running())
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -239,7 +239,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	return drain(log, c, servers, mgrs, draining, done)
+	return drain(log, c, servers, mgrs, taskMgr, draining, done)
 }
 
 // drain shuts the server down so that its clients do not notice
@@ -247,9 +247,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 // keep-alive ones, ends the streams it passes on to other replicas, lets
 // the calls in flight finish for up to --drain-grace and hands every
 // session over (its streams end with an event id and a retry hint, its
-// lease is released), then ends whatever still streams. The store is
+// lease is released), lets running tasks finish within the same grace,
+// then ends whatever still streams. The store is
 // closed (flushed) after it, by serve's defers.
-func drain(log *slog.Logger, c *config, servers []*http.Server, mgrs []*session.Manager, draining, done chan struct{}) error {
+func drain(log *slog.Logger, c *config, servers []*http.Server, mgrs []*session.Manager, taskMgr *tasks.Manager, draining, done chan struct{}) error {
 	start := time.Now()
 	log.Info("draining: calls in flight finish, then their sessions move to other replicas", "grace", c.DrainGrace)
 	gctx, cancel := context.WithTimeout(context.Background(), c.DrainGrace)
@@ -274,6 +275,9 @@ func drain(log *slog.Logger, c *config, servers []*http.Server, mgrs []*session.
 	for _, m := range mgrs {
 		wg.Go(func() { m.Drain(gctx, c.Retry) })
 	}
+	// Running tasks get the same grace: those that finish store their
+	// outcome; the rest give their leases up at taskMgr.Close.
+	wg.Go(func() { taskMgr.Drain(gctx) })
 	wg.Wait()
 	close(done)
 	var err error

@@ -1,0 +1,70 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// sigterm stops mooring gracefully and waits for it to exit.
+func (p *proc) sigterm(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("mooring did not exit after SIGTERM\n%s", p.logs())
+	}
+}
+
+// A task that can finish within --drain-grace is not cut off by SIGTERM:
+// in both eras it completes, and the restarted process answers with its
+// result.
+func TestTasks_SIGTERMLetsRunningTasksFinish(t *testing.T) {
+	for _, era := range []string{"2025-11-25", "2026-07-28"} {
+		t.Run(era, func(t *testing.T) {
+			args := append(storeArgs(t, "bolt"), "--drain-grace", "20s", "--task-tools", "slow_compute")
+			addr := freeAddr(t)
+			p := start(t, addr, args...)
+			var sid, id string
+			if era == "2026-07-28" {
+				id = startTask(t, p, 3, "drain-"+era)
+			} else {
+				sessionPost(t, p.url(), &sid, 1, "initialize", map[string]any{
+					"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "e2e", "version": "1"},
+				})
+				sessionPost(t, p.url(), &sid, 0, "notifications/initialized", map[string]any{})
+				var created struct {
+					Task struct{ TaskID string } `json:"task"`
+				}
+				res := sessionPost(t, p.url(), &sid, 2, "tools/call", map[string]any{"name": "slow_compute", "arguments": map[string]any{"seconds": 3, "label": "drain-" + era}, "task": map[string]any{}})
+				if err := json.Unmarshal(res, &created); err != nil || created.Task.TaskID == "" {
+					t.Fatalf("tools/call: %v %s", err, res)
+				}
+				id = created.Task.TaskID
+			}
+			time.Sleep(500 * time.Millisecond)
+			p.sigterm(t)
+			p2 := start(t, addr, args...)
+			var status string
+			var got json.RawMessage
+			if era == "2026-07-28" {
+				res := awaitSettled(t, p2, id)
+				status = fmt.Sprint(res["status"])
+				got, _ = json.Marshal(res)
+			} else {
+				got = sessionPost(t, p2.url(), &sid, 3, "tasks/get", map[string]any{"taskId": id})
+				var r struct{ Status string }
+				_ = json.Unmarshal(got, &r)
+				status = r.Status
+			}
+			if status != "completed" {
+				t.Fatalf("task after SIGTERM and restart: %s; want completed (it had 2.5 s left of a 20 s grace)\nfirst process:\n%s", got, p.logs())
+			}
+		})
+	}
+}
