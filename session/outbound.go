@@ -15,8 +15,8 @@ import (
 const DefaultServerRequestTimeout = 5 * time.Minute
 
 // CodeRequestTimeout is the JSON-RPC error code that the backend gets for a
-// server-to-client request that the client did not answer in time (the
-// code go-sdk and the TypeScript SDK use for a request timeout).
+// server-to-client request that the client did not answer in time: the
+// TypeScript SDK's ErrorCode.RequestTimeout.
 const CodeRequestTimeout = -32001
 
 // outReq is a server-to-client request waiting for the client's reply.
@@ -132,8 +132,8 @@ func (s *Session) publishNotice(ctx context.Context, st *Stream, msg *jsonrpc.Re
 	}
 }
 
-// stopOutbound stops the timeouts of the requests still waiting (the
-// session closes).
+// stopOutboundLocked stops the timeouts of the requests still waiting (the
+// session closes). s.mu must be held.
 func (s *Session) stopOutboundLocked() {
 	for _, o := range s.outbound {
 		o.timer.Stop()
