@@ -51,7 +51,7 @@ type Options struct {
 func New(opts Options) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
 	f := factory{m.reg}
-	m.sessions = f.counterVec("mooring_sessions_total", "Session events: created, restored (into a fresh backend after a restart or on another replica), expired, ended (DELETE).", "event")
+	m.sessions = f.counterVec("mooring_sessions_total", "Session events: created, restored (into a fresh backend after a restart or on another replica), expired, ended (DELETE), rejected (at --max-live-sessions or --max-stored-sessions: 503).", "event")
 	m.eventsAppended = f.counter("mooring_events_appended_total", "Messages appended to the event log.")
 	m.eventsReplayed = f.counter("mooring_events_replayed_total", "Events read back from the event log (resumptions, restores).")
 	m.replaysPurged = f.counter("mooring_events_purged_replays_total", "Replays refused because the events they needed were removed by the per-session cap or TTL.")

@@ -34,6 +34,27 @@ var ErrRecordTooLarge = errors.New("session record too large")
 // long enough for idle sessions to be evicted or to expire.
 const BusyRetryAfter = 5 * time.Second
 
+// rejected notes a session refused at a cap (ErrBusy): it is counted
+// (OnEvent "rejected") and logged at most every dropLogEvery, with the
+// number refused in between, since a flood of initialize requests must not
+// flood the log as well.
+func (m *Manager) rejected(err error) {
+	if m.onEvent != nil {
+		m.onEvent("rejected")
+	}
+	now := m.now()
+	m.rejects.mu.Lock()
+	if !m.rejects.last.IsZero() && now.Sub(m.rejects.last) < dropLogEvery {
+		m.rejects.since++
+		m.rejects.mu.Unlock()
+		return
+	}
+	more := m.rejects.since
+	m.rejects.last, m.rejects.since = now, 0
+	m.rejects.mu.Unlock()
+	m.log.Warn("session refused at a cap (one line per 10s at most)", "err", err, "more_since_last_line", more)
+}
+
 // storeCount caches the store's session count for the MaxStored check, so
 // that a flood of initialize requests costs at most one count a second.
 type storeCount struct {
@@ -79,7 +100,9 @@ func (m *Manager) checkStored(ctx context.Context) error {
 		c.n, c.at = n, now
 	}
 	if c.n >= m.maxStored {
-		return fmt.Errorf("%w: the store holds %d sessions, at most %d (--max-stored-sessions); retry when some have ended or expired", ErrBusy, c.n, m.maxStored)
+		err := fmt.Errorf("%w: the store holds %d sessions, at most %d (--max-stored-sessions); retry when some have ended or expired", ErrBusy, c.n, m.maxStored)
+		m.rejected(err)
+		return err
 	}
 	c.n++
 	return nil
@@ -104,7 +127,9 @@ func (m *Manager) makeRoomLocked() (evict *Session, err error) {
 		}
 	}
 	if evict == nil {
-		return nil, fmt.Errorf("%w: %d live sessions, all busy, at most %d (--max-live-sessions)", ErrBusy, len(m.sessions), m.maxLive)
+		err := fmt.Errorf("%w: %d live sessions, all busy, at most %d (--max-live-sessions)", ErrBusy, len(m.sessions), m.maxLive)
+		m.rejected(err)
+		return nil, err
 	}
 	delete(m.sessions, evict.id)
 	return evict, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -18,7 +19,12 @@ import (
 // session is idle, new ones get ErrBusy instead of growing the process.
 func TestManager_MaxLive(t *testing.T) {
 	rec := newRecorder()
-	m := session.New(memstore.New(nil), rec.opener, &session.Options{MaxLive: 2})
+	var rejected atomic.Int32
+	m := session.New(memstore.New(nil), rec.opener, &session.Options{MaxLive: 2, OnEvent: func(kind string) {
+		if kind == "rejected" {
+			rejected.Add(1)
+		}
+	}})
 	defer m.Close()
 	first, second := open(t, m), open(t, m)
 	call(t, first, 5, "tools/list", `{}`) // second is now the one unused longest
@@ -48,6 +54,9 @@ func TestManager_MaxLive(t *testing.T) {
 	}
 	if _, err := m.Create(context.Background()); !errors.Is(err, session.ErrBusy) {
 		t.Errorf("Create with every live session busy: %v, want ErrBusy", err)
+	}
+	if n := rejected.Load(); n != 1 {
+		t.Errorf("%d rejected events, want 1 (for metrics)", n)
 	}
 	close(rec.release)
 }

@@ -123,6 +123,7 @@ type Manager struct {
 	maxRecord int
 	counter   store.Counter
 	stored    storeCount
+	rejects   dropLog // rate-limits the log lines of rejected sessions
 
 	mu       sync.Mutex // guards the fields below
 	sessions map[string]*entry
