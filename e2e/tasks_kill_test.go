@@ -109,3 +109,25 @@ func TestTasks_TwoReplicasRedisKill9(t *testing.T) {
 		})
 	}
 }
+
+// tasks/cancel on B of a task that A runs: B answers at once (the task is
+// cancelled in the store), and A's call stops at its next lease renewal.
+func TestTasks_CancelOnOtherReplica(t *testing.T) {
+	args := append(redisArgs(t), "--lease-ttl", "2s")
+	a := start(t, freeAddr(t), args...)
+	b := start(t, freeAddr(t), args...)
+	id := startTask(t, a, 60, "cancel-elsewhere")
+	if _, e := modern(t, b.url(), "", "tasks/cancel", map[string]any{"taskId": id}); e != "" {
+		t.Fatalf("tasks/cancel on B: %s", e)
+	}
+	if got, e := modern(t, a.url(), "", "tasks/get", map[string]any{"taskId": id}); e != "" || got["status"] != "cancelled" {
+		t.Fatalf("on A after the cancel: %v %s", got, e)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(a.logs(), "slow_compute stopped before its time") {
+		if time.Now().After(deadline) {
+			t.Fatalf("A's call did not stop:\n%s", a.logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
