@@ -3,6 +3,7 @@ package tasks_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -157,4 +158,38 @@ func TestDeadRunner_Memory(t *testing.T) {
 		st := memstore.New(nil)
 		return func() store.TaskStore { return st }
 	})
+}
+
+type countMetrics struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *countMetrics) TaskStatus(status string, _ time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[status]++
+}
+
+// A re-run counts as a task entering working, as the metric says.
+func TestDeadRunner_ReRunCounted(t *testing.T) {
+	st := memstore.New(nil)
+	ctx := ctxT(t)
+	a := newManager(t, st, &tasks.Options{LeaseTTL: 200 * time.Millisecond, SweepInterval: -1})
+	tk, _ := a.Create(ctx, &tasks.Task{Scope: "s", Retryable: true}, blockForever)
+	a.Abandon()
+	var met countMetrics
+	b := newManager(t, st, &tasks.Options{LeaseTTL: 200 * time.Millisecond, SweepInterval: -1, Metrics: &met})
+	b.SetRunnerFor(func(*tasks.Task) tasks.Runner { return rerun })
+	if _, err := b.Wait(ctx, tk.ID, "s"); err != nil {
+		t.Fatal(err)
+	}
+	met.mu.Lock()
+	defer met.mu.Unlock()
+	if met.n["working"] != 1 || met.n["completed"] != 1 {
+		t.Fatalf("counted %v; want one working (the re-run) and one completed", met.n)
+	}
 }

@@ -70,6 +70,9 @@ func (m *Manager) settleDead(ctx context.Context, seen *Task) (*Task, error) {
 			m.unregister(seen.ID, r)
 		} else {
 			m.log.Info("tasks: re-running a task whose process stopped", "task", t.ID, "attempt", t.Attempts)
+			if seen.Status == Working && m.o.Metrics != nil {
+				m.o.Metrics.TaskStatus(string(Working), 0) // no status change: modify did not count it
+			}
 			r.last = t.clone()
 			m.start(t, r, runner)
 		}
