@@ -254,3 +254,38 @@ func TestTasks_StatelessAcrossKill(t *testing.T) {
 		t.Errorf("task waiting for input after the kill: %v", got)
 	}
 }
+
+// Two replicas on one Redis, 2026-07-28: a task created on A is polled on
+// B; A is killed while the task runs, and B, once A's runner lease ran
+// out, runs the (retryable) task again and completes it.
+func TestTasks_StatelessTwoReplicasRedis(t *testing.T) {
+	args := append(redisArgs(t), "--task-retryable", "slow_compute", "--lease-ttl", "2s")
+	a := start(t, freeAddr(t), args...)
+	b := start(t, freeAddr(t), args...)
+	res, e := modern(t, a.url(), "", "tools/call", map[string]any{"name": "slow_compute", "arguments": map[string]any{"seconds": 3, "label": "moved"}})
+	id, _ := res["taskId"].(string)
+	if e != "" || id == "" {
+		t.Fatalf("tools/call on A: %v %s", res, e)
+	}
+	if got, e := modern(t, b.url(), "", "tasks/get", map[string]any{"taskId": id}); e != "" || got["status"] != "working" {
+		t.Fatalf("tasks/get on B: %v %s", got, e)
+	}
+	a.kill()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got, e := modern(t, b.url(), "", "tasks/get", map[string]any{"taskId": id})
+		if e != "" {
+			t.Fatalf("tasks/get on B: %s", e)
+		}
+		if got["status"] == "completed" {
+			if res, _ := got["result"].(map[string]any); !strings.Contains(firstText(res), `"moved"`) {
+				t.Errorf("result on B: %v", got["result"])
+			}
+			return
+		}
+		if got["status"] != "working" || time.Now().After(deadline) {
+			t.Fatalf("task on B after A's death: %v\n%s", got, b.logs())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
