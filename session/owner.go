@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/mooring-dev/mooring/store"
@@ -59,7 +60,13 @@ func (m *Manager) claim(ctx context.Context, id string) (uint64, error) {
 	defer cancel()
 	l, ok, err := o.Lease.AcquireLease(ctx, id, o.owner(), o.TTL)
 	if err != nil {
-		m.log.Warn("session lease unavailable; serving it here", "session", id, "err", err)
+		level := slog.LevelWarn
+		if errors.Is(err, store.ErrUnavailable) {
+			// A store outage, which the store reports itself (loudly,
+			// once): a line per session and renewal would drown it.
+			level = slog.LevelDebug
+		}
+		m.log.Log(ctx, level, "session lease unavailable; serving it here", "session", id, "err", err)
 		return 0, nil
 	}
 	if ok {
