@@ -90,7 +90,7 @@ func TestTasks_Kill9(t *testing.T) {
 func TestTasks_TwoReplicasRedisKill9(t *testing.T) {
 	for _, retryable := range []bool{false, true} {
 		t.Run(fmt.Sprint("retryable=", retryable), func(t *testing.T) {
-			args := append(redisArgs(t), "--lease-ttl", "2s")
+			args := append(redisArgs(t), "--lease-ttl", "3s")
 			if retryable {
 				args = append(args, "--task-retryable", "slow_compute")
 			}

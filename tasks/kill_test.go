@@ -79,9 +79,9 @@ func killHelper(spec string) int {
 		}
 		st = r
 	}
-	// A lease of 2s renewed every 2/3s: the test watches it outlive
+	// A lease of 3s renewed every second: the test watches it outlive
 	// several renewals, even on a loaded machine.
-	m := tasks.NewManager(st, &tasks.Options{ReplicaID: "doomed", LeaseTTL: 2 * time.Second})
+	m := tasks.NewManager(st, &tasks.Options{ReplicaID: "doomed", LeaseTTL: 3 * time.Second})
 	tk, err := m.Create(ctx, &tasks.Task{Scope: "s", Tool: "slow", Retryable: f[len(f)-1] == "true"}, func(ctx context.Context, _ *tasks.Task) ([]byte, error) {
 		<-ctx.Done()
 		return nil, ctx.Err()
