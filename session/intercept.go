@@ -4,9 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mooring-dev/mooring/backend"
 )
 
 // Interceptor answers some client requests of a session itself instead of
@@ -53,10 +57,16 @@ func (s *Session) answerWith(req *jsonrpc.Request, answer func(context.Context) 
 // backend is told with notifications/cancelled. Messages the backend sends
 // during the call go on the session's GET stream. The call counts as a
 // running request, so that the session is not evicted under it.
-func (s *Session) CallBackend(ctx context.Context, method string, params json.RawMessage) (*jsonrpc.Response, error) {
+//
+// related, if not nil, is added to the _meta of the requests and
+// notifications that the backend sends because of this call, where the
+// backend tells which call they belong to (in-process servers): a task's
+// io.modelcontextprotocol/related-task.
+func (s *Session) CallBackend(ctx context.Context, method string, params json.RawMessage, related map[string]any) (*jsonrpc.Response, error) {
 	s.running.Add(1)
 	defer s.running.Add(-1)
-	id, _ := jsonrpc.MakeID("mooring-" + s.tag + "-" + randomHex(8))
+	name := "mooring-" + s.tag + "-" + randomHex(8)
+	id, _ := jsonrpc.MakeID(name)
 	ch := make(chan *jsonrpc.Response, 1)
 	s.mu.Lock()
 	if s.closed {
@@ -64,6 +74,14 @@ func (s *Session) CallBackend(ctx context.Context, method string, params json.Ra
 		return nil, ErrClosed
 	}
 	put(&s.internal, id, ch)
+	if related != nil {
+		put(&s.related, name, related)
+		defer func() {
+			s.mu.Lock()
+			delete(s.related, name)
+			s.mu.Unlock()
+		}()
+	}
 	s.mu.Unlock()
 	keep := false // a cancelled call's late response still finds its entry (and removes it)
 	defer func() {
@@ -73,7 +91,15 @@ func (s *Session) CallBackend(ctx context.Context, method string, params json.Ra
 			s.mu.Unlock()
 		}
 	}()
-	if err := s.conn.Send(ctx, &jsonrpc.Request{ID: id, Method: method, Params: params}); err != nil {
+	req := &jsonrpc.Request{ID: id, Method: method, Params: params}
+	if related != nil {
+		// The route of the call's messages (see backend.RouteHeader):
+		// no stream of the client's, so they go on the GET stream.
+		hdr := http.Header{}
+		hdr.Set(backend.RouteHeader, name)
+		req.Extra = &mcp.RequestExtra{Header: hdr}
+	}
+	if err := s.conn.Send(ctx, req); err != nil {
 		return nil, fmt.Errorf("session %s: %s: %w", s.id, method, err)
 	}
 	select {
@@ -115,4 +141,31 @@ func (m *Manager) Open(id string) *Session {
 		return e.s
 	}
 	return nil
+}
+
+// withMeta returns req with meta added to its params' _meta.
+func withMeta(req *jsonrpc.Request, meta map[string]any) *jsonrpc.Request {
+	var p map[string]json.RawMessage
+	if len(req.Params) > 0 && json.Unmarshal(req.Params, &p) != nil {
+		return req
+	}
+	if p == nil {
+		p = map[string]json.RawMessage{}
+	}
+	m := map[string]any{}
+	if raw, ok := p["_meta"]; ok {
+		_ = json.Unmarshal(raw, &m)
+	}
+	for k, v := range meta {
+		m[k] = v
+	}
+	var err error
+	if p["_meta"], err = json.Marshal(m); err != nil {
+		return req
+	}
+	params, err := json.Marshal(p)
+	if err != nil {
+		return req
+	}
+	return &jsonrpc.Request{ID: req.ID, Method: req.Method, Params: params, Extra: req.Extra}
 }

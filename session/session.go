@@ -74,6 +74,9 @@ type Session struct {
 	internal map[jsonrpc.ID]chan *jsonrpc.Response
 	closed   bool
 	done     chan struct{} // closed when the session closes
+	// related is the _meta that messages caused by a CallBackend call
+	// carry, by the call's route (intercept.go).
+	related map[string]map[string]any
 
 	// replaying is set while a restore replays the session's state into
 	// a fresh backend: what the backend says then is not for the client.
@@ -604,9 +607,13 @@ func (s *Session) serverMessage(ctx context.Context, req *jsonrpc.Request) error
 		id, _ := jsonrpc.MakeID(cid)
 		req = &jsonrpc.Request{ID: id, Method: req.Method, Params: req.Params}
 	}
+	meta := s.related[route]
 	s.mu.Unlock()
 	if req.Method == "notifications/cancelled" {
 		req = s.backendCancelled(req)
+	}
+	if meta != nil {
+		req = withMeta(req, meta)
 	}
 	data, err := jsonrpc.EncodeMessage(req)
 	if err != nil {

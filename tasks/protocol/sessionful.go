@@ -219,7 +219,8 @@ func (sf *Sessionful) call(s *session.Session, req *jsonrpc.Request) func(contex
 // runner makes the plain call on s's backend.
 func (sf *Sessionful) runner(s *session.Session) tasks.Runner {
 	return func(ctx context.Context, t *tasks.Task) ([]byte, error) {
-		resp, err := s.CallBackend(ctx, "tools/call", t.Params)
+		related := map[string]any{metaRelatedTask: map[string]string{"taskId": t.ID}}
+		resp, err := s.CallBackend(ctx, "tools/call", t.Params, related)
 		if err != nil {
 			return nil, err
 		}

@@ -112,7 +112,7 @@ func openSession(t *testing.T, url string) (*sessionClient, map[string]any) {
 	c := &sessionClient{url: url}
 	var init map[string]any
 	c.must(t, "initialize", map[string]any{
-		"protocolVersion": "2025-11-25", "capabilities": map[string]any{},
+		"protocolVersion": "2025-11-25", "capabilities": map[string]any{"elicitation": map[string]any{}},
 		"clientInfo": map[string]any{"name": "t", "version": "1"},
 	}, &init)
 	c.post(t, "notifications/initialized", map[string]any{})
@@ -257,5 +257,64 @@ func TestSessionful_CancelAndErrors(t *testing.T) {
 	}
 	if _, e := c.post(t, "tools/call", map[string]any{"name": "greet", "task": map[string]any{}}); e == nil || e.Code != -32601 {
 		t.Errorf("task call of greet = %+v, want -32601", e)
+	}
+}
+
+// A request the server sends the client during a task's call (here the
+// elicitation of confirm_delete) carries the related-task _meta; the
+// client's answer reaches the server and the task completes.
+func TestSessionful_ServerRequestOfTask(t *testing.T) {
+	url, st := newSessionful(t)
+	c, _ := openSession(t, url)
+	var created struct {
+		Task struct{ TaskID string } `json:"task"`
+	}
+	c.must(t, "tools/call", map[string]any{"name": "confirm_delete", "arguments": map[string]any{"filename": "f"}, "task": map[string]any{}}, &created)
+	id := created.Task.TaskID
+	var ask struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+		Params struct {
+			Meta map[string]struct {
+				TaskID string `json:"taskId"`
+			} `json:"_meta"`
+		} `json:"params"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for ask.Method == "" {
+		events, err := st.Log(context.Background(), c.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range events {
+			if bytes.Contains(ev.Data, []byte(`"elicitation/create"`)) {
+				_ = json.Unmarshal(ev.Data, &ask)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no elicitation/create on the session's streams")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := ask.Params.Meta["io.modelcontextprotocol/related-task"].TaskID; got != id {
+		t.Errorf("elicitation/create related-task = %q, want %q", got, id)
+	}
+	reply, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": ask.ID, "result": map[string]any{"action": "accept", "content": map[string]any{"confirm": true}}})
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(reply))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	req.Header.Set("Mcp-Session-Id", c.id)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var res struct {
+		Content []struct{ Text string } `json:"content"`
+	}
+	c.must(t, "tasks/result", map[string]any{"taskId": id}, &res)
+	if len(res.Content) != 1 || res.Content[0].Text != `Deleted "f".` {
+		t.Errorf("tasks/result = %+v", res)
 	}
 }

@@ -59,7 +59,7 @@ func (sf *Sessionful) learn(ctx context.Context, s *session.Session, name string
 		if cursor == "" {
 			params = json.RawMessage(`{}`)
 		}
-		resp, err := s.CallBackend(ctx, "tools/list", params)
+		resp, err := s.CallBackend(ctx, "tools/list", params, nil)
 		if err != nil || resp.Error != nil {
 			sf.log.Warn("tasks: tools/list for the task support of a tool", "tool", name, "err", err)
 			break
