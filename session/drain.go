@@ -103,6 +103,14 @@ func (m *Manager) unmarkDraining() {
 	}
 }
 
+// OwnerDraining reports whether the replica owner is marked draining.
+func (m *Manager) OwnerDraining(ctx context.Context, owner string) (bool, error) {
+	if m.own == nil {
+		return false, nil
+	}
+	return m.own.Lease.Draining(ctx, owner)
+}
+
 // TakeOver takes the lease of session id from owner, whose address refuses
 // connections: the process is gone (or no longer serves), so nothing waits
 // for its lease to run out. The new lease has a new fencing token, which
@@ -113,7 +121,7 @@ func (m *Manager) TakeOver(ctx context.Context, id, owner string) (bool, error) 
 	if m.own == nil || owner == m.own.owner() {
 		return false, nil
 	}
-	draining, err := m.own.Lease.Draining(ctx, owner)
+	draining, err := m.OwnerDraining(ctx, owner)
 	if err != nil {
 		return false, fmt.Errorf("session %s: is its owner %s draining: %w", id, owner, err)
 	}

@@ -241,8 +241,15 @@ func (s *Session) Call(ctx context.Context, req *jsonrpc.Request, opts CallOptio
 		s.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if _, dup := s.calls[req.ID]; dup {
+	if c, dup := s.calls[req.ID]; dup {
 		s.mu.Unlock()
+		if c.method == req.Method && bytes.Equal(c.params, req.Params) && !c.json && !opts.JSON {
+			// The same request again while it runs: the client (or a
+			// balancer, or the replica that forwarded it) sent it once
+			// more after a connection broke. Its answer is the running
+			// call's stream, from the start.
+			return s.rejoin(ctx, c.stream)
+		}
 		return nil, fmt.Errorf("%w: %v", ErrDuplicateID, req.ID.Raw())
 	}
 	s.nextSeq++
@@ -292,6 +299,26 @@ func (s *Session) Call(ctx context.Context, req *jsonrpc.Request, opts CallOptio
 		s.dropCall(req.ID, c)
 		return s.callAgain(ctx, req, opts, fmt.Errorf("session %s: send to backend: %w", s.id, err))
 	}
+	return sub, nil
+}
+
+// rejoin attaches a new writer to the stream of a call in flight: what the
+// stream logged so far is replayed first (Sub.Take returns it before the
+// live events), then its live events follow, without repeats.
+func (s *Session) rejoin(ctx context.Context, st *Stream) (*Sub, error) {
+	sub := newSub(st)
+	st.attach(sub)
+	replay, err := s.m.store.After(ctx, s.id, store.EventID{Stream: st.id})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		sub.Close()
+		return nil, fmt.Errorf("session %s: replay of a resent request's stream: %w", s.id, err)
+	}
+	sub.mu.Lock()
+	sub.replay = replay
+	if n := len(replay); n > 0 {
+		sub.after = replay[n-1].ID.Seq
+	}
+	sub.mu.Unlock()
 	return sub, nil
 }
 

@@ -207,10 +207,13 @@ type Sub struct {
 
 	mu    sync.Mutex // guards the fields below
 	queue []store.Event
-	after uint64 // events at or below this seq were replayed already
-	ended bool
-	final bool          // the stream's last event is in queue
-	retry time.Duration // reconnection hint when ended by the server
+	// replay is what the log held when the writer attached (a resent
+	// request): Take returns it first.
+	replay []store.Event
+	after  uint64 // events at or below this seq were replayed already
+	ended  bool
+	final  bool          // the stream's last event is in queue
+	retry  time.Duration // reconnection hint when ended by the server
 }
 
 func newSub(st *Stream) *Sub {
@@ -262,6 +265,10 @@ func (s *Sub) Take() (events []store.Event, over bool, retry time.Duration) {
 		n++
 	}
 	events = events[n:]
+	if s.replay != nil {
+		events = append(s.replay, events...)
+		s.replay = nil
+	}
 	return events, s.ended || s.final, s.retry
 }
 
@@ -270,7 +277,7 @@ func (s *Sub) Take() (events []store.Event, over bool, retry time.Duration) {
 func (s *Sub) Answered() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.final && len(s.queue) == 0
+	return s.final && len(s.queue) == 0 && s.replay == nil
 }
 
 // Prime logs the stream's priming event now if it still waits for the

@@ -1,9 +1,11 @@
 package transport_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -293,5 +295,66 @@ func TestForward_DrainingOwnerIsWaitedFor(t *testing.T) {
 	<-drained
 	if l := lease(t, srv, sid); !strings.HasSuffix(l, " "+b.url) {
 		t.Errorf("lease %q after the drain, want b (%s)", l, b.url)
+	}
+}
+
+// A call sent again while it runs (a connection broke, and the client, a
+// balancer or the forwarding replica sent it once more) is the same call:
+// its answer is the running call's stream, replayed from the start, not a
+// 400 "request id already in use" (which go-sdk's client takes for a dead
+// session) nor a second run.
+func TestResend_RejoinsRunningCall(t *testing.T) {
+	e := newEnv(t, nil)
+	sid := e.initialize(t)
+	first := e.do(t, rawReq{method: http.MethodPost, headers: map[string]string{"Mcp-Session-Id": sid}, body: slowCall(500)})
+	if first.StatusCode != http.StatusOK {
+		t.Fatalf("first: status %d", first.StatusCode)
+	}
+	primed := readEvents(t, first.Body, 1)[0]
+	first.Body.Close() // the connection breaks
+
+	got := post(t, e, sid, slowCall(500))
+	if !strings.Contains(got, "id: "+primed.id+"\n") || !strings.Contains(got, `"result"`) {
+		t.Fatalf("the resent call's answer: %q; want the running call's stream from its priming event (%s) to its result", got, primed.id)
+	}
+	if n := strings.Count(got, `"result"`); n != 1 {
+		t.Errorf("%d results, want 1", n)
+	}
+}
+
+// An owner that reads a forwarded call and dies before it answers: the
+// call may have run, so it is neither sent again nor answered 502 (which
+// go-sdk's client reports as a transport failure): the client gets the
+// clear "request interrupted" error for it, the same that the session's
+// next owner gives for a call its dead owner ran.
+func TestForward_CallLostWithItsOwnerIsInterrupted(t *testing.T) {
+	srv, rs := openRedis(t)
+	b := newReplica(t, rs, nil)
+	c := newReplica(t, rs, nil)
+	sid := c.initialize(t)
+	c.mgr.Close()
+
+	// The owner: reads one request and dies.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = http.ReadRequest(bufio.NewReader(conn))
+			conn.Close()
+		}
+	}()
+	if _, err := srv.Command("SET", "mooring:{"+sid+"}:lease", "99 http://"+ln.Addr().String()+"/mcp", "PX", "60000"); err != nil {
+		t.Fatal(err)
+	}
+	got := post(t, &b.env, sid, slowCall(0))
+	if !strings.Contains(got, `"id":7`) || !strings.Contains(got, "request interrupted") {
+		t.Fatalf("answer %q, want the call's interruption error", got)
 	}
 }

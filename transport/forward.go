@@ -117,6 +117,13 @@ func (h *Handler) withSession(w http.ResponseWriter, r *http.Request, sid string
 		if res.sent || res.err != nil {
 			return res.err
 		}
+		if res.lost != nil {
+			if err := h.lost(ctx, r, body, re.OwnerURL, res.lost); err != nil {
+				return err
+			}
+			// Safe to send again: a GET, a DELETE, a notification, or
+			// a call that the draining owner never read.
+		}
 		wait := "session owner unreachable; waiting for its lease to run out"
 		switch {
 		case res.draining:
@@ -152,13 +159,52 @@ func (h *Handler) withSession(w http.ResponseWriter, r *http.Request, sid string
 	}
 }
 
+// lost decides about a request that reached the owner without an answer
+// coming back: nil if it may be sent again, else the error to answer with.
+// A call may have run (its owner died, or broke the connection, while it
+// ran): it is answered as interrupted, the clear error that the session's
+// next owner gives the client for a call that its dead owner ran, never
+// run twice. Other requests are safe to repeat, and so is any request that
+// a draining owner dropped: it reads no new request.
+func (h *Handler) lost(ctx context.Context, r *http.Request, body []byte, owner string, cause error) error {
+	req, ok := decodeCall(r, body)
+	if !ok {
+		return nil
+	}
+	if draining, err := h.m.OwnerDraining(ctx, owner); err == nil && draining {
+		return nil
+	}
+	h.log.Warn("the replica that owns the session failed during a call: answered as interrupted", "session", r.Header.Get("Mcp-Session-Id"), "owner", owner, "err", cause)
+	return &httpError{
+		status: http.StatusOK, code: session.CodeInterrupted, id: req.ID, cause: cause,
+		msg: "request interrupted: the server that handled it stopped before answering; retry it",
+	}
+}
+
+// decodeCall returns the JSON-RPC call that a POST carries.
+func decodeCall(r *http.Request, body []byte) (*jsonrpc.Request, bool) {
+	if r.Method != http.MethodPost {
+		return nil, false
+	}
+	msg, err := decodeMessage(body)
+	if err != nil {
+		return nil, false
+	}
+	req, ok := msg.(*jsonrpc.Request)
+	return req, ok && req.IsCall()
+}
+
 // forwardResult says how a forwarded request went: sent (an answer, or an
 // error, was written), or not sent because the owner refused the
 // connection (refused), said it no longer serves the session (draining),
-// or could not be reached otherwise.
+// could not be reached otherwise, or may have read it and did not answer
+// (lost).
 type forwardResult struct {
 	sent, refused, draining bool
 	err                     error
+	// lost: the request reached the owner, which may have read it, and no
+	// answer came back (nothing was written).
+	lost error
 }
 
 // forward passes r to the owner and copies its answer back, streaming. It
@@ -170,19 +216,20 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, body []byte,
 	// Its own context, so that a drain can end the stream from the owner.
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	resp, err := f.send(ctx, r, body, ownerURL)
+	resp, resent, err := f.send(ctx, r, body, ownerURL)
 	if err != nil {
 		if r.Context().Err() != nil {
 			return forwardResult{sent: true, err: r.Context().Err()}
 		}
 		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
+		refused := errors.As(err, &op) && op.Op == "dial" && errors.Is(err, syscall.ECONNREFUSED)
+		if errors.As(err, &op) && op.Op == "dial" && !resent {
 			// Never reached the owner: safe to wait and retry.
-			return forwardResult{refused: errors.Is(err, syscall.ECONNREFUSED)}
+			return forwardResult{refused: refused}
 		}
-		// The owner may have received the request: running it again here
-		// could do its work twice.
-		return forwardResult{sent: true, err: &httpError{status: http.StatusBadGateway, code: jsonrpc.CodeInternalError, msg: "the replica that owns this session failed during the request; retry", cause: fmt.Errorf("forwarding to %s: %w", ownerURL, err)}}
+		// The owner may have read the request (and died, or broke the
+		// connection): withSession decides.
+		return forwardResult{refused: refused, lost: fmt.Errorf("forwarding to %s: %w", ownerURL, err)}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get(DrainingHeader) != "" {
@@ -209,21 +256,26 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, body []byte,
 // connection before any answer (the owner closed the connection as it was
 // reused: it drains, or its idle timeout ran out) was never read by the
 // owner, and is sent once more on a fresh connection.
-func (f *forwarder) send(ctx context.Context, r *http.Request, body []byte, ownerURL string) (*http.Response, error) {
+//
+// It reports whether it sent the request twice. Should the owner have read
+// it after all, the second copy finds the call running and rejoins its
+// stream (session.Session.Call).
+func (f *forwarder) send(ctx context.Context, r *http.Request, body []byte, ownerURL string) (*http.Response, bool, error) {
 	var reused bool
 	trace := &httptrace.ClientTrace{GotConn: func(c httptrace.GotConnInfo) { reused = c.Reused }}
 	req, err := newForwardRequest(httptrace.WithClientTrace(ctx, trace), r, body, ownerURL)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	resp, err := f.pooled.Do(req)
 	if err == nil || !reused || !closedUnread(err) || ctx.Err() != nil {
-		return resp, err
+		return resp, false, err
 	}
 	if req, err = newForwardRequest(ctx, r, body, ownerURL); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return f.fresh.Do(req)
+	resp, err = f.fresh.Do(req)
+	return resp, true, err
 }
 
 func newForwardRequest(ctx context.Context, r *http.Request, body []byte, ownerURL string) (*http.Request, error) {
