@@ -31,9 +31,10 @@ import (
 // to the next replica. Like a production balancer it passes a request on
 // to the next replica when the one it picked did not take it: the
 // connection was refused (the replica is down or draining), or a kept-alive
-// connection was found closed before anything was answered. Anything else
-// (a replica that dies mid-answer) reaches the client as it happened: a
-// 502, or a stream that breaks.
+// connection was found closed before anything was answered; and a GET that
+// got no answer (idempotent: nginx's proxy_next_upstream default). Anything
+// else (a replica that dies mid-answer) reaches the client as it happened:
+// a 502, or a stream that breaks.
 type balancer struct {
 	targets []string // host:port of each replica
 	next    atomic.Uint64
@@ -83,9 +84,11 @@ func (b *balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			var op *net.OpError
-			if (errors.As(err, &op) && op.Op == "dial") || (reused && closedBeforeAnswer(err)) {
+			if (errors.As(err, &op) && op.Op == "dial") || (reused && closedBeforeAnswer(err)) || r.Method == http.MethodGet {
+				// The replica never took the request, or it is a GET,
+				// which may be sent again.
 				b.passedOn.Add(1)
-				continue // the replica never took the request
+				continue
 			}
 			b.failed.Add(1)
 			http.Error(w, "balancer: "+err.Error(), http.StatusBadGateway)
