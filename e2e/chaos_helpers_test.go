@@ -302,6 +302,7 @@ type tally struct {
 	lostSessions            int
 	errs                    map[string]int // failed calls by error text
 	failedBySession         map[string]int
+	notesOffBySession       map[string]int // lost and duplicated notifications
 }
 
 func (t tally) String() string {
@@ -315,7 +316,7 @@ func (t tally) String() string {
 // order.
 func (l *load) check(t *testing.T) tally {
 	t.Helper()
-	c := tally{errs: make(map[string]int), failedBySession: make(map[string]int)}
+	c := tally{errs: make(map[string]int), failedBySession: make(map[string]int), notesOffBySession: make(map[string]int)}
 	for _, lc := range l.clients {
 		lc.mu.Lock()
 		calls := slices.Clone(lc.calls)
@@ -334,6 +335,9 @@ func (l *load) check(t *testing.T) tally {
 				lost, dup := notesOff(r.progress, l.steps)
 				c.lostNotes += lost
 				c.dupNotes += dup
+				if lost+dup > 0 {
+					c.notesOffBySession[lc.sid] += lost + dup
+				}
 			}
 		}
 		last := l.call(lc, "last")

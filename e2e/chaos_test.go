@@ -62,17 +62,16 @@ func TestChaos_RollingRestarts(t *testing.T) {
 	}
 }
 
-// (b) kill -9 of a replica every 10 s (restarted a second later): only the
-// calls that were running on the killed replica fail, with the clear
-// "request interrupted" error; calls of sessions owned elsewhere resume
-// (their streams through the dead replica come back through another), the
-// sessions of the dead replica are taken over at once (its address refuses
-// connections), no notification is duplicated, no session is lost.
-//
-// slow_count is not idempotent: its interrupted calls keep the error. (The
-// re-run of idempotent calls after a crash is another part of issue 10;
-// once it lands, a call of an idempotent tool belongs in this load, with
-// the assertion that it completes.)
+// (b) kill -9 of a replica every 10 s (restarted a second later): the
+// sessions that the killed replica owned are taken over at once (its
+// address refuses connections), and their calls that were running there
+// are run again, since slow_count is idempotent (idempotentHint): every
+// call returns its result. Their progress notifications start over with
+// the re-run: only the killed replica's sessions may see repeats. Calls of
+// sessions owned elsewhere resume (their streams through the dead replica
+// come back through another) with every notification once. No session is
+// lost. A call that fails must fail with the clear "request interrupted"
+// error, and only in a session that the killed replica owned.
 func TestChaos_KillOwners(t *testing.T) {
 	const kills = 3
 	srv, args := chaosArgs(t)
@@ -101,9 +100,9 @@ func TestChaos_KillOwners(t *testing.T) {
 	if c.calls < chaosClients*10 {
 		t.Errorf("only %d calls: the load did not run", c.calls)
 	}
-	// At most every client's call in flight on the killed replica, per kill.
-	if c.failed > kills*chaosClients {
-		t.Errorf("%d calls failed, more than could have run on the killed replicas (%d)", c.failed, kills*chaosClients)
+	// slow_count is idempotent: its calls cut off by the crash ran again.
+	if c.failed > 0 {
+		t.Errorf("%d calls failed; the calls of an idempotent tool cut off by a crash are to be run again", c.failed)
 	}
 	for e := range c.errs {
 		if !strings.Contains(e, "interrupted") {
@@ -115,7 +114,12 @@ func TestChaos_KillOwners(t *testing.T) {
 			t.Errorf("%d calls of session %s failed, which no killed replica owned", n, sid)
 		}
 	}
-	if c.hung+c.lostNotes+c.dupNotes+c.lostSessions > 0 {
+	for sid, n := range c.notesOffBySession {
+		if !victims[sid] {
+			t.Errorf("%d notifications lost or repeated in session %s, which no killed replica owned", n, sid)
+		}
+	}
+	if c.hung+c.lostSessions > 0 {
 		t.Errorf("after kill -9: %s", c)
 	}
 }
