@@ -16,11 +16,11 @@ import (
 // counts are printed on stdout, for CI logs.
 
 const (
-	chaosClients = 12
-	chaosSteps   = 5
-	chaosEvery   = 60 * time.Millisecond
+	replicaLoadClients = 12
+	replicaLoadSteps   = 5
+	replicaLoadEvery   = 60 * time.Millisecond
 	// A call takes about 0.3 s; one that has no answer after this is hung.
-	chaosLimit = 30 * time.Second
+	replicaLoadLimit = 30 * time.Second
 )
 
 func chaosArgs(t *testing.T) (*redistest.Server, []string) {
@@ -37,7 +37,7 @@ func TestChaos_RollingRestarts(t *testing.T) {
 	_, args := chaosArgs(t)
 	rs := startReplicas(t, 3, args...)
 	lb := startBalancer(t, rs.addrs)
-	l := startLoad(t, lb.url(), chaosClients, chaosSteps, chaosEvery, chaosLimit)
+	l := startLoad(t, lb.url(), replicaLoadClients, replicaLoadSteps, replicaLoadEvery, replicaLoadLimit)
 
 	var drains []string
 	for range 2 {
@@ -54,7 +54,7 @@ func TestChaos_RollingRestarts(t *testing.T) {
 	c := l.check(t)
 	report(t, "rolling-restarts", c, fmt.Sprintf("restarts=%d drains=[%s] balancer_502=%d balancer_passed_on=%d",
 		len(drains), strings.Join(drains, " "), lb.failed.Load(), lb.passedOn.Load()))
-	if c.calls < chaosClients*10 {
+	if c.calls < replicaLoadClients*10 {
 		t.Errorf("only %d calls: the load did not run", c.calls)
 	}
 	if c.failed+c.hung+c.lostNotes+c.dupNotes+c.lostSessions > 0 || lb.failed.Load() > 0 {
@@ -77,7 +77,7 @@ func TestChaos_KillOwners(t *testing.T) {
 	srv, args := chaosArgs(t)
 	rs := startReplicas(t, 3, args...)
 	lb := startBalancer(t, rs.addrs)
-	l := startLoad(t, lb.url(), chaosClients, chaosSteps, chaosEvery, chaosLimit)
+	l := startLoad(t, lb.url(), replicaLoadClients, replicaLoadSteps, replicaLoadEvery, replicaLoadLimit)
 
 	// The sessions that a killed replica owned: only their calls may fail.
 	victims := make(map[string]bool)
@@ -97,7 +97,7 @@ func TestChaos_KillOwners(t *testing.T) {
 
 	c := l.check(t)
 	report(t, "kill-owners", c, fmt.Sprintf("kills=%d balancer_502=%d balancer_passed_on=%d", kills, lb.failed.Load(), lb.passedOn.Load()))
-	if c.calls < chaosClients*10 {
+	if c.calls < replicaLoadClients*10 {
 		t.Errorf("only %d calls: the load did not run", c.calls)
 	}
 	// slow_count is idempotent: its calls cut off by the crash ran again.
