@@ -18,7 +18,8 @@ const drainPoll = 20 * time.Millisecond
 // Drain hands this process's sessions over, for a shutdown that nobody
 // notices: from now on no session is created or restored here; a session
 // with no request in flight is closed at once, the others as soon as their
-// requests are answered, or all that remain when ctx ends. Each closed
+// requests are answered, or all that remain when ctx ends (see also
+// AdmitWhileDraining). Each closed
 // session's open streams end with the retry hint retry after an event id
 // that their clients resume from, and its lease is released so that
 // another replica takes the session at once. While it drains, the replica
@@ -37,8 +38,9 @@ func (m *Manager) Drain(ctx context.Context, retry time.Duration) {
 	for {
 		m.mu.Lock()
 		live := m.liveLocked()
+		left := len(m.sessions) // restores under way too
 		m.mu.Unlock()
-		if len(live) == 0 {
+		if left == 0 {
 			return
 		}
 		late := ctx.Err() != nil
@@ -59,6 +61,18 @@ func (m *Manager) Drain(ctx context.Context, retry time.Duration) {
 		case <-ctx.Done():
 		}
 	}
+}
+
+type admitKey struct{}
+
+// AdmitWhileDraining marks ctx as a request's that reached this replica
+// directly while it drains (it had read the request before it stopped
+// reading): Get restores its session here rather than refusing it, and
+// Drain hands it over once the request is answered. Requests that another
+// replica forwarded are not admitted: that replica restores the session
+// itself.
+func AdmitWhileDraining(ctx context.Context) context.Context {
+	return context.WithValue(ctx, admitKey{}, true)
 }
 
 // BeginDrain is the start of Drain: no session is created or restored

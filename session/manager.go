@@ -235,7 +235,7 @@ func (m *Manager) Store() store.Store { return m.store }
 // session is stored once its initialize request is answered.
 func (m *Manager) Create(ctx context.Context) (*Session, error) {
 	m.mu.Lock()
-	draining := m.draining
+	draining := m.draining && ctx.Value(admitKey{}) == nil
 	var evict *Session
 	var err error
 	if !draining {
@@ -304,7 +304,7 @@ func (m *Manager) Get(ctx context.Context, id string) (*Session, error) {
 		m.mu.Unlock()
 		return nil, fmt.Errorf("%w: %s (ended)", ErrNotFound, id)
 	}
-	if e == nil && m.draining {
+	if e == nil && m.draining && ctx.Value(admitKey{}) == nil {
 		m.mu.Unlock()
 		return nil, fmt.Errorf("%w: session %s is not restored here", ErrDraining, id)
 	}

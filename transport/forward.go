@@ -78,10 +78,16 @@ func (h *Handler) withSession(w http.ResponseWriter, r *http.Request, sid string
 		return fmt.Errorf("%w: malformed id", session.ErrNotFound)
 	}
 	ctx := r.Context()
+	getCtx := ctx
+	if r.Header.Get(ForwardedHeader) == "" {
+		// Read by a draining replica just as it stopped reading: served
+		// here (session.AdmitWhileDraining), not refused.
+		getCtx = session.AdmitWhileDraining(ctx)
+	}
 	deadline := time.Now().Add(h.opts.OwnerWait)
 	var logged bool
 	for {
-		s, err := h.m.Get(ctx, sid)
+		s, err := h.m.Get(getCtx, sid)
 		var re *session.RemoteError
 		if !errors.As(err, &re) {
 			if err != nil {

@@ -291,7 +291,9 @@ func (h *Handler) initialize(w http.ResponseWriter, r *http.Request, req *jsonrp
 	if err := h.m.CheckInitialize(req.Params); err != nil {
 		return &httpError{status: http.StatusRequestEntityTooLarge, code: jsonrpc.CodeInvalidParams, msg: err.Error(), id: req.ID}
 	}
-	s, err := h.m.Create(r.Context())
+	// initialize is never forwarded: one that a draining replica read
+	// is served, and its session handed over once it is answered.
+	s, err := h.m.Create(session.AdmitWhileDraining(r.Context()))
 	if err != nil {
 		return err
 	}
