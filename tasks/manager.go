@@ -129,6 +129,7 @@ type Manager struct {
 // run is a task running here.
 type run struct {
 	attempt int
+	ctx     context.Context // the runner's; ends on cancel, lease loss, Close
 	cancel  context.CancelCauseFunc
 	// last is the task as this run last wrote it (nil: unknown), the
 	// starting point of its next write. Used by the run's renewals, then
@@ -252,7 +253,7 @@ func (m *Manager) Create(ctx context.Context, t *Task, run Runner) (*Task, error
 	}
 	stored, err := m.st.CreateTask(ctx, rec)
 	if err != nil {
-		m.unregister(nt.ID, r)
+		m.abort(nt.ID, r)
 		return nil, fmt.Errorf("tasks: create task: %w", err)
 	}
 	nt.Version = stored.Version

@@ -284,3 +284,42 @@ func TestManager_Drain(t *testing.T) {
 		t.Fatalf("after Drain: %+v", got)
 	}
 }
+
+// slowCreate holds CreateTask until released.
+type slowCreate struct {
+	*memstore.Store
+	entered, release chan struct{}
+}
+
+func (s *slowCreate) CreateTask(ctx context.Context, r store.TaskRecord) (store.TaskRecord, error) {
+	close(s.entered)
+	<-s.release
+	return s.Store.CreateTask(ctx, r)
+}
+
+// Close while a Create is between its claim and its start: Close waits
+// for it, the runner never runs on, and the task's lease is given up.
+func TestManager_CloseDuringCreate(t *testing.T) {
+	st := &slowCreate{Store: memstore.New(nil), entered: make(chan struct{}), release: make(chan struct{})}
+	m := tasks.NewManager(st, &tasks.Options{SweepInterval: -1})
+	ctx := ctxT(t)
+	created := make(chan *tasks.Task, 1)
+	go func() {
+		tk, err := m.Create(ctx, &tasks.Task{Scope: "s"}, blockForever)
+		if err != nil {
+			t.Error(err)
+		}
+		created <- tk
+	}()
+	<-st.entered
+	closed := make(chan struct{})
+	go func() { m.Close(); close(closed) }()
+	time.Sleep(50 * time.Millisecond) // Close is waiting for the claim
+	close(st.release)
+	<-closed
+	tk := <-created
+	got, err := tasks.Read(ctx, st, tk.ID)
+	if err != nil || got.Status != tasks.Working || !got.LeaseUntil.IsZero() {
+		t.Fatalf("after Close: %+v %v; want working with its lease given up", got, err)
+	}
+}

@@ -18,9 +18,12 @@ const writeTimeout = 10 * time.Second
 // settleFor is how long a runner's outcome waits for a store that is away.
 const settleFor = time.Minute
 
-// register claims the task for a runner here, before the store says so.
-// One run per task at a time: a second claim (a duplicate id, or two
-// settles of one dead task racing) gets store.ErrConflict.
+// register claims the task for a runner here, before the store says so,
+// with the context the runner will run under (so that Cancel and Close
+// can end it even before it starts), and counts it in m.wg. One run per
+// task at a time: a second claim (a duplicate id, or two settles of one
+// dead task racing) gets store.ErrConflict. The claim ends with start, or
+// with abort.
 func (m *Manager) register(id string, attempt int) (*run, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -31,8 +34,17 @@ func (m *Manager) register(id string, attempt int) (*run, error) {
 		return nil, fmt.Errorf("tasks: %w: task %q runs here already", store.ErrConflict, id)
 	}
 	r := &run{attempt: attempt}
+	r.ctx, r.cancel = context.WithCancelCause(m.ctx)
 	m.running[id] = r
+	m.wg.Add(1)
 	return r, nil
+}
+
+// abort gives up a claim that will not run (its store write failed).
+func (m *Manager) abort(id string, r *run) {
+	r.cancel(nil)
+	m.unregister(id, r)
+	m.wg.Done()
 }
 
 func (m *Manager) unregister(id string, r *run) {
@@ -43,18 +55,9 @@ func (m *Manager) unregister(id string, r *run) {
 	m.mu.Unlock()
 }
 
-// start runs the task in a goroutine owned by the Manager.
+// start runs a registered task in a goroutine owned by the Manager.
 func (m *Manager) start(t *Task, r *run, runner Runner) {
-	ctx, cancel := context.WithCancelCause(m.ctx)
-	m.mu.Lock()
-	r.cancel = cancel
-	closed := m.closed
-	m.mu.Unlock()
-	if closed {
-		cancel(errShutdown)
-	}
-	m.wg.Add(1)
-	go m.execute(ctx, cancel, t.clone(), r, runner)
+	go m.execute(r.ctx, r.cancel, t.clone(), r, runner)
 }
 
 func (m *Manager) execute(ctx context.Context, cancel context.CancelCauseFunc, t *Task, r *run, runner Runner) {

@@ -67,7 +67,7 @@ func (m *Manager) settleDead(ctx context.Context, seen *Task) (*Task, error) {
 	})
 	if runner != nil {
 		if err != nil || t.Runner != m.self {
-			m.unregister(seen.ID, r)
+			m.abort(seen.ID, r)
 		} else {
 			m.log.Info("tasks: re-running a task whose process stopped", "task", t.ID, "attempt", t.Attempts)
 			if seen.Status == Working && m.o.Metrics != nil {
