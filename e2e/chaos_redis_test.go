@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	neturl "net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,7 +18,7 @@ import (
 )
 
 // Chaos, scenario (c): Redis killed (SIGKILL) and restarted under load,
-// with each fallback mode. Clients call slow_count with progress in a loop
+// with each fallback mode, three replicas behind a round-robin balancer. Clients call slow_count with progress in a loop
 // and new clients arrive all along. The promise checked:
 //   - every request is answered within answerBound during the outage (its
 //     result or an error), none hangs;
@@ -34,9 +36,10 @@ func TestChaos_RedisKilled(t *testing.T) {
 }
 
 const (
-	answerBound  = 5 * time.Second
-	chaosClients = 6
-	chaosSteps   = 5 // slow_count's count per call
+	chaosReplicas = 3
+	answerBound   = 5 * time.Second
+	chaosClients  = 6
+	chaosSteps    = 5 // slow_count's count per call
 )
 
 // chaosTally counts what the clients saw.
@@ -121,9 +124,19 @@ func chaosCall(tl *chaosTally, cs *mcp.ClientSession, pr *progressByToken, tok s
 
 func chaosRedisKilled(t *testing.T, mode string) {
 	srv := redistest.Start(t, redistest.AppendOnly())
-	addr := freeAddr(t)
-	start(t, addr, "--store", "redis", "--redis-url", srv.URL(), "--store-fallback", mode)
-	url := "http://" + addr + "/mcp"
+	// Three replicas behind a load balancer that is not sticky.
+	lb := &roundRobin{hits: make(map[string]int)}
+	var addrs []string
+	for range chaosReplicas {
+		addr := freeAddr(t)
+		start(t, addr, "--store", "redis", "--redis-url", srv.URL(), "--store-fallback", mode, "--lease-ttl", "3s")
+		u, _ := neturl.Parse("http://" + addr)
+		lb.targets = append(lb.targets, u)
+		addrs = append(addrs, addr)
+	}
+	front := httptest.NewServer(lb)
+	t.Cleanup(front.Close)
+	url := front.URL + "/mcp"
 	tl := &chaosTally{sessions: make(map[string]*mcp.ClientSession)}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -194,7 +207,9 @@ func chaosRedisKilled(t *testing.T, mode string) {
 
 	if mode == "memory" {
 		// Sessions made during the outage move to Redis on recovery.
-		waitReadyz(t, addr, "healthy", 60*time.Second)
+		for _, addr := range addrs {
+			waitReadyz(t, addr, "healthy", 60*time.Second)
+		}
 	}
 	present := 0
 	for id, cs := range tl.sessions {
@@ -213,8 +228,8 @@ func chaosRedisKilled(t *testing.T, mode string) {
 			present++
 		}
 	}
-	report := fmt.Sprintf("chaos (c) Redis SIGKILL 4s, --store-fallback %s: calls %d ok, %d failed with an error, %d hung (> %v), %d lost notifications; new clients %d ok, %d refused, %d hung; sessions %d/%d present afterward; slowest answer %v",
-		mode, tl.ok, tl.failed, tl.hung, answerBound, tl.lost, tl.newOK, tl.newFailed, tl.newHung, present, len(tl.sessions), tl.slowest.Round(time.Millisecond))
+	report := fmt.Sprintf("chaos (c) Redis SIGKILL 4s, %d replicas behind round-robin, --store-fallback %s: calls %d ok, %d failed with an error, %d hung (> %v), %d lost notifications; new clients %d ok, %d refused, %d hung; sessions %d/%d present afterward; slowest answer %v",
+		chaosReplicas, mode, tl.ok, tl.failed, tl.hung, answerBound, tl.lost, tl.newOK, tl.newFailed, tl.newHung, present, len(tl.sessions), tl.slowest.Round(time.Millisecond))
 	t.Log(report)
 	fmt.Println(report)
 	for _, e := range tl.firstErrs {
