@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"path"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mooring-dev/mooring/backend"
+	"github.com/mooring-dev/mooring/store"
 )
 
 // Calls cut off by a crash are re-run where that is safe. A tools/call is
@@ -214,4 +216,92 @@ func (st *Stream) seenProgress(req *jsonrpc.Request) bool {
 		Progress float64 `json:"progress"`
 	}
 	return json.Unmarshal(req.Params, &p) == nil && p.Progress <= st.progressFloor
+}
+
+// interruptOrphans answers, on its own stream, every request that was opened
+// in the log but never answered: the process serving it is gone. One read of
+// the whole log finds them.
+func (s *Session) interruptOrphans(ctx context.Context) error {
+	events, err := s.m.store.Log(ctx, s.id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, o := range openRequests(events) {
+		if o.rerun != nil && s.rerun(ctx, o) {
+			continue
+		}
+		resp := &jsonrpc.Response{ID: o.id, Error: &jsonrpc.Error{
+			Code:    CodeInterrupted,
+			Message: "request interrupted: the server that handled it stopped before answering; retry it",
+		}}
+		data, err := jsonrpc.EncodeMessage(resp)
+		if err != nil {
+			return err
+		}
+		if _, err := s.m.store.Append(s.fenced(ctx), s.id, o.stream, data); err != nil {
+			return err
+		}
+		s.m.log.Warn("request interrupted by a restart", "session", s.id, "stream", o.stream, "id", o.id.Raw())
+	}
+	return nil
+}
+
+type openReq struct {
+	stream string
+	id     jsonrpc.ID
+	rerun  *markerRequest // the request, if it is safe to send again
+	// progress is the highest progress value logged for a request to
+	// re-run: the client has seen up to there.
+	progress float64
+}
+
+// openRequests reads a session's log and returns the requests whose stream
+// was opened (its marker is there) but holds no response. A stream whose
+// marker the cap removed is left alone: its start is unknown.
+func openRequests(events []store.Event) []openReq {
+	var open []openReq
+	index := make(map[string]int) // stream -> position in open
+	for _, ev := range events {
+		if IsMarker(ev.Data) {
+			raw, rerun := parseMarker(ev.Data)
+			if raw == nil {
+				continue // the GET stream's markers carry no request
+			}
+			id, err := jsonrpc.MakeID(raw)
+			if err != nil || !id.IsValid() {
+				continue
+			}
+			index[ev.ID.Stream] = len(open)
+			open = append(open, openReq{stream: ev.ID.Stream, id: id, rerun: rerun})
+			continue
+		}
+		i, ok := index[ev.ID.Stream]
+		if !ok {
+			continue
+		}
+		if open[i].rerun != nil {
+			if p, ok := progressValue(ev.Data); ok {
+				open[i].progress = max(open[i].progress, p)
+				continue
+			}
+		}
+		if !bytes.Contains(ev.Data, []byte(`"id"`)) {
+			continue
+		}
+		if msg, err := jsonrpc.DecodeMessage(ev.Data); err == nil {
+			if r, ok := msg.(*jsonrpc.Response); ok && r.ID == open[i].id {
+				open[i].stream = "" // answered
+			}
+		}
+	}
+	out := open[:0]
+	for _, o := range open {
+		if o.stream != "" {
+			out = append(out, o)
+		}
+	}
+	return out
 }
