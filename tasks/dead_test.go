@@ -193,3 +193,28 @@ func TestDeadRunner_ReRunCounted(t *testing.T) {
 		t.Fatalf("counted %v; want one working (the re-run) and one completed", met.n)
 	}
 }
+
+// A task that waited for input when its process died runs again as
+// working, without the dead run's pending input requests.
+func TestDeadRunner_ReRunDropsPendingInput(t *testing.T) {
+	st := memstore.New(nil)
+	ctx := ctxT(t)
+	a := newManager(t, st, &tasks.Options{LeaseTTL: 200 * time.Millisecond, SweepInterval: -1})
+	tk, _ := a.Create(ctx, &tasks.Task{Scope: "s", Retryable: true}, blockForever)
+	if _, err := a.Update(ctx, tk.ID, "s", func(t *tasks.Task) error {
+		t.Status, t.InputRequests = tasks.InputRequired, []byte(`{"q":{}}`)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	a.Abandon()
+	b := newManager(t, st, &tasks.Options{LeaseTTL: 200 * time.Millisecond, SweepInterval: -1})
+	b.SetRunnerFor(func(*tasks.Task) tasks.Runner { return blockForever })
+	got, err := b.WaitUntil(ctx, tk.ID, "s", func(t *tasks.Task) bool { return t.Attempts == 2 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != tasks.Working || got.InputRequests != nil {
+		t.Fatalf("re-run: %+v", got)
+	}
+}

@@ -53,6 +53,7 @@ func (m *Manager) settleDead(ctx context.Context, seen *Task) (*Task, error) {
 		cur.UpdatedAt = now
 		if runner != nil {
 			cur.Status, cur.Runner, cur.LeaseUntil = Working, m.self, now.Add(m.o.LeaseTTL)
+			cur.InputRequests = nil // the new run asks again if it needs to
 			cur.Attempts++
 			cur.StatusMessage = fmt.Sprintf("The process running the task stopped; running it again (attempt %d of %d).", cur.Attempts, m.o.MaxAttempts)
 			return true, nil
