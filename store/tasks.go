@@ -57,7 +57,8 @@ type TaskRecord struct {
 // Every method is safe for concurrent use, by goroutines of one process and
 // (Redis) by several processes on one store; it honours ctx. A method that
 // returns nil has made its write durable as far as the backend goes (bolt:
-// synced to disk; Redis: acknowledged by the server; memory: until the
+// synced to disk; Redis: acknowledged by the server, which keeps it as its
+// persistence settings say, see docs/deployment.md; memory: until the
 // process ends). Errors are the sentinels (ErrNotFound, ErrExists,
 // ErrConflict, ErrBadTask, ErrClosed, ErrUnavailable), wrapped with
 // context, or the backend's own I/O errors.
