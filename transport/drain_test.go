@@ -395,3 +395,60 @@ func TestDrain_ServesRequestsItRead(t *testing.T) {
 		t.Errorf("%d sessions left after the drain", n)
 	}
 }
+
+// An owner that hangs (its process stopped: connections are accepted and
+// never answered) keeps its sessions only until its lease runs out: a
+// request waiting on it gives up after OwnerTimeout (the lease TTL in
+// mooring serve) and is then served here, within the lease, instead of
+// after a fixed 10 s.
+func TestForward_HungOwnerLosesItsSessionsWithItsLease(t *testing.T) {
+	srv, rs := openRedis(t)
+	b := newReplica(t, rs, &transport.Options{OwnerTimeout: time.Second})
+	c := newReplica(t, rs, nil)
+	sid := c.initialize(t)
+	c.mgr.Close()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 16)
+	defer func() {
+		ln.Close()
+		for c := range accepted {
+			c.Close()
+		}
+	}()
+	go func() {
+		defer close(accepted)
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- conn // accepted, never answered
+		}
+	}()
+	// The hung owner's lease, renewed for the last time just now.
+	if _, err := srv.Command("SET", "mooring:{"+sid+"}:lease", "99 http://"+ln.Addr().String()+"/mcp", "PX", "1500"); err != nil {
+		t.Fatal(err)
+	}
+	// Five times the lease, and less than the fixed 10 s it was before.
+	ctx, cancel := context.WithTimeout(context.Background(), 7500*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.url, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Mcp-Session-Id", sid)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET while the owner hangs: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET while the owner hangs: status %d", resp.StatusCode)
+	}
+	if l := lease(t, srv, sid); !strings.HasSuffix(l, " "+b.url) {
+		t.Errorf("lease %q, want b (%s)", l, b.url)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -48,7 +49,28 @@ type forwarder struct {
 	fresh  *http.Client // one connection per request: for the resend
 }
 
-var forwardSSE, forwardJSON = newForwarder(10 * time.Second), newForwarder(0)
+// DefaultOwnerTimeout is the default of Options.OwnerTimeout.
+const DefaultOwnerTimeout = 10 * time.Second
+
+// Forwarders of every handler's JSON-mode POSTs (no header timeout), and
+// of the rest, by header timeout: shared, so that handlers share their
+// connections to the owners.
+var (
+	forwardJSON  = newForwarder(0)
+	forwardersMu sync.Mutex
+	forwarders   = make(map[time.Duration]*forwarder)
+)
+
+func forwarderFor(headerTimeout time.Duration) *forwarder {
+	forwardersMu.Lock()
+	defer forwardersMu.Unlock()
+	f := forwarders[headerTimeout]
+	if f == nil {
+		f = newForwarder(headerTimeout)
+		forwarders[headerTimeout] = f
+	}
+	return f
+}
 
 func newForwarder(headerTimeout time.Duration) *forwarder {
 	tr := func(keepAlive bool) *http.Client {
@@ -115,7 +137,7 @@ func (h *Handler) withSession(w http.ResponseWriter, r *http.Request, sid string
 			// advertised URL that points at the balancer, would loop).
 			return statusError(http.StatusServiceUnavailable, "session %s is moving between replicas; retry", sid)
 		}
-		fw := forwardSSE
+		fw := forwarderFor(h.opts.OwnerTimeout)
 		if h.opts.Mode == JSON && r.Method == http.MethodPost {
 			fw = forwardJSON
 		}

@@ -79,6 +79,14 @@ type Options struct {
 	// replica does not answer waits to take it over. Default
 	// DefaultOwnerWait.
 	OwnerWait time.Duration
+	// OwnerTimeout bounds how long a request passed to the session's owner
+	// waits for the owner's answer to start (SSE answers and GET streams
+	// start within milliseconds): an owner that accepts connections but
+	// does not answer (hung, stopped) is given up on after it, and its
+	// session served here once its lease runs out. Set it to the lease
+	// TTL, so that a hung owner's sessions move within their lease.
+	// Default DefaultOwnerTimeout.
+	OwnerTimeout time.Duration
 	// Stateless serves the requests of the stateless era (MCP-Protocol-Version
 	// 2026-07-28, _meta versions, server/discover) on the same endpoint;
 	// see NewStateless. Nil: such requests get UnsupportedProtocolVersionError
@@ -119,6 +127,9 @@ func New(m *session.Manager, opts *Options) *Handler {
 	}
 	if h.opts.Retry <= 0 {
 		h.opts.Retry = DefaultRetry
+	}
+	if h.opts.OwnerTimeout <= 0 {
+		h.opts.OwnerTimeout = DefaultOwnerTimeout
 	}
 	if h.opts.OwnerWait <= 0 {
 		h.opts.OwnerWait = DefaultOwnerWait

@@ -184,6 +184,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			AllowedHosts:   splitList(c.AllowedHosts),
 			LocalOnly:      isLoopbackAddr(ln.Addr()),
 			OwnerWait:      c.LeaseTTL + 5*time.Second,
+			OwnerTimeout:   c.LeaseTTL,
 			Stateless:      stateless,
 			Done:           done,
 			Drain:          draining,
