@@ -62,6 +62,13 @@ func (b *Bridge) initialize(c *call, raw []byte) {
 	// observe keeps the params and the version when the server accepts.
 	if err := b.relay(c, resp, &stream{}); err != nil || !b.isDone(c) {
 		b.fail(c, codeConnection, fmt.Sprintf("mooring connect: initialize: the server's answer broke off (%v)", err))
+		return
+	}
+	b.mu.Lock()
+	id, version, ok := b.sess.id, b.sess.version, b.sess.initParams != nil
+	b.mu.Unlock()
+	if ok {
+		b.log.Info("session opened", "session", id, "version", version)
 	}
 }
 

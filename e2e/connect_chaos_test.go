@@ -3,10 +3,13 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mooring-dev/mooring/internal/redistest"
 	"github.com/mooring-dev/mooring/internal/tcpproxy"
 )
 
@@ -104,5 +107,56 @@ func TestConnect_Chaos(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// Two replicas on Redis behind a load balancer that is not sticky, and the
+// one that owns the session dies (SIGKILL) in the middle of a call: the
+// other takes the session over, mooring connect's resumed stream gets the
+// call's answer from it, and the session goes on without a new one.
+func TestConnect_ReplicaDies(t *testing.T) {
+	srv := redistest.Start(t)
+	args := []string{"--store", "redis", "--redis-url", srv.URL(), "--store-fallback", "fail", "--lease-ttl", "2s"}
+	a := start(t, freeAddr(t), args...)
+	z := start(t, freeAddr(t), args...)
+	ua, _ := url.Parse("http://" + a.addr)
+	uz, _ := url.Parse("http://" + z.addr)
+	front := httptest.NewServer(&roundRobin{targets: []*url.URL{ua, uz}, hits: make(map[string]int)})
+	t.Cleanup(front.Close) // after mooring connect's cleanup: Close waits for its streams
+
+	b := startConnect(t, front.URL+"/mcp")
+	b.initialize()
+	b.send(slowCount(2, 80, 50, "r"))
+	b.wait(20*time.Second, "progress before the kill", func(m rpcMsg) bool { return m.Method == "notifications/progress" })
+	sid := b.sessionID(t)
+	lease, err := srv.Command("GET", "mooring:{"+sid+"}:lease")
+	if err != nil {
+		t.Fatalf("reading the lease: %v", err)
+	}
+	owner := a
+	if strings.Contains(lease, z.addr) {
+		owner = z
+	} else if !strings.Contains(lease, a.addr) {
+		t.Fatalf("lease %q names neither replica", lease)
+	}
+	owner.kill()
+
+	m := b.answer(2, 60*time.Second)
+	switch {
+	case m.Error == nil:
+		if got := text(t, m); got != "counted to 80" {
+			t.Fatalf("the call across the owner's death: %q", got)
+		}
+	case strings.Contains(m.Error.Message, "mooring connect"):
+		t.Fatalf("the call across the owner's death failed in the bridge: %s", m.Error.Message)
+	default:
+		t.Logf("the call across the owner's death got mooring's answer: %s", m.Error.Message)
+	}
+	b.send(slowCount(3, 2, 1, ""))
+	if got := text(t, b.answer(3, 30*time.Second)); got != "counted to 2" {
+		t.Fatalf("the next call: %q", got)
+	}
+	if b.logged(newSession) {
+		t.Error("the survivor kept the session, yet mooring connect opened a new one")
 	}
 }

@@ -142,6 +142,19 @@ func (b *bridgeProc) answer(id int, d time.Duration) rpcMsg {
 	})
 }
 
+// sessionID is the session id that mooring connect logged on initialize.
+func (b *bridgeProc) sessionID(t *testing.T) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(b.log.String(), `msg="session opened"`)
+	if ok {
+		_, rest, ok = strings.Cut(rest, "session=")
+	}
+	if !ok {
+		t.Fatalf("no session id in the log:\n%s", b.log.String())
+	}
+	return strings.Fields(rest)[0]
+}
+
 func (b *bridgeProc) answered(id int) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
