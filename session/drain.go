@@ -151,3 +151,11 @@ func (m *Manager) TakeOver(ctx context.Context, id, owner string) (bool, error) 
 	}
 	return ok, nil
 }
+
+// busy reports whether a request of the client is still running or the
+// backend waits for the client's reply to one of its own.
+func (s *Session) busy() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.running.Load() > 0 || len(s.outbound) > 0
+}

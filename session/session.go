@@ -302,26 +302,6 @@ func (s *Session) Call(ctx context.Context, req *jsonrpc.Request, opts CallOptio
 	return sub, nil
 }
 
-// rejoin attaches a new writer to the stream of a call in flight: what the
-// stream logged so far is replayed first (Sub.Take returns it before the
-// live events), then its live events follow, without repeats.
-func (s *Session) rejoin(ctx context.Context, st *Stream) (*Sub, error) {
-	sub := newSub(st)
-	st.attach(sub)
-	replay, err := s.m.store.After(ctx, s.id, store.EventID{Stream: st.id})
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		sub.Close()
-		return nil, fmt.Errorf("session %s: replay of a resent request's stream: %w", s.id, err)
-	}
-	sub.mu.Lock()
-	sub.replay = replay
-	if n := len(replay); n > 0 {
-		sub.after = replay[n-1].ID.Seq
-	}
-	sub.mu.Unlock()
-	return sub, nil
-}
-
 // dropCall drops a call that never reached the backend.
 func (s *Session) dropCall(id jsonrpc.ID, c *call) {
 	s.mu.Lock()
@@ -757,14 +737,6 @@ func (s *Session) shut(retry time.Duration) backend.Conn {
 		st.shut(retry)
 	}
 	return s.conn
-}
-
-// busy reports whether a request of the client is still running or the
-// backend waits for the client's reply to one of its own.
-func (s *Session) busy() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.running.Load() > 0 || len(s.outbound) > 0
 }
 
 // idle reports whether the session had no use since before t and no writer

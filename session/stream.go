@@ -2,6 +2,8 @@ package session
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -289,3 +291,23 @@ func (s *Sub) Prime() { s.stream.flushPending() }
 // Close detaches the subscription: the client went away. The stream goes on;
 // its events stay in the log for a resumption.
 func (s *Sub) Close() { s.stream.detach(s) }
+
+// rejoin attaches a new writer to the stream of a call in flight: what the
+// stream logged so far is replayed first (Sub.Take returns it before the
+// live events), then its live events follow, without repeats.
+func (s *Session) rejoin(ctx context.Context, st *Stream) (*Sub, error) {
+	sub := newSub(st)
+	st.attach(sub)
+	replay, err := s.m.store.After(ctx, s.id, store.EventID{Stream: st.id})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		sub.Close()
+		return nil, fmt.Errorf("session %s: replay of a resent request's stream: %w", s.id, err)
+	}
+	sub.mu.Lock()
+	sub.replay = replay
+	if n := len(replay); n > 0 {
+		sub.after = replay[n-1].ID.Seq
+	}
+	sub.mu.Unlock()
+	return sub, nil
+}
