@@ -104,6 +104,9 @@ func New(srv *mcp.Server, st store.Store, opts *Options) *Handler {
 		}
 	}
 	h.Handler = transport.New(h.mgr, &topts)
+	if h.tasks != nil {
+		h.tasks.Start() // the runners are registered: sweep now
+	}
 	return h
 }
 

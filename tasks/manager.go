@@ -119,6 +119,7 @@ type Manager struct {
 
 	mu        sync.Mutex // guards the fields below
 	closed    bool
+	started   bool            // the sweep loop runs (Start)
 	running   map[string]*run // tasks whose runner is in this process
 	subs      map[int]func(*Task)
 	nextSub   int
@@ -144,7 +145,9 @@ var (
 	errShutdown  = errors.New("tasks: manager closing")
 )
 
-// NewManager returns a Manager over st and starts its sweep.
+// NewManager returns a Manager over st. Its sweep for tasks of dead
+// runners begins with Start, once the era code has registered the runners
+// that re-run retryable tasks: a sweep before that would fail them.
 func NewManager(st store.TaskStore, opts *Options) *Manager {
 	var o Options
 	if opts != nil {
@@ -161,11 +164,21 @@ func NewManager(st store.TaskStore, opts *Options) *Manager {
 		watches: make(map[string]*watch),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
-	if o.SweepInterval > 0 {
-		m.wg.Add(1)
-		go m.sweepLoop()
-	}
 	return m
+}
+
+// Start begins the sweep (at once, then every SweepInterval) unless
+// SweepInterval is negative. Calls after the first, or after Close, do
+// nothing.
+func (m *Manager) Start() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.started || m.closed || m.o.SweepInterval <= 0 {
+		return
+	}
+	m.started = true
+	m.wg.Add(1)
+	go m.sweepLoop()
 }
 
 // Self is the Runner value of the tasks this Manager runs.

@@ -24,6 +24,7 @@ func newManager(t *testing.T, st store.TaskStore, o *tasks.Options) *tasks.Manag
 		o.PollInterval = 20 * time.Millisecond
 	}
 	m := tasks.NewManager(st, o)
+	m.Start()
 	t.Cleanup(func() { m.Close() })
 	return m
 }

@@ -196,6 +196,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		mux.Handle(m.path, met.HTTP(eh))
 	}
+	// Every mount has registered its runners: a sweep from now on can run
+	// retryable tasks of a dead process again instead of failing them.
+	taskMgr.Start()
 	if gate != nil {
 		gate.root(mux, mounts)
 	}

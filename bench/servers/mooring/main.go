@@ -101,6 +101,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	taskMgr.Start()
 	st = compress.Wrap(st, &compress.Options{Enabled: *compression})
 
 	var opener backend.Opener
