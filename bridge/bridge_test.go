@@ -126,7 +126,7 @@ func TestHeal_LostSession(t *testing.T) {
 		t.Fatalf("subscribe: %s", m.Error.Message)
 	}
 	c.send(callTool(3, "count", map[string]any{"n": 1000, "interval_ms": 50}, "p"))
-	<-s.started
+	s.waitStarted()
 	s.restart()
 
 	m := c.answer(3, 30*time.Second)

@@ -310,3 +310,15 @@ func (s *sdkServer) subscriptions() []string {
 	defer s.mu.Unlock()
 	return append([]string(nil), s.subscribed...)
 }
+
+// waitStarted returns the name of the next tool call that starts.
+func (s *sdkServer) waitStarted() string {
+	s.t.Helper()
+	select {
+	case name := <-s.started:
+		return name
+	case <-time.After(20 * time.Second):
+		s.t.Fatal("no tool call started within 20s")
+		return ""
+	}
+}

@@ -42,7 +42,7 @@ func TestStateless_RepeatsOnlySafeCalls(t *testing.T) {
 
 	args := map[string]any{"n": 20, "interval_ms": 50}
 	c.send(statelessCall(2, "tools/call", map[string]any{"name": "count", "arguments": args}))
-	if got := <-s.started; got != "count" {
+	if got := s.waitStarted(); got != "count" {
 		t.Fatalf("started %s", got)
 	}
 	p.Cut()
@@ -52,14 +52,14 @@ func TestStateless_RepeatsOnlySafeCalls(t *testing.T) {
 	}
 
 	c.send(statelessCall(3, "tools/call", map[string]any{"name": "count_ro", "arguments": args}))
-	if got := <-s.started; got != "count_ro" {
+	if got := s.waitStarted(); got != "count_ro" {
 		t.Fatalf("started %s", got)
 	}
 	p.Cut()
 	if got := resultText(t, c.answer(3, 20*time.Second)); got != "counted 20" {
 		t.Fatalf("count_ro across a cut: %q", got)
 	}
-	if got := <-s.started; got != "count_ro" {
+	if got := s.waitStarted(); got != "count_ro" {
 		t.Fatalf("the repeat started %s", got)
 	}
 	// Every request carried the era's headers.
@@ -102,7 +102,7 @@ func TestCancel_Relayed(t *testing.T) {
 	c := startBridge(t, s.url(), nil)
 	c.initialize()
 	c.send(callTool(2, "count", map[string]any{"n": 1000, "interval_ms": 20}, ""))
-	<-s.started
+	s.waitStarted()
 	c.send(map[string]any{"method": "notifications/cancelled", "params": map[string]any{"requestId": 2, "reason": "user"}})
 	select {
 	case got := <-s.cancelled:
@@ -176,14 +176,14 @@ func TestCut_NoEventStore(t *testing.T) {
 
 	args := map[string]any{"n": 20, "interval_ms": 50}
 	c.send(callTool(3, "count", args, ""))
-	<-s.started
+	s.waitStarted()
 	p.Cut()
 	m := c.answer(3, 20*time.Second)
 	if m.Error == nil || !strings.Contains(m.Error.Message, "was not repeated") {
 		t.Fatalf("count across a cut: %s %+v, want the not-repeated error", m.Result, m.Error)
 	}
 	c.send(callTool(4, "count_ro", args, ""))
-	<-s.started
+	s.waitStarted()
 	p.Cut()
 	if got := resultText(t, c.answer(4, 20*time.Second)); got != "counted 20" {
 		t.Fatalf("count_ro across a cut: %q", got)
