@@ -355,8 +355,11 @@ func (b *Bridge) finish(c *call, raw []byte, resp *jsonrpc.Response) {
 
 // fail answers c with a JSON-RPC error of the bridge.
 func (b *Bridge) fail(c *call, code int64, msg string) {
-	if c.reply == nil {
-		b.log.Warn("answering a call with an error", "id", c.id.Raw(), "method", c.method, "error", msg)
+	b.mu.Lock()
+	method, answered := c.method, c.answered // method changes when a task's result is fetched
+	b.mu.Unlock()
+	if c.reply == nil && !answered {
+		b.log.Warn("answering a call with an error", "id", c.id.Raw(), "method", method, "error", msg)
 	}
 	b.finish(c, errorLine(c.id, code, msg, nil), &jsonrpc.Response{ID: c.id, Error: &jsonrpc.Error{Code: code, Message: msg}})
 }
