@@ -260,7 +260,10 @@ func initCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	// Clients that speak stdio only, or give up at the first drop, reach
 	// it through mooring connect (docs/connect.md).
 	stdio, _ := json.MarshalIndent(map[string]any{"mcpServers": map[string]any{
-		"mooring": map[string]any{"command": "mooring", "args": []string{"connect", "http://" + c.Addr + c.Path}},
+		"mooring": struct {
+			Command string   `json:"command"`
+			Args    []string `json:"args"`
+		}{"mooring", []string{"connect", "http://" + c.Addr + c.Path}},
 	}}, "", "  ")
 	fmt.Fprintf(stdout, "\nor, for a client that speaks stdio (it then survives drops and restarts too):\n%s\n", stdio)
 	return nil
