@@ -112,7 +112,9 @@ func (x *Extension) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ID     json.RawMessage `json:"id"`
 		Method string          `json:"method"`
 		Params struct {
-			TaskID *string `json:"taskId"`
+			TaskID        *string        `json:"taskId"`
+			Meta          map[string]any `json:"_meta"`
+			Notifications *listenHead    `json:"notifications"`
 		} `json:"params"`
 	}
 	_ = json.Unmarshal(body, &head)
@@ -126,6 +128,10 @@ func (x *Extension) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			})
 			return
 		}
+	}
+	if head.Method == "subscriptions/listen" && head.Params.Notifications.wantsTasks() {
+		x.listen(w, r, head.ID, head.Params.Meta, head.Params.Notifications)
+		return
 	}
 	ctx := context.WithValue(r.Context(), reqKey{}, &reqInfo{x: x, scope: ScopeOf(r)})
 	r2 := r.WithContext(ctx)

@@ -1,0 +1,267 @@
+package protocol_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
+
+	"github.com/mooring-dev/mooring/backend/builtin"
+	"github.com/mooring-dev/mooring/store/memstore"
+	"github.com/mooring-dev/mooring/tasks"
+	"github.com/mooring-dev/mooring/tasks/protocol"
+	"github.com/mooring-dev/mooring/transport"
+)
+
+// authedServer serves the built-in server's stateless era with the tasks
+// extension behind go-sdk's bearer-token middleware: the token is the
+// user's name. Its Manager shares the store with other.
+type authedServer struct {
+	url   string
+	m     *tasks.Manager
+	other *tasks.Manager
+}
+
+func newAuthed(t *testing.T) *authedServer {
+	t.Helper()
+	st := memstore.New(nil)
+	m := tasks.NewManager(st, &tasks.Options{PollInterval: 50 * time.Millisecond, ReplicaID: "a"})
+	other := tasks.NewManager(st, &tasks.Options{PollInterval: 50 * time.Millisecond, ReplicaID: "b"})
+	srv := builtin.New()
+	ext, err := protocol.NewExtension(srv, transport.NewStateless(srv, nil), m, &protocol.ExtensionOptions{Policy: &protocol.Policy{Tools: builtin.TaskSupport()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func(_ context.Context, token string, _ *http.Request) (*sdkauth.TokenInfo, error) {
+		if token == "" {
+			return nil, sdkauth.ErrInvalidToken
+		}
+		return &sdkauth.TokenInfo{UserID: "https://issuer " + token, Expiration: time.Now().Add(time.Hour)}, nil
+	}
+	ts := httptest.NewServer(sdkauth.RequireBearerToken(verify, nil)(ext))
+	t.Cleanup(func() {
+		ts.Close()
+		_ = m.Close()
+		_ = other.Close()
+	})
+	return &authedServer{url: ts.URL, m: m, other: other}
+}
+
+// post sends one 2026-07-28 request as user (declaring the extension or
+// not) and returns the HTTP response, its body unread.
+func (s *authedServer) post(t *testing.T, ctx context.Context, user string, id int, method string, params map[string]any, declare bool) *http.Response {
+	t.Helper()
+	caps := map[string]any{}
+	if declare {
+		caps["extensions"] = map[string]any{protocol.ExtensionID: map[string]any{}}
+	}
+	params["_meta"] = map[string]any{
+		"io.modelcontextprotocol/protocolVersion":    "2026-07-28",
+		"io.modelcontextprotocol/clientCapabilities": caps,
+		"io.modelcontextprotocol/clientInfo":         map[string]any{"name": "test", "version": "1"},
+	}
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
+	req.Header.Set("Mcp-Method", method)
+	req.Header.Set("Authorization", "Bearer "+user)
+	if name, ok := params["name"].(string); ok {
+		req.Header.Set("Mcp-Name", name)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	return resp
+}
+
+// message is one JSON-RPC message read from a stream.
+type message struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+	Params map[string]any  `json:"params"`
+	Result map[string]any  `json:"result"`
+	Error  *rpcErr         `json:"error"`
+}
+
+// messages reads resp's SSE (or JSON) messages onto a channel, closed
+// at the end of the body.
+func messages(resp *http.Response) <-chan message {
+	out := make(chan message, 64)
+	go func() {
+		defer close(out)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if d, ok := strings.CutPrefix(line, "data: "); ok {
+				line = d
+			} else if !strings.HasPrefix(line, "{") {
+				continue
+			}
+			var m message
+			if json.Unmarshal([]byte(line), &m) == nil {
+				out <- m
+			}
+		}
+	}()
+	return out
+}
+
+func subscriptionID(params map[string]any) any {
+	meta, _ := params["_meta"].(map[string]any)
+	return meta["io.modelcontextprotocol/subscriptionId"]
+}
+
+func next(t *testing.T, ch <-chan message) (message, bool) {
+	t.Helper()
+	select {
+	case m, ok := <-ch:
+		return m, ok
+	case <-time.After(30 * time.Second):
+		t.Fatal("no message on the listen stream within 30s")
+	}
+	return message{}, false
+}
+
+// subscriptions/listen with notifications.taskIds delivers
+// notifications/tasks for the caller's own tasks: acknowledged with the
+// ids it follows (another principal's and unknown ones left out), each
+// task's current state, every change (made by this process, or by another
+// one on the same store), and the graceful end once all are over.
+func TestListen_TaskNotifications(t *testing.T) {
+	s := newAuthed(t)
+	ctx := context.Background()
+	create := func(user string, seconds float64) string {
+		resp := s.post(t, ctx, user, 1, "tools/call", map[string]any{"name": "slow_compute", "arguments": map[string]any{"seconds": seconds, "label": user}}, true)
+		m, _ := next(t, messages(resp))
+		id, _ := m.Result["taskId"].(string)
+		if id == "" {
+			t.Fatalf("slow_compute as %s = %+v %+v, want a task", user, m, m.Error)
+		}
+		return id
+	}
+	mine := create("alice", 1)
+	bobs := create("bob", 60)
+	// A task run by another process sharing the store: its changes reach
+	// this one only through the store.
+	release := make(chan struct{})
+	remote, err := s.other.Create(ctx, &tasks.Task{Scope: protocol.PrincipalScope("https://issuer alice"), Tool: "remote"}, func(ctx context.Context, _ *tasks.Task) ([]byte, error) {
+		select {
+		case <-release:
+			return []byte(`{"content":[{"type":"text","text":"remote done"}]}`), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	resp := s.post(t, ctx, "alice", 7, "subscriptions/listen", map[string]any{
+		"notifications": map[string]any{"taskIds": []string{mine, bobs, "no-such-task", remote.ID}},
+	}, true)
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		t.Fatalf("listen answered %d %s", resp.StatusCode, ct)
+	}
+	ch := messages(resp)
+	ack, _ := next(t, ch)
+	if ack.Method != "notifications/subscriptions/acknowledged" {
+		t.Fatalf("first message = %+v, want the acknowledgement", ack)
+	}
+	if sub := subscriptionID(ack.Params); sub != float64(7) {
+		t.Errorf("ack subscriptionId = %v, want 7", sub)
+	}
+	var acked []string
+	notes, _ := ack.Params["notifications"].(map[string]any)
+	ids, _ := notes["taskIds"].([]any)
+	for _, v := range ids {
+		id, _ := v.(string)
+		acked = append(acked, id)
+	}
+	if want := []string{mine, remote.ID}; !slices.Equal(acked, want) {
+		t.Fatalf("acknowledged taskIds = %v, want %v (alice's own only)", acked, want)
+	}
+
+	seen := map[string][]string{} // task id -> statuses notified
+	var ended bool
+	var releaseOnce bool
+	for !ended {
+		m, ok := next(t, ch)
+		if !ok {
+			t.Fatal("the stream ended without the graceful result")
+		}
+		switch {
+		case m.Method == "notifications/tasks":
+			id, _ := m.Params["taskId"].(string)
+			status, _ := m.Params["status"].(string)
+			if id == bobs || (id != mine && id != remote.ID) {
+				t.Fatalf("notification for task %s, which alice did not get acknowledged", id)
+			}
+			if _, has := m.Params["resultType"]; has || m.Params["createdAt"] == nil || m.Params["ttlMs"] == nil {
+				t.Errorf("notification params = %v, want a DetailedTask", m.Params)
+			}
+			if subscriptionID(m.Params) != float64(7) {
+				t.Errorf("notification without the subscription id: %v", m.Params["_meta"])
+			}
+			if status == "completed" && m.Params["result"] == nil {
+				t.Errorf("completed notification without its result: %v", m.Params)
+			}
+			seen[id] = append(seen[id], status)
+			if id == mine && status == "completed" && !releaseOnce {
+				releaseOnce = true
+				close(release)
+			}
+		case len(m.ID) > 0:
+			if string(m.ID) != "7" || m.Result["resultType"] != "complete" {
+				t.Fatalf("listen answered %+v, want its graceful result", m)
+			}
+			ended = true
+		default:
+			t.Fatalf("unexpected message %+v", m)
+		}
+	}
+	for _, id := range []string{mine, remote.ID} {
+		got := seen[id]
+		if len(got) < 2 || got[0] != "working" || got[len(got)-1] != "completed" {
+			t.Errorf("task %s: notified %v, want working ... completed", id, got)
+		}
+	}
+	if _, err := s.m.Cancel(ctx, bobs, protocol.PrincipalScope("https://issuer bob")); err != nil && !errors.Is(err, tasks.ErrTerminal) {
+		t.Error(err)
+	}
+}
+
+// A listen for tasks from a client that did not declare the extension is
+// -32021; one for no known task is acknowledged empty and ends at once.
+func TestListen_Refusals(t *testing.T) {
+	s := newAuthed(t)
+	ctx := context.Background()
+	resp := s.post(t, ctx, "alice", 3, "subscriptions/listen", map[string]any{"notifications": map[string]any{"taskIds": []string{"x"}}}, false)
+	m, _ := next(t, messages(resp))
+	if m.Error == nil || m.Error.Code != protocol.CodeMissingCapability {
+		t.Errorf("undeclared listen for tasks = %+v, want -32021", m)
+	}
+	resp = s.post(t, ctx, "alice", 4, "subscriptions/listen", map[string]any{"notifications": map[string]any{"taskIds": []string{"x"}}}, true)
+	ch := messages(resp)
+	ack, _ := next(t, ch)
+	notes, _ := ack.Params["notifications"].(map[string]any)
+	if ids, _ := notes["taskIds"].([]any); ack.Method != "notifications/subscriptions/acknowledged" || len(ids) != 0 {
+		t.Errorf("ack = %+v, want no task ids", ack)
+	}
+	if end, _ := next(t, ch); string(end.ID) != "4" || end.Result == nil {
+		t.Errorf("after an empty ack: %+v, want the graceful result", end)
+	}
+}
