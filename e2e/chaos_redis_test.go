@@ -79,9 +79,11 @@ func (p *progressByToken) count(tok string) int {
 	return p.n[tok]
 }
 
-// chaosClient connects within answerBound; nil if it could not.
+// chaosClient connects within twice answerBound: a connect is two
+// requests (initialize, notifications/initialized), each answered within
+// answerBound.
 func chaosClient(url string, pr *progressByToken) (*mcp.ClientSession, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), answerBound)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*answerBound)
 	defer cancel()
 	c := mcp.NewClient(&mcp.Implementation{Name: "chaos", Version: "1"}, &mcp.ClientOptions{ProgressNotificationHandler: pr.handler})
 	return c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, MaxRetries: 20, HTTPClient: &http.Client{}},
@@ -236,7 +238,7 @@ func chaosRedisKilled(t *testing.T, mode string) {
 		t.Logf("e.g.: %s", e)
 	}
 	if tl.hung > 0 || tl.newHung > 0 {
-		t.Errorf("%d calls and %d new clients got no answer within %v", tl.hung, tl.newHung, answerBound)
+		t.Errorf("%d calls got no answer within %v, %d new clients were not connected within %v", tl.hung, answerBound, tl.newHung, 2*answerBound)
 	}
 	if tl.lost > 0 {
 		t.Errorf("%d calls reported success with progress notifications missing", tl.lost)

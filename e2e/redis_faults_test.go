@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -125,4 +127,37 @@ func failModeOutage(t *testing.T, outage time.Duration) {
 		}
 	}
 	t.Logf("Redis killed for %v under %d calls: %d complete with every notification, %d failed with an error", outage, calls, ok, failed)
+}
+
+// A GET stream asked for while Redis is away (--store-fallback fail): the
+// answer is an empty SSE stream that tells the client when to come back,
+// not an error status, which go-sdk's client takes as the end of its
+// session ("standalone SSE stream: Service Unavailable"); the client then
+// goes on once Redis is back.
+func TestRedisKilled_GetStreamPutOff(t *testing.T) {
+	srv := redistest.Start(t, redistest.AppendOnly())
+	addr := freeAddr(t)
+	p := start(t, addr, "--store", "redis", "--redis-url", srv.URL(), "--store-fallback", "fail")
+	cs := connect(t, p.url(), nil)
+	callText(t, cs, "test_simple_text", nil)
+
+	srv.Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.url(), nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Mcp-Session-Id", cs.ID())
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") || !strings.Contains(string(body), "retry: ") {
+		t.Fatalf("GET stream while Redis is away: %s %q %q, want 200, an SSE stream with a retry hint", resp.Status, resp.Header.Get("Content-Type"), body)
+	}
+
+	srv.Restart()
+	callRetry(t, cs, 20*time.Second, "test_simple_text", nil)
 }

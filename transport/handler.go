@@ -25,6 +25,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
 	"github.com/mooring-dev/mooring/session"
+	"github.com/mooring-dev/mooring/store"
 )
 
 // Versions are the sessionful protocol revisions that mooring serves, oldest
@@ -374,7 +375,21 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) error {
 	if sid == "" {
 		return badRequest(jsonrpc.CodeInvalidRequest, "Mcp-Session-Id header is required")
 	}
-	return h.withSession(w, r, sid, nil, func(s *session.Session) error { return h.listen(w, r, s) })
+	err := h.withSession(w, r, sid, nil, func(s *session.Session) error { return h.listen(w, r, s) })
+	if errors.Is(err, store.ErrUnavailable) {
+		// The store is away for now (nothing is written yet: every such
+		// error comes before the stream starts). An error status here is
+		// fatal to clients that hold the GET stream (go-sdk's client
+		// closes its session on it); an empty stream that asks to be
+		// reconnected to after the retry delay keeps them, and a
+		// Last-Event-ID they send again then finds its replay.
+		h.log.Debug("GET stream put off: the session store is unavailable", "session", sid, "err", err)
+		sw := h.startSSE(w, false)
+		sw.retry(h.opts.Retry)
+		sw.flush()
+		return nil
+	}
+	return err
 }
 
 // listen serves a GET: the session's GET stream, or the resumption of the
