@@ -2,9 +2,13 @@ package session
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
 
 // ErrDraining: this process is shutting down and takes no new sessions and
@@ -158,4 +162,28 @@ func (s *Session) busy() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.running.Load() > 0 || len(s.outbound) > 0
+}
+
+// SafeToRepeat reports whether req, a call that may have been cut off with
+// the process that ran it, may be sent again: a tools/call of a tool that
+// this manager knows to be idempotent, or listed as retryable. Unlike the
+// re-run of a restored session's calls it does not ask the backend: a
+// tool not seen yet is not known to be safe.
+func (m *Manager) SafeToRepeat(req *jsonrpc.Request) bool {
+	if req.Method != "tools/call" {
+		return false
+	}
+	var p struct {
+		Name string `json:"name"`
+	}
+	if json.Unmarshal(req.Params, &p) != nil || p.Name == "" {
+		return false
+	}
+	for _, pat := range m.retryable {
+		if ok, _ := path.Match(pat, p.Name); ok {
+			return true
+		}
+	}
+	idem, _ := m.tools.known(p.Name)
+	return idem
 }

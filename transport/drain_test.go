@@ -452,3 +452,45 @@ func TestForward_HungOwnerLosesItsSessionsWithItsLease(t *testing.T) {
 		t.Errorf("lease %q, want b (%s)", l, b.url)
 	}
 }
+
+// The same, for a call that is safe to repeat (here: listed as retryable):
+// it is sent again, and the session's next owner runs it; the client gets
+// its result.
+func TestForward_IdempotentCallLostWithItsOwnerIsSentAgain(t *testing.T) {
+	srv, rs := openRedis(t)
+	var h http.Handler
+	bsrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	mgr := session.New(rs, backend.NewInProcess(testServer()), &session.Options{
+		Ownership:      &session.Ownership{Lease: rs, SelfURL: bsrv.URL},
+		RetryableTools: []string{"count"},
+	})
+	h = transport.New(mgr, nil)
+	t.Cleanup(func() { bsrv.CloseClientConnections(); bsrv.Close(); mgr.Close() })
+	b := &env{url: bsrv.URL, mgr: mgr}
+	c := newReplica(t, rs, nil)
+	sid := c.initialize(t)
+	c.mgr.Close()
+
+	// The owner reads one request and dies: its address refuses from then on.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		_, _ = http.ReadRequest(bufio.NewReader(conn))
+		ln.Close()
+		conn.Close()
+	}()
+	if _, err := srv.Command("SET", "mooring:{"+sid+"}:lease", "99 http://"+ln.Addr().String()+"/mcp", "PX", "60000"); err != nil {
+		t.Fatal(err)
+	}
+	got := post(t, b, sid, slowCall(0))
+	if !strings.Contains(got, `"result"`) || strings.Contains(got, "interrupted") {
+		t.Fatalf("answer %q, want the call's result", got)
+	}
+}

@@ -190,9 +190,9 @@ func (h *Handler) withSession(w http.ResponseWriter, r *http.Request, sid string
 // lost decides about a request that reached the owner without an answer
 // coming back: nil if it may be sent again, else the error to answer with.
 // A call may have run (its owner died, or broke the connection, while it
-// ran): it is answered as interrupted, the clear error that the session's
-// next owner gives the client for a call that its dead owner ran, never
-// run twice. Other requests are safe to repeat, and so is any request that
+// ran): unless it is safe to repeat (idempotent), it is answered as
+// interrupted, the clear error that the session's next owner gives the
+// client for a call that its dead owner ran, never run twice. Other requests are safe to repeat, and so is any request that
 // a draining owner dropped: it reads no new request.
 func (h *Handler) lost(ctx context.Context, r *http.Request, body []byte, owner string, cause error) error {
 	req, ok := decodeCall(r, body)
@@ -200,6 +200,12 @@ func (h *Handler) lost(ctx context.Context, r *http.Request, body []byte, owner 
 		return nil
 	}
 	if draining, err := h.m.OwnerDraining(ctx, owner); err == nil && draining {
+		return nil
+	}
+	if h.m.SafeToRepeat(req) {
+		// An idempotent call is sent again: to the owner, which rejoins
+		// it if it still runs, or to the session's next owner, which
+		// re-runs it (session: calls cut off by a crash).
 		return nil
 	}
 	h.log.Warn("the replica that owns the session failed during a call: answered as interrupted", "session", r.Header.Get("Mcp-Session-Id"), "owner", owner, "err", cause)
