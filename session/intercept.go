@@ -63,6 +63,25 @@ func (s *Session) answerWith(req *jsonrpc.Request, answer func(context.Context) 
 // backend tells which call they belong to (in-process servers): a task's
 // io.modelcontextprotocol/related-task.
 func (s *Session) CallBackend(ctx context.Context, method string, params json.RawMessage, related map[string]any) (*jsonrpc.Response, error) {
+	return s.CallBackendWith(ctx, method, params, BackendCall{Related: related})
+}
+
+// BackendCall says more of a CallBackendWith call.
+type BackendCall struct {
+	// Related is CallBackend's related.
+	Related map[string]any
+	// Waiting, if set, is told true when the backend sends the client a
+	// request because of this call (where the backend tells which call
+	// its requests belong to: in-process servers), before the client gets
+	// it, and false once none is outstanding any more (answered, timed
+	// out, or cancelled by the backend), before the answer reaches the
+	// backend. Its calls are serialized and may block (a store write).
+	Waiting func(waiting bool)
+}
+
+// CallBackendWith is CallBackend with more to say (BackendCall).
+func (s *Session) CallBackendWith(ctx context.Context, method string, params json.RawMessage, bc BackendCall) (*jsonrpc.Response, error) {
+	related := bc.Related
 	s.running.Add(1)
 	defer s.running.Add(-1)
 	name := "mooring-" + s.tag + "-" + randomHex(8)
@@ -82,6 +101,14 @@ func (s *Session) CallBackend(ctx context.Context, method string, params json.Ra
 			s.mu.Unlock()
 		}()
 	}
+	if bc.Waiting != nil {
+		put(&s.waiting, name, &waiter{fn: bc.Waiting})
+		defer func() {
+			s.mu.Lock()
+			delete(s.waiting, name)
+			s.mu.Unlock()
+		}()
+	}
 	s.mu.Unlock()
 	keep := false // a cancelled call's late response still finds its entry (and removes it)
 	defer func() {
@@ -92,7 +119,7 @@ func (s *Session) CallBackend(ctx context.Context, method string, params json.Ra
 		}
 	}()
 	req := &jsonrpc.Request{ID: id, Method: method, Params: params}
-	if related != nil {
+	if related != nil || bc.Waiting != nil {
 		// The route of the call's messages (see backend.RouteHeader):
 		// no stream of the client's, so they go on the GET stream.
 		hdr := http.Header{}

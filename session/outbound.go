@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -23,13 +24,17 @@ const CodeRequestTimeout = -32001
 type outReq struct {
 	backendID jsonrpc.ID // the id the backend gave it
 	stream    *Stream    // where it was sent
+	route     string     // the route of the backend call it belongs to, if any
 	timer     *time.Timer
 }
 
 // addOutboundLocked notes a server-to-client request sent to the client as
 // cid, and arms its timeout. s.mu must be held.
-func (s *Session) addOutboundLocked(cid string, backendID jsonrpc.ID, st *Stream) {
-	o := &outReq{backendID: backendID, stream: st}
+func (s *Session) addOutboundLocked(cid string, backendID jsonrpc.ID, st *Stream, route string) {
+	o := &outReq{backendID: backendID, stream: st, route: route}
+	if w := s.waiting[route]; w != nil {
+		w.n++
+	}
 	o.timer = time.AfterFunc(s.m.serverReqTimeout, func() { s.expireOutbound(cid, o) })
 	put(&s.outbound, cid, o)
 }
@@ -40,11 +45,13 @@ func (s *Session) takeOutbound(cid string) (jsonrpc.ID, bool) {
 	s.mu.Lock()
 	o, ok := s.outbound[cid]
 	delete(s.outbound, cid)
+	w := s.answeredLocked(o)
 	s.mu.Unlock()
 	if !ok {
 		return jsonrpc.ID{}, false
 	}
 	o.timer.Stop()
+	s.syncWaiter(w)
 	return o.backendID, true
 }
 
@@ -59,7 +66,9 @@ func (s *Session) expireOutbound(cid string, o *outReq) {
 		return // answered, cancelled, or the backend is gone
 	}
 	delete(s.outbound, cid)
+	w := s.answeredLocked(o)
 	s.mu.Unlock()
+	s.syncWaiter(w)
 	timeout := s.m.serverReqTimeout
 	s.m.log.Warn("server request not answered in time; the backend gets an error", "session", s.id, "id", cid, "timeout", timeout)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -99,14 +108,17 @@ func (s *Session) backendCancelled(req *jsonrpc.Request) *jsonrpc.Request {
 			break
 		}
 	}
+	var w *waiter
 	if o != nil {
 		delete(s.outbound, cid)
+		w = s.answeredLocked(o)
 	}
 	s.mu.Unlock()
 	if o == nil {
 		return req // about a client request, or one already answered
 	}
 	o.timer.Stop()
+	s.syncWaiter(w)
 	p["requestId"] = cid
 	params, err := json.Marshal(p)
 	if err != nil {
@@ -137,5 +149,45 @@ func (s *Session) publishNotice(ctx context.Context, st *Stream, msg *jsonrpc.Re
 func (s *Session) stopOutboundLocked() {
 	for _, o := range s.outbound {
 		o.timer.Stop()
+	}
+}
+
+// waiter counts the requests of one CallBackendWith call that wait for the
+// client, and tells the call (BackendCall.Waiting).
+type waiter struct {
+	n        int        // outstanding requests; guarded by Session.mu
+	mu       sync.Mutex // serializes fn
+	reported bool       // what fn was last told; guarded by mu
+	fn       func(bool)
+}
+
+// answeredLocked counts o as no longer outstanding and returns the waiter
+// to sync, if any. s.mu must be held.
+func (s *Session) answeredLocked(o *outReq) *waiter {
+	if o == nil {
+		return nil
+	}
+	w := s.waiting[o.route]
+	if w != nil && w.n > 0 {
+		w.n--
+	}
+	return w
+}
+
+// syncWaiter tells w's call whether requests wait now, if that changed
+// since it was last told: the count is read under w.mu, so concurrent
+// changes are reported in order, the last one last.
+func (s *Session) syncWaiter(w *waiter) {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s.mu.Lock()
+	now := w.n > 0
+	s.mu.Unlock()
+	if now != w.reported {
+		w.reported = now
+		w.fn(now)
 	}
 }

@@ -183,3 +183,33 @@ func TestSession_ServerRequestCancelledWithItsCall(t *testing.T) {
 	}
 	eventually(t, "the idle session to be evicted", func() bool { return m.Len() == 0 })
 }
+
+// A CallBackendWith call is told (BackendCall.Waiting) when a request that
+// the backend sent because of it waits for the client, and when it no
+// longer does: here the request times out unanswered.
+func TestSession_CallBackendWaiting(t *testing.T) {
+	m := session.New(memstore.New(nil), asker(), &session.Options{ServerRequestTimeout: 200 * time.Millisecond})
+	defer m.Close()
+	s, err := m.Create(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := call(t, s, 1, "initialize", `{"protocolVersion":"2025-11-25","capabilities":{"sampling":{}},"clientInfo":{"name":"t","version":"1"}}`); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	var told []bool // written by Waiting, whose calls are serialized; read after the call returned
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := s.CallBackendWith(ctx, "tools/call", json.RawMessage(`{"name":"ask","arguments":{}}`), session.BackendCall{
+		Waiting: func(w bool) { told = append(told, w) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Error == nil && !strings.Contains(string(resp.Result), `"isError":true`) {
+		t.Errorf("ask answered %s, want the timeout's error", resp.Result)
+	}
+	if len(told) != 2 || !told[0] || told[1] {
+		t.Errorf("Waiting was told %v, want [true false]", told)
+	}
+}

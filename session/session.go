@@ -77,6 +77,9 @@ type Session struct {
 	// related is the _meta that messages caused by a CallBackend call
 	// carry, by the call's route (intercept.go).
 	related map[string]map[string]any
+	// waiting tells a CallBackendWith call whether the client owes an
+	// answer to a request the backend sent because of it, by route.
+	waiting map[string]*waiter
 
 	// replaying is set while a restore replays the session's state into
 	// a fresh backend: what the backend says then is not for the client.
@@ -610,12 +613,16 @@ func (s *Session) serverMessage(ctx context.Context, req *jsonrpc.Request) error
 	if req.IsCall() {
 		// A fresh id that no earlier backend connection used.
 		cid := "m-" + s.tag + "-" + idText(req.ID)
-		s.addOutboundLocked(cid, req.ID, st)
+		s.addOutboundLocked(cid, req.ID, st, route)
 		id, _ := jsonrpc.MakeID(cid)
 		req = &jsonrpc.Request{ID: id, Method: req.Method, Params: req.Params}
 	}
 	meta := s.related[route]
+	w := s.waiting[route]
 	s.mu.Unlock()
+	if w != nil && req.IsCall() {
+		s.syncWaiter(w) // before the client can answer
+	}
 	if req.Method == "notifications/cancelled" {
 		req = s.backendCancelled(req)
 	}

@@ -220,7 +220,10 @@ func (sf *Sessionful) call(s *session.Session, req *jsonrpc.Request) func(contex
 func (sf *Sessionful) runner(s *session.Session) tasks.Runner {
 	return func(ctx context.Context, t *tasks.Task) ([]byte, error) {
 		related := map[string]any{metaRelatedTask: map[string]string{"taskId": t.ID}}
-		resp, err := s.CallBackend(ctx, "tools/call", t.Params, related)
+		resp, err := s.CallBackendWith(ctx, "tools/call", t.Params, session.BackendCall{
+			Related: related,
+			Waiting: func(waiting bool) { sf.waiting(t, waiting) },
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -232,6 +235,27 @@ func (sf *Sessionful) runner(s *session.Session) tasks.Runner {
 			return nil, resp.Error
 		}
 		return resp.Result, nil
+	}
+}
+
+// waiting sets t input_required while a request that its call sent the
+// client waits for the client's answer, and working again once answered
+// (2025-11-25: the client sees the request on the session's GET stream,
+// with the related-task _meta).
+func (sf *Sessionful) waiting(t *tasks.Task, waiting bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	_, err := sf.m.Update(ctx, t.ID, t.Scope, func(t *tasks.Task) error {
+		switch {
+		case waiting:
+			t.Status, t.StatusMessage = tasks.InputRequired, "waiting for the client's answer to a request of the server"
+		case t.Status == tasks.InputRequired:
+			t.Status, t.StatusMessage = tasks.Working, ""
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, tasks.ErrTerminal) {
+		sf.log.Warn("tasks: status of a task waiting for the client", "task", t.ID, "input_required", waiting, "err", err)
 	}
 }
 
