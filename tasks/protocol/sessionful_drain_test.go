@@ -1,0 +1,156 @@
+package protocol_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+
+	"github.com/mooring-dev/mooring/backend"
+	"github.com/mooring-dev/mooring/backend/builtin"
+	"github.com/mooring-dev/mooring/session"
+	"github.com/mooring-dev/mooring/store/memstore"
+	"github.com/mooring-dev/mooring/tasks"
+	"github.com/mooring-dev/mooring/tasks/protocol"
+)
+
+// A tasks/result that waits when its session closes here (a drain's grace
+// ran out, or the process shuts down) is answered with the retryable
+// interruption error (-32000), in the session's log: the client resumes
+// its stream on the next replica, which restores the session, and reads
+// it there; the task is still there to ask for.
+func TestSessionful_TasksResultInterruptedBySessionClose(t *testing.T) {
+	for _, how := range []string{"drain", "close"} {
+		t.Run(how, func(t *testing.T) {
+			st := memstore.New(nil)
+			m := tasks.NewManager(st, &tasks.Options{PollInterval: 50 * time.Millisecond})
+			defer m.Close()
+			sf, err := protocol.NewSessionful(m, &protocol.SessionfulOptions{Policy: &protocol.Policy{Tools: builtin.TaskSupport()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sf.Close()
+			mgr := session.New(st, backend.NewInProcess(builtin.New()), &session.Options{Interceptor: sf})
+			sf.Attach(mgr)
+			defer mgr.Close()
+			ctx := context.Background()
+			s, err := mgr.Create(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			do := func(id float64, method, params string) *session.Sub {
+				t.Helper()
+				rid, _ := jsonrpc.MakeID(id)
+				sub, err := s.Call(ctx, &jsonrpc.Request{ID: rid, Method: method, Params: json.RawMessage(params)}, session.CallOptions{})
+				if err != nil {
+					t.Fatalf("%s: %v", method, err)
+				}
+				return sub
+			}
+			if r := answer(t, do(1, "initialize", `{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}`)); r == nil || r.Error != nil {
+				t.Fatalf("initialize: %+v", r)
+			}
+			r := answer(t, do(2, "tools/call", `{"name":"slow_compute","arguments":{"seconds":60},"task":{}}`))
+			var created struct {
+				Task struct{ TaskID string } `json:"task"`
+			}
+			if r == nil || r.Error != nil || json.Unmarshal(r.Result, &created) != nil || created.Task.TaskID == "" {
+				t.Fatalf("tools/call with params.task: %+v", r)
+			}
+			id := created.Task.TaskID
+			waiting := do(3, "tasks/result", `{"taskId":"`+id+`"}`)
+			defer waiting.Close()
+
+			switch how {
+			case "drain":
+				over, cancel := context.WithCancel(ctx)
+				cancel() // no grace: the running tasks/result is cut off
+				mgr.Drain(over, time.Second)
+			case "close":
+				_ = mgr.Close()
+			}
+
+			// The next replica restores the session (the client's resume
+			// of the stream reaches it there) and serves the log.
+			m2 := tasks.NewManager(st, &tasks.Options{PollInterval: 50 * time.Millisecond})
+			defer m2.Close()
+			sf2, err := protocol.NewSessionful(m2, &protocol.SessionfulOptions{Policy: &protocol.Policy{Tools: builtin.TaskSupport()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sf2.Close()
+			next := session.New(st, backend.NewInProcess(builtin.New()), &session.Options{Interceptor: sf2})
+			sf2.Attach(next)
+			defer next.Close()
+			if _, err := next.Get(ctx, s.ID()); err != nil {
+				t.Fatalf("restore on the next replica: %v", err)
+			}
+			var got *jsonrpc.Response
+			rid3, _ := jsonrpc.MakeID(float64(3))
+			events, err := st.Log(ctx, s.ID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ev := range events {
+				if msg, err := jsonrpc.DecodeMessage(ev.Data); err == nil {
+					if resp, ok := msg.(*jsonrpc.Response); ok && resp.ID == rid3 {
+						got = resp
+					}
+				}
+			}
+			if got == nil {
+				t.Fatal("no answer to tasks/result in the session's log")
+			}
+			re, _ := got.Error.(*jsonrpc.Error)
+			if re == nil || re.Code != session.CodeInterrupted || !strings.Contains(re.Message, "retry") {
+				t.Fatalf("tasks/result answered %+v, want the retryable interruption error %d", got, session.CodeInterrupted)
+			}
+			// Retried on the next replica, tasks/result answers from the
+			// store: the task's outcome.
+			s2, err := next.Get(ctx, s.ID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			rid, _ := jsonrpc.MakeID(float64(4))
+			sub, err := s2.Call(ctx, &jsonrpc.Request{ID: rid, Method: "tasks/get", Params: json.RawMessage(`{"taskId":"` + id + `"}`)}, session.CallOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r = answer(t, sub)
+			if r == nil || r.Error != nil || !strings.Contains(string(r.Result), id) {
+				t.Errorf("tasks/get of the task on the next replica: %+v", r)
+			}
+		})
+	}
+}
+
+// answer reads a subscription until its response arrives.
+func answer(t *testing.T, sub *session.Sub) *jsonrpc.Response {
+	t.Helper()
+	defer sub.Close()
+	deadline := time.After(30 * time.Second)
+	for {
+		events, over, _ := sub.Take()
+		for _, ev := range events {
+			if session.IsMarker(ev.Data) {
+				continue
+			}
+			if msg, err := jsonrpc.DecodeMessage(ev.Data); err == nil {
+				if r, ok := msg.(*jsonrpc.Response); ok {
+					return r
+				}
+			}
+		}
+		if over {
+			return nil
+		}
+		select {
+		case <-sub.Ready():
+		case <-deadline:
+			t.Fatal("no response within 30s")
+		}
+	}
+}
