@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -369,14 +370,34 @@ func notesOff(got []float64, steps int) (lost, dup int) {
 	return lost, dup
 }
 
-// report prints the counts in the test log and on stdout, where CI logs
-// show them even when the test passes.
+// report prints the counts in the test log and through ciLine.
 func report(t *testing.T, name string, c tally, extra string) {
 	t.Helper()
 	line := fmt.Sprintf("chaos %s: %s %s", name, c, extra)
 	t.Log(line)
-	fmt.Println(line)
+	ciLine(t, line)
 	for e, n := range c.errs {
 		t.Logf("  %d x %s", n, e)
+	}
+}
+
+// ciLine prints a measured line on stdout, and appends it to the file that
+// $MOORING_TEST_REPORT names, if set: scripts/test.sh prints that file
+// after go test, which hides the output of packages that pass.
+func ciLine(t *testing.T, line string) {
+	t.Helper()
+	fmt.Println(line)
+	name := os.Getenv("MOORING_TEST_REPORT")
+	if name == "" {
+		return
+	}
+	f, err := os.OpenFile(name, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Logf("test report %s: %v", name, err)
+		return
+	}
+	defer f.Close()
+	if _, err := fmt.Fprintln(f, line); err != nil {
+		t.Logf("test report %s: %v", name, err)
 	}
 }
