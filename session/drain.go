@@ -79,6 +79,14 @@ func AdmitWhileDraining(ctx context.Context) context.Context {
 	return context.WithValue(ctx, admitKey{}, true)
 }
 
+// Draining reports whether BeginDrain was called: the sessions here are
+// being handed over, and the process is going away.
+func (m *Manager) Draining() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.draining
+}
+
 // BeginDrain is the start of Drain: no session is created or restored
 // here from now on, and the replica is marked draining in the store. Call
 // it before the replica stops accepting connections, so that a peer that

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
@@ -224,6 +225,13 @@ func (sf *Sessionful) runner(s *session.Session) tasks.Runner {
 			Related: related,
 			Waiting: func(waiting bool) { sf.waiting(t, waiting) },
 		})
+		if errors.Is(err, session.ErrClosed) && sf.sessions.Draining() {
+			// A drain handed the session over under the call: the
+			// process is going away. The task is the next process's
+			// to settle or run again (the Manager's Close gives its
+			// lease up), not failed here.
+			return nil, sf.leftToNext(ctx, err)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -235,6 +243,24 @@ func (sf *Sessionful) runner(s *session.Session) tasks.Runner {
 			return nil, resp.Error
 		}
 		return resp.Result, nil
+	}
+}
+
+// drainWait bounds how long a task whose session a drain closed waits for
+// its Manager's Close, should it not come.
+const drainWait = time.Minute
+
+// leftToNext waits for the end of a task's run whose session a drain
+// closed under it: the Manager's Close (its lease given up), or a cancel;
+// err if neither comes within drainWait.
+func (sf *Sessionful) leftToNext(ctx context.Context, err error) error {
+	timer := time.NewTimer(drainWait)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-timer.C:
+		return err
 	}
 }
 

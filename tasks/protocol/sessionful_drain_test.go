@@ -154,3 +154,60 @@ func answer(t *testing.T, sub *session.Sub) *jsonrpc.Response {
 		}
 	}
 }
+
+// A task still running on a session that a drain hands over when its
+// grace is over is left to the next process (its runner lease given up
+// at the Manager's Close), not failed here because its session closed: a
+// retryable one runs again there.
+func TestSessionful_DrainLeavesRunningTaskToNextProcess(t *testing.T) {
+	st := memstore.New(nil)
+	m := tasks.NewManager(st, &tasks.Options{PollInterval: 50 * time.Millisecond})
+	policy := &protocol.Policy{Tools: builtin.TaskSupport(), Retryable: []string{"slow_compute"}}
+	sf, err := protocol.NewSessionful(m, &protocol.SessionfulOptions{Policy: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sf.Close()
+	mgr := session.New(st, backend.NewInProcess(builtin.New()), &session.Options{Interceptor: sf})
+	sf.Attach(mgr)
+	defer mgr.Close()
+	ctx := context.Background()
+	s, err := mgr.Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(id float64, method, params string) *jsonrpc.Response {
+		t.Helper()
+		rid, _ := jsonrpc.MakeID(id)
+		sub, err := s.Call(ctx, &jsonrpc.Request{ID: rid, Method: method, Params: json.RawMessage(params)}, session.CallOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+		return answer(t, sub)
+	}
+	do(1, "initialize", `{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}`)
+	r := do(2, "tools/call", `{"name":"slow_compute","arguments":{"seconds":60},"task":{}}`)
+	var created struct {
+		Task struct{ TaskID string } `json:"task"`
+	}
+	if r == nil || r.Error != nil || json.Unmarshal(r.Result, &created) != nil || created.Task.TaskID == "" {
+		t.Fatalf("tools/call with params.task: %+v", r)
+	}
+	id := created.Task.TaskID
+
+	// serve's order: the session drain's grace runs out, then the task
+	// Manager closes.
+	over, cancel := context.WithCancel(ctx)
+	cancel()
+	mgr.Drain(over, time.Second)
+	time.Sleep(100 * time.Millisecond) // let a wrongly failing runner settle its task
+	_ = m.Close()
+
+	task, err := tasks.Read(ctx, st, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task.Status.Terminal() {
+		t.Fatalf("task after the drain: %s (%s), want it left running for the next process", task.Status, task.StatusMessage)
+	}
+}
