@@ -126,9 +126,7 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return err
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(info)
+		return printJSON(stdout, info)
 	case "end":
 		if _, err := opened.GetSession(ctx, id); err != nil {
 			return fmt.Errorf("session %s: %w", id, err)
@@ -159,12 +157,37 @@ func printPage(w io.Writer, p sessionPage) {
 	}
 }
 
-func sessionsRemote(ctx context.Context, base, verb, id, cursor string, limit int, stdout io.Writer) error {
+// adminURL is the admin endpoint path of the server at base.
+func adminURL(base, path string) (*url.URL, error) {
 	u, err := url.Parse(base)
 	if err != nil || u.Host == "" {
-		return fmt.Errorf("--url %q: not an http URL", base)
+		return nil, fmt.Errorf("--url %q: not an http URL", base)
 	}
-	u.Path, u.RawQuery = "/admin/sessions", ""
+	u.Path, u.RawQuery = path, ""
+	return u, nil
+}
+
+// adminDo sends one admin request and returns the response body; a status
+// of 300 or more is an error that carries the body.
+func adminDo(ctx context.Context, method string, u *url.URL) ([]byte, error) {
+	req, _ := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return nil, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
+}
+
+func sessionsRemote(ctx context.Context, base, verb, id, cursor string, limit int, stdout io.Writer) error {
+	u, err := adminURL(base, "/admin/sessions")
+	if err != nil {
+		return err
+	}
 	method := http.MethodGet
 	switch verb {
 	case "list":
@@ -177,15 +200,9 @@ func sessionsRemote(ctx context.Context, base, verb, id, cursor string, limit in
 	default:
 		return errUsage
 	}
-	req, _ := http.NewRequestWithContext(ctx, method, u.String(), nil)
-	resp, err := http.DefaultClient.Do(req)
+	body, err := adminDo(ctx, method, u)
 	if err != nil {
 		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
 	switch verb {
 	case "list":

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/mooring-dev/mooring/store"
@@ -235,11 +234,10 @@ func printTasks(w io.Writer, p taskPage) {
 }
 
 func tasksRemote(ctx context.Context, base, verb, id, scope, cursor string, limit int, stdout io.Writer) error {
-	u, err := url.Parse(base)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("--url %q: not an http URL", base)
+	u, err := adminURL(base, "/admin/tasks")
+	if err != nil {
+		return err
 	}
-	u.Path, u.RawQuery = "/admin/tasks", ""
 	method := http.MethodGet
 	switch verb {
 	case "list":
@@ -254,15 +252,9 @@ func tasksRemote(ctx context.Context, base, verb, id, scope, cursor string, limi
 		u.Path += "/" + url.PathEscape(id)
 		method = http.MethodDelete
 	}
-	req, _ := http.NewRequestWithContext(ctx, method, u.String(), nil)
-	resp, err := http.DefaultClient.Do(req)
+	body, err := adminDo(ctx, method, u)
 	if err != nil {
 		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
 	switch verb {
 	case "list":
