@@ -53,14 +53,18 @@ func TestSessionful_TasksResultInterruptedBySessionClose(t *testing.T) {
 			if r := answer(t, do(1, "initialize", `{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}`)); r == nil || r.Error != nil {
 				t.Fatalf("initialize: %+v", r)
 			}
-			r := answer(t, do(2, "tools/call", `{"name":"slow_compute","arguments":{"seconds":60},"task":{}}`))
-			var created struct {
-				Task struct{ TaskID string } `json:"task"`
+			// The task runs elsewhere (another process on the same
+			// store), so that only the wait is cut off here.
+			other := tasks.NewManager(st, &tasks.Options{PollInterval: 50 * time.Millisecond, ReplicaID: "other"})
+			defer other.Close()
+			task, err := other.Create(ctx, &tasks.Task{Scope: protocol.SessionScope(s.ID()), Tool: "remote"}, func(ctx context.Context, _ *tasks.Task) ([]byte, error) {
+				<-ctx.Done()
+				return nil, ctx.Err()
+			})
+			if err != nil {
+				t.Fatal(err)
 			}
-			if r == nil || r.Error != nil || json.Unmarshal(r.Result, &created) != nil || created.Task.TaskID == "" {
-				t.Fatalf("tools/call with params.task: %+v", r)
-			}
-			id := created.Task.TaskID
+			id := task.ID
 			waiting := do(3, "tasks/result", `{"taskId":"`+id+`"}`)
 			defer waiting.Close()
 
@@ -119,7 +123,7 @@ func TestSessionful_TasksResultInterruptedBySessionClose(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r = answer(t, sub)
+			r := answer(t, sub)
 			if r == nil || r.Error != nil || !strings.Contains(string(r.Result), id) {
 				t.Errorf("tasks/get of the task on the next replica: %+v", r)
 			}
