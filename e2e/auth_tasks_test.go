@@ -93,16 +93,25 @@ func TestAuth_TaskBoundToPrincipal(t *testing.T) {
 func TestAuth_RequestStateBoundToPrincipal(t *testing.T) {
 	is := oauthtest.NewIssuer(t)
 	p := start(t, freeAddr(t), append(authArgs(is), "--store", "memory")...)
+	checkRequestStateBound(t, is, p.url())
+}
+
+// checkRequestStateBound asks the mooring at url, as alice, for a
+// 2026-07-28 input_required result, then sends its requestState back as
+// bob (refused: -32602, the state fails its integrity check) and as alice
+// (the call completes).
+func checkRequestStateBound(t *testing.T, is *oauthtest.Issuer, url string) {
+	t.Helper()
 	alice := is.Token(is.Claims("alice", publicURL, "mcp"))
 	bob := is.Token(is.Claims("bob", publicURL, "mcp"))
 	const tool = "test_input_required_result_request_state"
-	res, e := modern(t, p.url(), alice, "tools/call", map[string]any{"name": tool, "arguments": map[string]any{}})
+	res, e := modern(t, url, alice, "tools/call", map[string]any{"name": tool, "arguments": map[string]any{}})
 	state, _ := res["requestState"].(string)
 	if e != "" || res["resultType"] != "input_required" || state == "" {
 		t.Fatalf("first round: %v %s; want input_required with a requestState", res, e)
 	}
 	answer := func(token string) (map[string]any, string) {
-		return modern(t, p.url(), token, "tools/call", map[string]any{"name": tool, "arguments": map[string]any{},
+		return modern(t, url, token, "tools/call", map[string]any{"name": tool, "arguments": map[string]any{},
 			"inputResponses": map[string]any{"confirm": map[string]any{"action": "accept", "content": map[string]any{"ok": true}}},
 			"requestState":   state})
 	}

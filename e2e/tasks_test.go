@@ -183,24 +183,7 @@ func TestTasks_RequestStateSealedThroughTasks(t *testing.T) {
 	is := oauthtest.NewIssuer(t)
 	const tool = "test_input_required_result_request_state"
 	p := start(t, freeAddr(t), append(authArgs(is), "--store", "memory", "--task-tools", tool)...)
-	alice := is.Token(is.Claims("alice", publicURL, "mcp"))
-	bob := is.Token(is.Claims("bob", publicURL, "mcp"))
-	res, e := modern(t, p.url(), alice, "tools/call", map[string]any{"name": tool, "arguments": map[string]any{}})
-	state, _ := res["requestState"].(string)
-	if e != "" || res["resultType"] != "input_required" || state == "" {
-		t.Fatalf("first round: %v %s; want input_required with a requestState", res, e)
-	}
-	answer := func(token string) (map[string]any, string) {
-		return modern(t, p.url(), token, "tools/call", map[string]any{"name": tool, "arguments": map[string]any{},
-			"inputResponses": map[string]any{"confirm": map[string]any{"action": "accept", "content": map[string]any{"ok": true}}},
-			"requestState":   state})
-	}
-	if got, e := answer(bob); !strings.Contains(e, "-32602") || !strings.Contains(e, "integrity") {
-		t.Errorf("bob with alice's requestState: %v %s; want -32602 integrity check", got, e)
-	}
-	if got, e := answer(alice); e != "" || !strings.Contains(firstText(got), "state-ok") {
-		t.Errorf("alice with her requestState: %v %s", got, e)
-	}
+	checkRequestStateBound(t, is, p.url())
 }
 
 // 2026-07-28 tasks across a SIGKILL of mooring on bolt: both are read after
