@@ -99,13 +99,16 @@ func (x *Extension) listen(w http.ResponseWriter, r *http.Request, id json.RawMe
 	if err := s.send("notifications/subscriptions/acknowledged", ack); err != nil {
 		return
 	}
-	sent := map[string]uint64{} // task id -> store version last sent
+	sent := map[string]string{} // task id -> the task as last sent
 	over := map[string]bool{}   // terminal (reported) or gone
 	report := func(t *tasks.Task) error {
-		if v, ok := sent[t.ID]; ok && t.Version <= v {
-			return nil // nothing new
+		// Only what a client sees counts as a change: a runner's lease
+		// renewal writes the task too.
+		seen, _ := json.Marshal(detailed(t))
+		if last, ok := sent[t.ID]; ok && last == string(seen) {
+			return nil
 		}
-		sent[t.ID] = t.Version
+		sent[t.ID] = string(seen)
 		if t.Status.Terminal() {
 			over[t.ID] = true
 		}

@@ -31,10 +31,10 @@ type authedServer struct {
 	other *tasks.Manager
 }
 
-func newAuthed(t *testing.T) *authedServer {
+func newAuthed(t *testing.T, lease time.Duration) *authedServer {
 	t.Helper()
 	st := memstore.New(nil)
-	m := tasks.NewManager(st, &tasks.Options{PollInterval: 50 * time.Millisecond, ReplicaID: "a"})
+	m := tasks.NewManager(st, &tasks.Options{PollInterval: 50 * time.Millisecond, ReplicaID: "a", LeaseTTL: lease})
 	other := tasks.NewManager(st, &tasks.Options{PollInterval: 50 * time.Millisecond, ReplicaID: "b"})
 	srv := builtin.New()
 	ext, err := protocol.NewExtension(srv, transport.NewStateless(srv, nil), m, &protocol.ExtensionOptions{Policy: &protocol.Policy{Tools: builtin.TaskSupport()}})
@@ -142,7 +142,7 @@ func next(t *testing.T, ch <-chan message) (message, bool) {
 // task's current state, every change (made by this process, or by another
 // one on the same store), and the graceful end once all are over.
 func TestListen_TaskNotifications(t *testing.T) {
-	s := newAuthed(t)
+	s := newAuthed(t, 0)
 	ctx := context.Background()
 	create := func(user string, seconds float64) string {
 		resp := s.post(t, ctx, user, 1, "tools/call", map[string]any{"name": "slow_compute", "arguments": map[string]any{"seconds": seconds, "label": user}}, true)
@@ -247,7 +247,7 @@ func TestListen_TaskNotifications(t *testing.T) {
 // A listen for tasks from a client that did not declare the extension is
 // -32021; one for no known task is acknowledged empty and ends at once.
 func TestListen_Refusals(t *testing.T) {
-	s := newAuthed(t)
+	s := newAuthed(t, 0)
 	ctx := context.Background()
 	resp := s.post(t, ctx, "alice", 3, "subscriptions/listen", map[string]any{"notifications": map[string]any{"taskIds": []string{"x"}}}, false)
 	m, _ := next(t, messages(resp))
@@ -263,5 +263,59 @@ func TestListen_Refusals(t *testing.T) {
 	}
 	if end, _ := next(t, ch); string(end.ID) != "4" || end.Result == nil {
 		t.Errorf("after an empty ack: %+v, want the graceful result", end)
+	}
+}
+
+// A task that did not change as a client sees it is not notified again:
+// its runner's lease renewals write it to the store (every LeaseTTL/3)
+// and the stream re-reads it every second.
+func TestListen_NoNotificationWithoutChange(t *testing.T) {
+	s := newAuthed(t, 300*time.Millisecond)
+	ctx := context.Background()
+	release := make(chan struct{})
+	task, err := s.m.Create(ctx, &tasks.Task{Scope: protocol.PrincipalScope("https://issuer alice"), Tool: "held"}, func(ctx context.Context, _ *tasks.Task) ([]byte, error) {
+		select {
+		case <-release:
+			return []byte(`{"content":[]}`), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := s.post(t, ctx, "alice", 5, "subscriptions/listen", map[string]any{"notifications": map[string]any{"taskIds": []string{task.ID}}}, true)
+	ch := messages(resp)
+	if ack, _ := next(t, ch); ack.Method != "notifications/subscriptions/acknowledged" {
+		t.Fatalf("first message %+v", ack)
+	}
+	// Several lease renewals, and more than one of the stream's reads.
+	start := time.Now()
+	for {
+		cur, err := s.m.Get(ctx, task.ID, task.Scope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cur.Version >= task.Version+4 && time.Since(start) > 2500*time.Millisecond {
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("the task's lease was renewed %d times in 30s", cur.Version-task.Version)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(release)
+	var statuses []string
+	for {
+		m, ok := next(t, ch)
+		if !ok || len(m.ID) > 0 {
+			break
+		}
+		if st, _ := m.Params["status"].(string); m.Method == "notifications/tasks" {
+			statuses = append(statuses, st)
+		}
+	}
+	if !slices.Equal(statuses, []string{"working", "completed"}) {
+		t.Errorf("notified %v, want [working completed]: nothing in between changed", statuses)
 	}
 }
