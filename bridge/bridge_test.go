@@ -1,50 +1,14 @@
 package bridge
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mooring-dev/mooring/internal/stdiotest"
 	"github.com/mooring-dev/mooring/internal/tcpproxy"
 )
-
-func isProgress(m msg) bool { return m.Method == "notifications/progress" }
-
-// progressValues are the progress values the client got, in order.
-func (c *client) progressValues() []float64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []float64
-	for _, m := range c.got {
-		if isProgress(m) {
-			var p struct {
-				Progress float64 `json:"progress"`
-			}
-			_ = json.Unmarshal(m.Params, &p)
-			out = append(out, p.Progress)
-		}
-	}
-	return out
-}
-
-func resultText(t *testing.T, m msg) string {
-	t.Helper()
-	if m.Error != nil {
-		t.Fatalf("error %d: %s", m.Error.Code, m.Error.Message)
-	}
-	var r struct {
-		Content []struct {
-			Text string `json:"text"`
-		} `json:"content"`
-		IsError bool `json:"isError"`
-	}
-	if err := json.Unmarshal(m.Result, &r); err != nil || len(r.Content) == 0 || r.IsError {
-		t.Fatalf("result %s", m.Result)
-	}
-	return r.Content[0].Text
-}
 
 // Requests, progress notifications and results go through in both
 // directions.
@@ -52,15 +16,15 @@ func TestRelay(t *testing.T) {
 	s := newSDKServer(t)
 	c := startBridge(t, s.url(), nil)
 	c.initialize()
-	c.send(map[string]any{"id": 2, "method": "tools/list"})
-	if m := c.answer(2, 10*time.Second); !strings.Contains(string(m.Result), `"count"`) {
+	c.Send(map[string]any{"id": 2, "method": "tools/list"})
+	if m := c.Answer(2, 10*time.Second); !strings.Contains(string(m.Result), `"count"`) {
 		t.Fatalf("tools/list: %s", m.Result)
 	}
-	c.send(callTool(3, "count", map[string]any{"n": 3, "interval_ms": 1}, "p"))
-	if got := resultText(t, c.answer(3, 10*time.Second)); got != "counted 3" {
+	c.Send(callTool(3, "count", map[string]any{"n": 3, "interval_ms": 1}, "p"))
+	if got := stdiotest.ResultText(t, c.Answer(3, 10*time.Second)); got != "counted 3" {
 		t.Fatalf("got %q", got)
 	}
-	if got := c.progressValues(); !slices.Equal(got, []float64{1, 2, 3}) {
+	if got := c.Progress(); !slices.Equal(got, []float64{1, 2, 3}) {
 		t.Fatalf("progress %v", got)
 	}
 }
@@ -78,19 +42,19 @@ func TestCut_Invisible(t *testing.T) {
 	c := startBridge(t, "http://"+p.Addr()+"/mcp", nil)
 	c.initialize()
 	const n = 30
-	c.send(callTool(2, "count", map[string]any{"n": n, "interval_ms": 50}, "p"))
+	c.Send(callTool(2, "count", map[string]any{"n": n, "interval_ms": 50}, "p"))
 	for cut := 1; cut <= 2; cut++ {
-		c.wait(20*time.Second, "progress before a cut", func(m msg) bool {
-			return isProgress(m) && len(c.progressValuesLocked()) >= cut*8
+		c.Wait(20*time.Second, "progress before a cut", func(m msg) bool {
+			return stdiotest.IsProgress(m) && c.Count(stdiotest.IsProgress) >= cut*8
 		})
 		if got := p.Cut(); got == 0 {
 			t.Fatal("no connection to cut")
 		}
 	}
-	if got := resultText(t, c.answer(2, 30*time.Second)); got != "counted 30" {
+	if got := stdiotest.ResultText(t, c.Answer(2, 30*time.Second)); got != "counted 30" {
 		t.Fatalf("got %q", got)
 	}
-	got := c.progressValues()
+	got := c.Progress()
 	for i, v := range got {
 		if v != float64(i+1) {
 			t.Fatalf("progress %v: gap or duplicate at %d", got, i)
@@ -101,18 +65,6 @@ func TestCut_Invisible(t *testing.T) {
 	}
 }
 
-// progressValuesLocked is progressValues for wait's match function, which
-// runs with c.mu held.
-func (c *client) progressValuesLocked() []float64 {
-	var out []float64
-	for _, m := range c.got {
-		if isProgress(m) {
-			out = append(out, 0)
-		}
-	}
-	return out
-}
-
 // A server that restarts without keeping sessions: the call in flight
 // fails with an error that says its result is lost, the client is told,
 // a new session is opened with the subscriptions replayed, and the next
@@ -121,29 +73,29 @@ func TestHeal_LostSession(t *testing.T) {
 	s := newSDKServer(t)
 	c := startBridge(t, s.url(), nil)
 	c.initialize()
-	c.send(map[string]any{"id": 2, "method": "resources/subscribe", "params": map[string]any{"uri": "test://r"}})
-	if m := c.answer(2, 10*time.Second); m.Error != nil {
+	c.Send(map[string]any{"id": 2, "method": "resources/subscribe", "params": map[string]any{"uri": "test://r"}})
+	if m := c.Answer(2, 10*time.Second); m.Error != nil {
 		t.Fatalf("subscribe: %s", m.Error.Message)
 	}
-	c.send(callTool(3, "count", map[string]any{"n": 1000, "interval_ms": 50}, "p"))
+	c.Send(callTool(3, "count", map[string]any{"n": 1000, "interval_ms": 50}, "p"))
 	s.waitStarted()
 	s.restart()
 
-	m := c.answer(3, 30*time.Second)
+	m := c.Answer(3, 30*time.Second)
 	if m.Error == nil || !strings.Contains(m.Error.Message, "result of this call is lost") {
 		t.Fatalf("call in flight: %s %+v, want the lost-session error", m.Result, m.Error)
 	}
-	c.wait(10*time.Second, "a log notification about the lost session", func(m msg) bool {
+	c.Wait(10*time.Second, "a log notification about the lost session", func(m msg) bool {
 		return m.Method == "notifications/message" && strings.Contains(string(m.Params), "no longer knows the MCP session")
 	})
-	c.wait(10*time.Second, "a log notification about the new session", func(m msg) bool {
+	c.Wait(10*time.Second, "a log notification about the new session", func(m msg) bool {
 		return m.Method == "notifications/message" && strings.Contains(string(m.Params), "opened a new MCP session")
 	})
 	if got := s.subscriptions(); !slices.Equal(got, []string{"test://r"}) {
 		t.Fatalf("the new server got subscriptions %v, want test://r again", got)
 	}
-	c.send(callTool(4, "count", map[string]any{"n": 2, "interval_ms": 1}, ""))
-	if got := resultText(t, c.answer(4, 20*time.Second)); got != "counted 2" {
+	c.Send(callTool(4, "count", map[string]any{"n": 2, "interval_ms": 1}, ""))
+	if got := stdiotest.ResultText(t, c.Answer(4, 20*time.Second)); got != "counted 2" {
 		t.Fatalf("after the heal: %q", got)
 	}
 }
@@ -153,16 +105,16 @@ func TestWait_ServerAway(t *testing.T) {
 	s := newSDKServer(t)
 	s.stop()
 	c := startBridge(t, s.url(), nil)
-	c.send(map[string]any{"id": 1, "method": "initialize", "params": map[string]any{
+	c.Send(map[string]any{"id": 1, "method": "initialize", "params": map[string]any{
 		"protocolVersion": "2025-11-25", "capabilities": map[string]any{},
 		"clientInfo": map[string]any{"name": "t", "version": "1"},
 	}})
 	time.Sleep(time.Second)
-	if n := c.count(func(m msg) bool { return m.Method == "" }); n != 0 {
-		t.Fatalf("answered while the server was away: %+v", c.got)
+	if n := c.Count(func(m msg) bool { return m.Method == "" }); n != 0 {
+		t.Fatalf("answered while the server was away: %+v", c.Messages())
 	}
 	s.restart()
-	if m := c.answer(1, 20*time.Second); m.Error != nil {
+	if m := c.Answer(1, 20*time.Second); m.Error != nil {
 		t.Fatalf("initialize: %s", m.Error.Message)
 	}
 }
@@ -173,8 +125,8 @@ func TestWait_Bounded(t *testing.T) {
 	s := newSDKServer(t)
 	s.stop()
 	c := startBridge(t, s.url(), &Options{WaitFor: 500 * time.Millisecond})
-	c.send(map[string]any{"id": 1, "method": "initialize", "params": map[string]any{"protocolVersion": "2025-11-25"}})
-	m := c.answer(1, 20*time.Second)
+	c.Send(map[string]any{"id": 1, "method": "initialize", "params": map[string]any{"protocolVersion": "2025-11-25"}})
+	m := c.Answer(1, 20*time.Second)
 	if m.Error == nil || !strings.Contains(m.Error.Message, "unreachable") {
 		t.Fatalf("got %s %+v, want an unreachable error", m.Result, m.Error)
 	}
@@ -187,17 +139,17 @@ func TestHeal_ReplayRefused(t *testing.T) {
 	s := newSDKServer(t)
 	c := startBridge(t, s.url(), nil)
 	c.initialize()
-	c.send(map[string]any{"id": 2, "method": "resources/subscribe", "params": map[string]any{"uri": "test://r"}})
-	if m := c.answer(2, 10*time.Second); m.Error != nil {
+	c.Send(map[string]any{"id": 2, "method": "resources/subscribe", "params": map[string]any{"uri": "test://r"}})
+	if m := c.Answer(2, 10*time.Second); m.Error != nil {
 		t.Fatalf("subscribe: %s", m.Error.Message)
 	}
 	s.noSubscribe = true
 	s.restart()
-	c.wait(30*time.Second, "a warning that the subscription did not come back", func(m msg) bool {
+	c.Wait(30*time.Second, "a warning that the subscription did not come back", func(m msg) bool {
 		return m.Method == "notifications/message" && strings.Contains(string(m.Params), "could not replay test://r")
 	})
-	c.send(callTool(3, "count", map[string]any{"n": 2, "interval_ms": 1}, ""))
-	if got := resultText(t, c.answer(3, 20*time.Second)); got != "counted 2" {
+	c.Send(callTool(3, "count", map[string]any{"n": 2, "interval_ms": 1}, ""))
+	if got := stdiotest.ResultText(t, c.Answer(3, 20*time.Second)); got != "counted 2" {
 		t.Fatalf("after the heal: %q", got)
 	}
 }

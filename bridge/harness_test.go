@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,28 +14,16 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mooring-dev/mooring/internal/stdiotest"
 )
 
-// msg is one JSON-RPC message the client got from the bridge.
-type msg struct {
-	ID     json.RawMessage `json:"id"`
-	Method string          `json:"method"`
-	Params json.RawMessage `json:"params"`
-	Result json.RawMessage `json:"result"`
-	Error  *struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
+type msg = stdiotest.Msg
 
 // client drives a bridge over its stdio with JSON-RPC lines.
 type client struct {
-	t  *testing.T
-	in *io.PipeWriter
-
-	mu   sync.Mutex
-	got  []msg
-	more chan struct{} // signalled on every new message
+	*stdiotest.Client
+	t *testing.T
 }
 
 // startBridge runs a bridge to url in this process; it ends with the test.
@@ -50,31 +37,11 @@ func startBridge(t *testing.T, url string, opts *Options) *client {
 	}
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
-	c := &client{t: t, in: inW, more: make(chan struct{}, 1)}
+	c := &client{Client: stdiotest.New(t, "the bridge", inW, outR), t: t}
 	done := make(chan error, 1)
 	go func() {
 		done <- New(url, opts).Run(context.Background(), inR, outW)
 		outW.Close()
-	}()
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		sc := bufio.NewScanner(outR)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			var m msg
-			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-				t.Errorf("bridge wrote a line that is not JSON: %q", sc.Text())
-				continue
-			}
-			c.mu.Lock()
-			c.got = append(c.got, m)
-			c.mu.Unlock()
-			select {
-			case c.more <- struct{}{}:
-			default:
-			}
-		}
 	}()
 	t.Cleanup(func() {
 		inW.Close()
@@ -86,7 +53,7 @@ func startBridge(t *testing.T, url string, opts *Options) *client {
 		case <-time.After(20 * time.Second):
 			t.Error("the bridge did not end after stdin closed")
 		}
-		<-read
+		<-c.Done()
 	})
 	return c
 }
@@ -98,66 +65,18 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (c *client) send(v map[string]any) {
-	c.t.Helper()
-	v["jsonrpc"] = "2.0"
-	line, _ := json.Marshal(v)
-	if _, err := c.in.Write(append(line, '\n')); err != nil {
-		c.t.Fatalf("writing to the bridge: %v", err)
-	}
-}
-
-// wait returns the first message that matches, waiting up to d.
-func (c *client) wait(d time.Duration, what string, match func(msg) bool) msg {
-	c.t.Helper()
-	deadline := time.After(d)
-	for {
-		c.mu.Lock()
-		for _, m := range c.got {
-			if match(m) {
-				c.mu.Unlock()
-				return m
-			}
-		}
-		c.mu.Unlock()
-		select {
-		case <-c.more:
-		case <-deadline:
-			c.t.Fatalf("no %s within %s", what, d)
-		}
-	}
-}
-
-// answer waits for the response to request id.
-func (c *client) answer(id int, d time.Duration) msg {
-	c.t.Helper()
-	return c.wait(d, fmt.Sprintf("answer to %d", id), func(m msg) bool { return string(m.ID) == fmt.Sprint(id) && m.Method == "" })
-}
-
-func (c *client) count(match func(msg) bool) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for _, m := range c.got {
-		if match(m) {
-			n++
-		}
-	}
-	return n
-}
-
 // initialize opens the session as a 2025-11-25 client would.
 func (c *client) initialize() msg {
 	c.t.Helper()
-	c.send(map[string]any{"id": 1, "method": "initialize", "params": map[string]any{
+	c.Send(map[string]any{"id": 1, "method": "initialize", "params": map[string]any{
 		"protocolVersion": "2025-11-25", "capabilities": map[string]any{},
 		"clientInfo": map[string]any{"name": "t", "version": "1"},
 	}})
-	m := c.answer(1, 20*time.Second)
+	m := c.Answer(1, 20*time.Second)
 	if m.Error != nil {
 		c.t.Fatalf("initialize: %s", m.Error.Message)
 	}
-	c.send(map[string]any{"method": "notifications/initialized"})
+	c.Send(map[string]any{"method": "notifications/initialized"})
 	return m
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mooring-dev/mooring/internal/stdiotest"
 	"github.com/mooring-dev/mooring/internal/tcpproxy"
 )
 
@@ -35,28 +36,28 @@ func TestStateless_RepeatsOnlySafeCalls(t *testing.T) {
 	}
 	t.Cleanup(func() { p.Close() })
 	c := startBridge(t, "http://"+p.Addr()+"/mcp", nil)
-	c.send(statelessCall(1, "tools/list", map[string]any{}))
-	if m := c.answer(1, 10*time.Second); m.Error != nil || !strings.Contains(string(m.Result), "count_ro") {
+	c.Send(statelessCall(1, "tools/list", map[string]any{}))
+	if m := c.Answer(1, 10*time.Second); m.Error != nil || !strings.Contains(string(m.Result), "count_ro") {
 		t.Fatalf("tools/list: %s %+v", m.Result, m.Error)
 	}
 
 	args := map[string]any{"n": 20, "interval_ms": 50}
-	c.send(statelessCall(2, "tools/call", map[string]any{"name": "count", "arguments": args}))
+	c.Send(statelessCall(2, "tools/call", map[string]any{"name": "count", "arguments": args}))
 	if got := s.waitStarted(); got != "count" {
 		t.Fatalf("started %s", got)
 	}
 	p.Cut()
-	m := c.answer(2, 20*time.Second)
+	m := c.Answer(2, 20*time.Second)
 	if m.Error == nil || !strings.Contains(m.Error.Message, "was not repeated") {
 		t.Fatalf("count across a cut: %s %+v, want the not-repeated error", m.Result, m.Error)
 	}
 
-	c.send(statelessCall(3, "tools/call", map[string]any{"name": "count_ro", "arguments": args}))
+	c.Send(statelessCall(3, "tools/call", map[string]any{"name": "count_ro", "arguments": args}))
 	if got := s.waitStarted(); got != "count_ro" {
 		t.Fatalf("started %s", got)
 	}
 	p.Cut()
-	if got := resultText(t, c.answer(3, 20*time.Second)); got != "counted 20" {
+	if got := stdiotest.ResultText(t, c.Answer(3, 20*time.Second)); got != "counted 20" {
 		t.Fatalf("count_ro across a cut: %q", got)
 	}
 	if got := s.waitStarted(); got != "count_ro" {
@@ -80,18 +81,18 @@ func TestStateless_RepeatsOnlySafeCalls(t *testing.T) {
 func TestServerRequest_Relayed(t *testing.T) {
 	s := newSDKServer(t)
 	c := startBridge(t, s.url(), nil)
-	c.send(map[string]any{"id": 1, "method": "initialize", "params": map[string]any{
+	c.Send(map[string]any{"id": 1, "method": "initialize", "params": map[string]any{
 		"protocolVersion": "2025-11-25", "capabilities": map[string]any{"sampling": map[string]any{}},
 		"clientInfo": map[string]any{"name": "t", "version": "1"},
 	}})
-	c.answer(1, 10*time.Second)
-	c.send(map[string]any{"method": "notifications/initialized"})
-	c.send(callTool(2, "ask", map[string]any{}, ""))
-	req := c.wait(10*time.Second, "the sampling request", func(m msg) bool { return m.Method == "sampling/createMessage" })
-	c.send(map[string]any{"id": req.ID, "result": map[string]any{
+	c.Answer(1, 10*time.Second)
+	c.Send(map[string]any{"method": "notifications/initialized"})
+	c.Send(callTool(2, "ask", map[string]any{}, ""))
+	req := c.Wait(10*time.Second, "the sampling request", func(m msg) bool { return m.Method == "sampling/createMessage" })
+	c.Send(map[string]any{"id": req.ID, "result": map[string]any{
 		"role": "assistant", "model": "m", "content": map[string]any{"type": "text", "text": "from the client"},
 	}})
-	if got := resultText(t, c.answer(2, 10*time.Second)); got != "from the client" {
+	if got := stdiotest.ResultText(t, c.Answer(2, 10*time.Second)); got != "from the client" {
 		t.Fatalf("got %q", got)
 	}
 }
@@ -101,9 +102,9 @@ func TestCancel_Relayed(t *testing.T) {
 	s := newSDKServer(t)
 	c := startBridge(t, s.url(), nil)
 	c.initialize()
-	c.send(callTool(2, "count", map[string]any{"n": 1000, "interval_ms": 20}, ""))
+	c.Send(callTool(2, "count", map[string]any{"n": 1000, "interval_ms": 20}, ""))
 	s.waitStarted()
-	c.send(map[string]any{"method": "notifications/cancelled", "params": map[string]any{"requestId": 2, "reason": "user"}})
+	c.Send(map[string]any{"method": "notifications/cancelled", "params": map[string]any{"requestId": 2, "reason": "user"}})
 	select {
 	case got := <-s.cancelled:
 		if got != "count" {
@@ -127,8 +128,8 @@ func TestHeaders_AndTokenFile(t *testing.T) {
 	if err := os.WriteFile(tok, []byte("two"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c.send(map[string]any{"id": 2, "method": "tools/list"})
-	c.answer(2, 10*time.Second)
+	c.Send(map[string]any{"id": 2, "method": "tools/list"})
+	c.Answer(2, 10*time.Second)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	first, last := s.headers[0], s.headers[len(s.headers)-1]
@@ -145,14 +146,14 @@ func TestHeaders_AndTokenFile(t *testing.T) {
 func TestProtocol_Pinned(t *testing.T) {
 	s := newSDKServer(t)
 	c := startBridge(t, s.url(), &Options{Protocol: Sessionful})
-	c.send(statelessCall(1, "server/discover", map[string]any{}))
-	m := c.answer(1, 10*time.Second)
+	c.Send(statelessCall(1, "server/discover", map[string]any{}))
+	m := c.Answer(1, 10*time.Second)
 	if m.Error == nil || m.Error.Code != codeUnsupportedVersion {
 		t.Fatalf("server/discover: %s %+v, want -32022", m.Result, m.Error)
 	}
 	c2 := startBridge(t, s.url(), &Options{Protocol: Stateless})
-	c2.send(map[string]any{"id": 1, "method": "initialize", "params": map[string]any{"protocolVersion": "2025-11-25"}})
-	if m := c2.answer(1, 10*time.Second); m.Error == nil || m.Error.Code != codeUnsupportedVersion {
+	c2.Send(map[string]any{"id": 1, "method": "initialize", "params": map[string]any{"protocolVersion": "2025-11-25"}})
+	if m := c2.Answer(1, 10*time.Second); m.Error == nil || m.Error.Code != codeUnsupportedVersion {
 		t.Fatalf("initialize: %s %+v, want -32022", m.Result, m.Error)
 	}
 }
@@ -171,21 +172,21 @@ func TestCut_NoEventStore(t *testing.T) {
 	t.Cleanup(func() { p.Close() })
 	c := startBridge(t, "http://"+p.Addr()+"/mcp", nil)
 	c.initialize()
-	c.send(map[string]any{"id": 2, "method": "tools/list"})
-	c.answer(2, 10*time.Second)
+	c.Send(map[string]any{"id": 2, "method": "tools/list"})
+	c.Answer(2, 10*time.Second)
 
 	args := map[string]any{"n": 20, "interval_ms": 50}
-	c.send(callTool(3, "count", args, ""))
+	c.Send(callTool(3, "count", args, ""))
 	s.waitStarted()
 	p.Cut()
-	m := c.answer(3, 20*time.Second)
+	m := c.Answer(3, 20*time.Second)
 	if m.Error == nil || !strings.Contains(m.Error.Message, "was not repeated") {
 		t.Fatalf("count across a cut: %s %+v, want the not-repeated error", m.Result, m.Error)
 	}
-	c.send(callTool(4, "count_ro", args, ""))
+	c.Send(callTool(4, "count_ro", args, ""))
 	s.waitStarted()
 	p.Cut()
-	if got := resultText(t, c.answer(4, 20*time.Second)); got != "counted 20" {
+	if got := stdiotest.ResultText(t, c.Answer(4, 20*time.Second)); got != "counted 20" {
 		t.Fatalf("count_ro across a cut: %q", got)
 	}
 }
@@ -196,11 +197,11 @@ func TestCut_NoEventStore(t *testing.T) {
 func TestStateless_ParamHeaders(t *testing.T) {
 	s := newServer(t, true)
 	c := startBridge(t, s.url(), nil)
-	c.send(statelessCall(1, "tools/list", map[string]any{}))
-	c.answer(1, 10*time.Second)
-	c.send(statelessCall(2, "tools/call", map[string]any{"name": "where",
+	c.Send(statelessCall(1, "tools/list", map[string]any{}))
+	c.Answer(1, 10*time.Second)
+	c.Send(statelessCall(2, "tools/call", map[string]any{"name": "where",
 		"arguments": map[string]any{"region": "Zürich ", "opts": map[string]any{"zone": 7}}}))
-	if got := resultText(t, c.answer(2, 10*time.Second)); !strings.Contains(got, "Zürich") {
+	if got := stdiotest.ResultText(t, c.Answer(2, 10*time.Second)); !strings.Contains(got, "Zürich") {
 		t.Fatalf("got %q", got)
 	}
 	s.mu.Lock()

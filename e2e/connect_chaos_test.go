@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mooring-dev/mooring/internal/redistest"
+	"github.com/mooring-dev/mooring/internal/stdiotest"
 	"github.com/mooring-dev/mooring/internal/tcpproxy"
 )
 
@@ -39,7 +40,7 @@ func TestConnect_Chaos(t *testing.T) {
 	for w := 0; w < waves; w++ {
 		for i := 0; i < perWave; i++ {
 			id++
-			b.send(slowCount(id, count, 25, fmt.Sprint("t", id)))
+			b.Send(slowCount(id, count, 25, fmt.Sprint("t", id)))
 		}
 		time.Sleep(300 * time.Millisecond)
 		cuts += proxy.Cut()
@@ -54,10 +55,10 @@ func TestConnect_Chaos(t *testing.T) {
 
 	var results, interrupted, unsure int
 	for n := 101; n <= id; n++ {
-		m := b.answer(n, 90*time.Second)
+		m := b.Answer(n, 90*time.Second)
 		switch {
 		case m.Error == nil:
-			if got := text(t, m); got != fmt.Sprintf("counted to %d", count) {
+			if got := stdiotest.ResultText(t, m); got != fmt.Sprintf("counted to %d", count) {
 				t.Errorf("call %d: %q", n, got)
 			}
 			results++
@@ -76,11 +77,9 @@ func TestConnect_Chaos(t *testing.T) {
 
 	// Every answer once; progress per call in order, without gaps or
 	// duplicates (a call that mooring ran again may start over at 1).
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	answers := map[string]int{}
 	progress := map[string][]float64{}
-	for _, m := range b.got {
+	for _, m := range b.Messages() {
 		switch {
 		case m.Method == "" && len(m.ID) > 0:
 			answers[string(m.ID)]++
@@ -126,8 +125,8 @@ func TestConnect_ReplicaDies(t *testing.T) {
 
 	b := startConnect(t, front.URL+"/mcp")
 	b.initialize()
-	b.send(slowCount(2, 80, 50, "r"))
-	b.wait(20*time.Second, "progress before the kill", func(m rpcMsg) bool { return m.Method == "notifications/progress" })
+	b.Send(slowCount(2, 80, 50, "r"))
+	b.Wait(20*time.Second, "progress before the kill", func(m rpcMsg) bool { return m.Method == "notifications/progress" })
 	sid := b.sessionID(t)
 	lease, err := srv.Command("GET", "mooring:{"+sid+"}:lease")
 	if err != nil {
@@ -141,10 +140,10 @@ func TestConnect_ReplicaDies(t *testing.T) {
 	}
 	owner.kill()
 
-	m := b.answer(2, 60*time.Second)
+	m := b.Answer(2, 60*time.Second)
 	switch {
 	case m.Error == nil:
-		if got := text(t, m); got != "counted to 80" {
+		if got := stdiotest.ResultText(t, m); got != "counted to 80" {
 			t.Fatalf("the call across the owner's death: %q", got)
 		}
 	case strings.Contains(m.Error.Message, "mooring connect"):
@@ -152,8 +151,8 @@ func TestConnect_ReplicaDies(t *testing.T) {
 	default:
 		t.Logf("the call across the owner's death got mooring's answer: %s", m.Error.Message)
 	}
-	b.send(slowCount(3, 2, 1, ""))
-	if got := text(t, b.answer(3, 30*time.Second)); got != "counted to 2" {
+	b.Send(slowCount(3, 2, 1, ""))
+	if got := stdiotest.ResultText(t, b.Answer(3, 30*time.Second)); got != "counted to 2" {
 		t.Fatalf("the next call: %q", got)
 	}
 	if b.logged(newSession) {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -12,45 +11,32 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mooring-dev/mooring/internal/stdiotest"
 	"github.com/mooring-dev/mooring/internal/syncbuf"
 	"github.com/mooring-dev/mooring/internal/tcpproxy"
 )
 
-// rpcMsg is one JSON-RPC message that mooring connect wrote to stdout.
-type rpcMsg struct {
-	ID     json.RawMessage `json:"id"`
-	Method string          `json:"method"`
-	Params json.RawMessage `json:"params"`
-	Result json.RawMessage `json:"result"`
-	Error  *struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
+type rpcMsg = stdiotest.Msg
 
 // bridgeProc is one `mooring connect`, driven over its stdin and stdout
 // with JSON-RPC lines.
 type bridgeProc struct {
+	*stdiotest.Client
 	t   *testing.T
 	cmd *exec.Cmd
 	in  io.WriteCloser
 	log *syncbuf.Buffer // its stderr
-
-	mu   sync.Mutex
-	got  []rpcMsg
-	more chan struct{}
 }
 
 func startConnect(t *testing.T, url string, args ...string) *bridgeProc {
 	t.Helper()
-	b := &bridgeProc{t: t, log: new(syncbuf.Buffer), more: make(chan struct{}, 1)}
+	b := &bridgeProc{t: t, log: new(syncbuf.Buffer)}
 	b.cmd = exec.Command(binary, append(append([]string{"connect", "--log-level", "debug"}, args...), url)...)
 	b.cmd.Stderr = b.log
 	var err error
@@ -64,30 +50,11 @@ func startConnect(t *testing.T, url string, args ...string) *bridgeProc {
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		sc := bufio.NewScanner(out)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			var m rpcMsg
-			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-				t.Errorf("mooring connect wrote a line that is not JSON-RPC: %q", sc.Text())
-				continue
-			}
-			b.mu.Lock()
-			b.got = append(b.got, m)
-			b.mu.Unlock()
-			select {
-			case b.more <- struct{}{}:
-			default:
-			}
-		}
-	}()
+	b.Client = stdiotest.New(t, "mooring connect", b.in, out)
 	t.Cleanup(func() {
 		b.in.Close() // the client is gone: mooring connect ends
 		done := make(chan error, 1)
-		go func() { <-read; done <- b.cmd.Wait() }()
+		go func() { <-b.Done(); done <- b.cmd.Wait() }()
 		select {
 		case err := <-done:
 			if err != nil {
@@ -105,43 +72,6 @@ func startConnect(t *testing.T, url string, args ...string) *bridgeProc {
 	return b
 }
 
-func (b *bridgeProc) send(v map[string]any) {
-	b.t.Helper()
-	v["jsonrpc"] = "2.0"
-	line, _ := json.Marshal(v)
-	if _, err := b.in.Write(append(line, '\n')); err != nil {
-		b.t.Fatalf("writing to mooring connect: %v", err)
-	}
-}
-
-// wait returns the first message that matches, waiting up to d.
-func (b *bridgeProc) wait(d time.Duration, what string, match func(rpcMsg) bool) rpcMsg {
-	b.t.Helper()
-	deadline := time.After(d)
-	for {
-		b.mu.Lock()
-		for _, m := range b.got {
-			if match(m) {
-				b.mu.Unlock()
-				return m
-			}
-		}
-		b.mu.Unlock()
-		select {
-		case <-b.more:
-		case <-deadline:
-			b.t.Fatalf("no %s within %s", what, d)
-		}
-	}
-}
-
-func (b *bridgeProc) answer(id int, d time.Duration) rpcMsg {
-	b.t.Helper()
-	return b.wait(d, fmt.Sprintf("answer to request %d", id), func(m rpcMsg) bool {
-		return string(m.ID) == fmt.Sprint(id) && m.Method == ""
-	})
-}
-
 // sessionID is the session id that mooring connect logged on initialize.
 func (b *bridgeProc) sessionID(t *testing.T) string {
 	t.Helper()
@@ -156,53 +86,25 @@ func (b *bridgeProc) sessionID(t *testing.T) string {
 }
 
 func (b *bridgeProc) answered(id int) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, m := range b.got {
-		if string(m.ID) == fmt.Sprint(id) && m.Method == "" {
-			return true
-		}
-	}
-	return false
-}
-
-func (b *bridgeProc) progress() []float64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []float64
-	for _, m := range b.got {
-		if m.Method == "notifications/progress" {
-			var p struct {
-				Progress float64 `json:"progress"`
-			}
-			_ = json.Unmarshal(m.Params, &p)
-			out = append(out, p.Progress)
-		}
-	}
-	return out
+	return b.Count(func(m rpcMsg) bool { return stdiotest.IsAnswerTo(m, id) }) > 0
 }
 
 func (b *bridgeProc) logged(text string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, m := range b.got {
-		if m.Method == "notifications/message" && strings.Contains(string(m.Params), text) {
-			return true
-		}
-	}
-	return false
+	return b.Count(func(m rpcMsg) bool {
+		return m.Method == "notifications/message" && strings.Contains(string(m.Params), text)
+	}) > 0
 }
 
 func (b *bridgeProc) initialize() {
 	b.t.Helper()
-	b.send(map[string]any{"id": 1, "method": "initialize", "params": map[string]any{
+	b.Send(map[string]any{"id": 1, "method": "initialize", "params": map[string]any{
 		"protocolVersion": "2025-11-25", "capabilities": map[string]any{},
 		"clientInfo": map[string]any{"name": "e2e", "version": "1"},
 	}})
-	if m := b.answer(1, 30*time.Second); m.Error != nil {
+	if m := b.Answer(1, 30*time.Second); m.Error != nil {
 		b.t.Fatalf("initialize: %s", m.Error.Message)
 	}
-	b.send(map[string]any{"method": "notifications/initialized"})
+	b.Send(map[string]any{"method": "notifications/initialized"})
 }
 
 func slowCount(id, count, intervalMS int, progress string) map[string]any {
@@ -211,23 +113,6 @@ func slowCount(id, count, intervalMS int, progress string) map[string]any {
 		p["_meta"] = map[string]any{"progressToken": progress}
 	}
 	return map[string]any{"id": id, "method": "tools/call", "params": p}
-}
-
-func text(t *testing.T, m rpcMsg) string {
-	t.Helper()
-	if m.Error != nil {
-		t.Fatalf("error %d: %s", m.Error.Code, m.Error.Message)
-	}
-	var r struct {
-		Content []struct {
-			Text string `json:"text"`
-		} `json:"content"`
-		IsError bool `json:"isError"`
-	}
-	if err := json.Unmarshal(m.Result, &r); err != nil || len(r.Content) == 0 || r.IsError {
-		t.Fatalf("result %s", m.Result)
-	}
-	return r.Content[0].Text
 }
 
 const newSession = "opened a new MCP session"
@@ -244,21 +129,21 @@ func TestConnect_KillRestart(t *testing.T) {
 	p := start(t, addr, args...)
 	b := startConnect(t, p.url())
 	b.initialize()
-	b.send(slowCount(2, 120, 50, "k"))
-	b.wait(20*time.Second, "progress before the kill", func(m rpcMsg) bool { return m.Method == "notifications/progress" })
+	b.Send(slowCount(2, 120, 50, "k"))
+	b.Wait(20*time.Second, "progress before the kill", func(m rpcMsg) bool { return m.Method == "notifications/progress" })
 	p.kill()
 	time.Sleep(2 * time.Second)
-	b.send(map[string]any{"id": 3, "method": "tools/list"}) // while mooring is down
+	b.Send(map[string]any{"id": 3, "method": "tools/list"}) // while mooring is down
 	time.Sleep(8 * time.Second)
 	if b.answered(2) || b.answered(3) {
 		t.Fatal("mooring connect answered a request while mooring was down")
 	}
 	start(t, addr, args...)
 
-	m := b.answer(2, 60*time.Second)
+	m := b.Answer(2, 60*time.Second)
 	switch {
 	case m.Error == nil:
-		if got := text(t, m); got != "counted to 120" {
+		if got := stdiotest.ResultText(t, m); got != "counted to 120" {
 			t.Fatalf("the call across the kill: %q", got)
 		}
 	case strings.Contains(m.Error.Message, "mooring connect"):
@@ -266,11 +151,11 @@ func TestConnect_KillRestart(t *testing.T) {
 	default:
 		t.Logf("the call across the kill got mooring's answer: %s", m.Error.Message)
 	}
-	if m := b.answer(3, 30*time.Second); m.Error != nil || !strings.Contains(string(m.Result), "slow_count") {
+	if m := b.Answer(3, 30*time.Second); m.Error != nil || !strings.Contains(string(m.Result), "slow_count") {
 		t.Fatalf("the request sent while mooring was down: %s %+v", m.Result, m.Error)
 	}
-	b.send(slowCount(4, 2, 1, ""))
-	if got := text(t, b.answer(4, 30*time.Second)); got != "counted to 2" {
+	b.Send(slowCount(4, 2, 1, ""))
+	if got := stdiotest.ResultText(t, b.Answer(4, 30*time.Second)); got != "counted to 2" {
 		t.Fatalf("the next call: %q", got)
 	}
 	if b.logged(newSession) {
@@ -291,17 +176,17 @@ func TestConnect_NetworkCut(t *testing.T) {
 	b := startConnect(t, "http://"+proxy.Addr()+"/mcp")
 	b.initialize()
 	const n = 40
-	b.send(slowCount(2, n, 50, "c"))
+	b.Send(slowCount(2, n, 50, "c"))
 	for cut := 1; cut <= 3; cut++ {
-		b.wait(30*time.Second, "progress before a cut", func(rpcMsg) bool { return len(b.progressLocked()) >= cut*8 })
+		b.Wait(30*time.Second, "progress before a cut", func(rpcMsg) bool { return b.Count(stdiotest.IsProgress) >= cut*8 })
 		if proxy.Cut() == 0 {
 			t.Fatal("no connection to cut")
 		}
 	}
-	if got := text(t, b.answer(2, 60*time.Second)); got != fmt.Sprintf("counted to %d", n) {
+	if got := stdiotest.ResultText(t, b.Answer(2, 60*time.Second)); got != fmt.Sprintf("counted to %d", n) {
 		t.Fatalf("got %q", got)
 	}
-	got := b.progress()
+	got := b.Progress()
 	for i, v := range got {
 		if v != float64(i+1) {
 			t.Fatalf("progress %v: gap or duplicate at %d", got, i)
@@ -315,18 +200,6 @@ func TestConnect_NetworkCut(t *testing.T) {
 	}
 }
 
-// progressLocked counts progress notifications for wait's match function,
-// which runs with b.mu held.
-func (b *bridgeProc) progressLocked() []struct{} {
-	var out []struct{}
-	for _, m := range b.got {
-		if m.Method == "notifications/progress" {
-			out = append(out, struct{}{})
-		}
-	}
-	return out
-}
-
 // A server without durable sessions (mooring on the memory store) that
 // restarts: the call in flight gets a clear error, the client is told, and
 // the next call works in a new session.
@@ -335,20 +208,20 @@ func TestConnect_HealLostSession(t *testing.T) {
 	p := start(t, addr, "--store", "memory")
 	b := startConnect(t, p.url())
 	b.initialize()
-	b.send(slowCount(2, 400, 50, "h"))
-	b.wait(20*time.Second, "progress before the kill", func(m rpcMsg) bool { return m.Method == "notifications/progress" })
+	b.Send(slowCount(2, 400, 50, "h"))
+	b.Wait(20*time.Second, "progress before the kill", func(m rpcMsg) bool { return m.Method == "notifications/progress" })
 	p.kill()
 	start(t, addr, "--store", "memory")
 
-	m := b.answer(2, 60*time.Second)
+	m := b.Answer(2, 60*time.Second)
 	if m.Error == nil || !strings.Contains(m.Error.Message, "result of this call is lost") {
 		t.Fatalf("the call in flight: %s %+v, want the lost-session error", m.Result, m.Error)
 	}
-	b.wait(30*time.Second, "the notice of a new session", func(m rpcMsg) bool {
+	b.Wait(30*time.Second, "the notice of a new session", func(m rpcMsg) bool {
 		return m.Method == "notifications/message" && strings.Contains(string(m.Params), newSession)
 	})
-	b.send(slowCount(3, 2, 1, ""))
-	if got := text(t, b.answer(3, 30*time.Second)); got != "counted to 2" {
+	b.Send(slowCount(3, 2, 1, ""))
+	if got := stdiotest.ResultText(t, b.Answer(3, 30*time.Second)); got != "counted to 2" {
 		t.Fatalf("the next call: %q", got)
 	}
 }
@@ -511,26 +384,26 @@ func TestConnect_TypeScriptServer(t *testing.T) {
 	b := startConnect(t, "http://"+proxy.Addr()+"/mcp")
 	b.initialize()
 
-	b.send(slowCount(2, 20, 50, "c"))
-	b.wait(30*time.Second, "progress before the cut", func(rpcMsg) bool { return len(b.progressLocked()) >= 5 })
+	b.Send(slowCount(2, 20, 50, "c"))
+	b.Wait(30*time.Second, "progress before the cut", func(rpcMsg) bool { return b.Count(stdiotest.IsProgress) >= 5 })
 	proxy.Cut()
-	if got := text(t, b.answer(2, 30*time.Second)); got != "counted to 20" {
+	if got := stdiotest.ResultText(t, b.Answer(2, 30*time.Second)); got != "counted to 20" {
 		t.Fatalf("across a cut: %q", got)
 	}
 
-	b.send(slowCount(3, 1000, 50, ""))
+	b.Send(slowCount(3, 1000, 50, ""))
 	time.Sleep(500 * time.Millisecond)
 	s.kill()
 	s.start()
-	m := b.answer(3, 60*time.Second)
+	m := b.Answer(3, 60*time.Second)
 	if m.Error == nil || !strings.Contains(m.Error.Message, "result of this call is lost") {
 		t.Fatalf("the call in flight: %s %+v, want the lost-session error", m.Result, m.Error)
 	}
-	b.wait(30*time.Second, "the notice of a new session", func(m rpcMsg) bool {
+	b.Wait(30*time.Second, "the notice of a new session", func(m rpcMsg) bool {
 		return m.Method == "notifications/message" && strings.Contains(string(m.Params), newSession)
 	})
-	b.send(slowCount(4, 2, 1, ""))
-	if got := text(t, b.answer(4, 30*time.Second)); got != "counted to 2" {
+	b.Send(slowCount(4, 2, 1, ""))
+	if got := stdiotest.ResultText(t, b.Answer(4, 30*time.Second)); got != "counted to 2" {
 		t.Fatalf("the next call: %q", got)
 	}
 }
@@ -548,9 +421,9 @@ func TestConnect_TypeScriptTasks(t *testing.T) {
 	}
 	t.Cleanup(func() { proxy.Close() })
 	call := func(b *bridgeProc) {
-		b.send(map[string]any{"id": 2, "method": "tools/list"})
-		b.answer(2, 30*time.Second)
-		b.send(map[string]any{"id": 3, "method": "tools/call", "params": map[string]any{
+		b.Send(map[string]any{"id": 2, "method": "tools/list"})
+		b.Answer(2, 30*time.Second)
+		b.Send(map[string]any{"id": 3, "method": "tools/call", "params": map[string]any{
 			"name": "slow_task", "arguments": map[string]any{"count": 20, "interval_ms": 100}}})
 	}
 
@@ -561,7 +434,7 @@ func TestConnect_TypeScriptTasks(t *testing.T) {
 		time.Sleep(400 * time.Millisecond)
 		proxy.Cut()
 	}
-	if got := text(t, b.answer(3, 60*time.Second)); got != "counted to 20" {
+	if got := stdiotest.ResultText(t, b.Answer(3, 60*time.Second)); got != "counted to 20" {
 		t.Fatalf("slow_task across cuts: %q", got)
 	}
 
@@ -573,7 +446,7 @@ func TestConnect_TypeScriptTasks(t *testing.T) {
 	plain.initialize()
 	call(plain)
 	// (The TypeScript SDK answers with a tool error result.)
-	if m := plain.answer(3, 30*time.Second); !strings.Contains(string(m.Result), "requires task augmentation") {
+	if m := plain.Answer(3, 30*time.Second); !strings.Contains(string(m.Result), "requires task augmentation") {
 		t.Fatalf("slow_task with --tasks=false: %s %+v, want the server's requires-a-task error", m.Result, m.Error)
 	}
 }
@@ -636,9 +509,9 @@ func TestConnect_TaskAcrossKill(t *testing.T) {
 			p := start(t, addr, args...)
 			b := startConnect(t, p.url())
 			b.initialize()
-			b.send(map[string]any{"id": 2, "method": "tools/list"})
-			b.answer(2, 30*time.Second)
-			b.send(tc.call)
+			b.Send(map[string]any{"id": 2, "method": "tools/list"})
+			b.Answer(2, 30*time.Second)
+			b.Send(tc.call)
 			for deadline := time.Now().Add(20 * time.Second); !strings.Contains(b.log.String(), "the server runs the call as a task"); {
 				if time.Now().After(deadline) {
 					t.Fatalf("the call did not run as a task:\n%s", b.log.String())
@@ -653,10 +526,10 @@ func TestConnect_TaskAcrossKill(t *testing.T) {
 			time.Sleep(2 * time.Second)
 			start(t, addr, args...)
 
-			m := b.answer(3, 60*time.Second)
+			m := b.Answer(3, 60*time.Second)
 			switch {
 			case tc.want != "":
-				if got := text(t, m); got != tc.want {
+				if got := stdiotest.ResultText(t, m); got != tc.want {
 					t.Fatalf("the task across the kill: %q", got)
 				}
 			case m.Error == nil || strings.Contains(m.Error.Message, "mooring connect") || !strings.Contains(m.Error.Message, "stopped"):
@@ -664,8 +537,8 @@ func TestConnect_TaskAcrossKill(t *testing.T) {
 			default:
 				t.Logf("the task across the kill: %s", m.Error.Message)
 			}
-			b.send(slowCount(4, 2, 1, ""))
-			if got := text(t, b.answer(4, 30*time.Second)); got != "counted to 2" {
+			b.Send(slowCount(4, 2, 1, ""))
+			if got := stdiotest.ResultText(t, b.Answer(4, 30*time.Second)); got != "counted to 2" {
 				t.Fatalf("the next call: %q", got)
 			}
 		})
