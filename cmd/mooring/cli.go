@@ -83,13 +83,9 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	if len(pos) == 0 || (pos[0] == "list") != (len(pos) == 1) || len(pos) > 2 {
-		fs.Usage()
-		return errUsage
-	}
-	verb, id := pos[0], ""
-	if len(pos) == 2 {
-		id = pos[1]
+	verb, id, err := verbAndID(fs, pos)
+	if err != nil {
+		return err
 	}
 	if base != "" {
 		return sessionsRemote(ctx, base, verb, id, cursor, limit, stdout)
@@ -100,16 +96,7 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := c.validateBackends(); err != nil {
 		return err
 	}
-	if c.Store == "bolt" {
-		// Opening would create an empty store: a mistyped --data-dir must
-		// not look like a store without sessions.
-		if _, err := os.Stat(filepath.Join(c.DataDir, "mooring.db")); err != nil {
-			return fmt.Errorf("no bolt store in --data-dir %s: %w", c.DataDir, err)
-		}
-	}
-	quiet := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	c.StoreFallback = "fail" // a CLI must not report a memory fallback's empty view
-	opened, err := openStore(ctx, c, quiet, nil)
+	opened, _, err := openForCLI(ctx, c, stderr)
 	if err != nil {
 		return err
 	}
@@ -140,6 +127,39 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return errUsage
 	}
 	return nil
+}
+
+// verbAndID splits the arguments of an operator's command (sessions,
+// tasks): "list", or a verb and the ID it acts on.
+func verbAndID(fs *flagSet, pos []string) (verb, id string, err error) {
+	if len(pos) == 0 || (pos[0] == "list") != (len(pos) == 1) || len(pos) > 2 {
+		fs.Usage()
+		return "", "", errUsage
+	}
+	if len(pos) == 2 {
+		id = pos[1]
+	}
+	return pos[0], id, nil
+}
+
+// openForCLI opens the configured store for an operator's command, with a
+// logger that writes warnings and errors to stderr. A bolt store must
+// exist already: opening would create an empty one, and a mistyped
+// --data-dir must not look like a store with nothing in it. For the same
+// reason it never falls back to memory.
+func openForCLI(ctx context.Context, c *config, stderr io.Writer) (*openedStore, *slog.Logger, error) {
+	if c.Store == "bolt" {
+		if _, err := os.Stat(filepath.Join(c.DataDir, "mooring.db")); err != nil {
+			return nil, nil, fmt.Errorf("no bolt store in --data-dir %s: %w", c.DataDir, err)
+		}
+	}
+	quiet := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	c.StoreFallback = "fail"
+	opened, err := openStore(ctx, c, quiet, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return opened, quiet, nil
 }
 
 func printPage(w io.Writer, p sessionPage) {

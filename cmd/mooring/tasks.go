@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -152,13 +151,9 @@ func tasksCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if len(pos) == 0 || (pos[0] == "list") != (len(pos) == 1) || len(pos) > 2 {
-		fs.Usage()
-		return errUsage
-	}
-	verb, id := pos[0], ""
-	if len(pos) == 2 {
-		id = pos[1]
+	verb, id, err := verbAndID(fs, pos)
+	if err != nil {
+		return err
 	}
 	if verb != "list" && verb != "show" && verb != "cancel" {
 		fs.Usage()
@@ -170,14 +165,7 @@ func tasksCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := c.validateStore(); err != nil {
 		return err
 	}
-	if c.Store == "bolt" {
-		if _, err := os.Stat(filepath.Join(c.DataDir, "mooring.db")); err != nil {
-			return fmt.Errorf("no bolt store in --data-dir %s: %w", c.DataDir, err)
-		}
-	}
-	quiet := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	c.StoreFallback = "fail" // a CLI must not report a memory fallback's empty view
-	opened, err := openStore(ctx, c, quiet, nil)
+	opened, quiet, err := openForCLI(ctx, c, stderr)
 	if err != nil {
 		return err
 	}
