@@ -33,7 +33,15 @@ type ExtensionOptions struct {
 	// retryable tasks whose process died (see Runners).
 	Runners *Runners
 	Logger  *slog.Logger
+	// Heartbeat is the interval of comment lines on a quiet
+	// subscriptions/listen stream of tasks, so that proxies do not cut
+	// it. Default 15 s; negative disables them.
+	Heartbeat time.Duration
 }
+
+// defaultHeartbeat is the default of ExtensionOptions.Heartbeat, as the
+// transport's for its own streams.
+const defaultHeartbeat = 15 * time.Second
 
 // Extension serves the tasks extension of 2026-07-28 (SEP-2663) around a
 // stateless handler of an in-process go-sdk server: it is itself the
@@ -75,6 +83,9 @@ func NewExtension(srv *mcp.Server, inner http.Handler, m *tasks.Manager, opts *E
 	x.log = x.o.Logger
 	if x.log == nil {
 		x.log = slog.Default()
+	}
+	if x.o.Heartbeat == 0 {
+		x.o.Heartbeat = defaultHeartbeat
 	}
 	for _, err := range []error{
 		mcp.AddReceivingCustomMethod(srv, "tasks/get", x.get),

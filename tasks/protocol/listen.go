@@ -121,11 +121,24 @@ func (x *Extension) listen(w http.ResponseWriter, r *http.Request, id json.RawMe
 	}
 	tick := time.NewTicker(listenPoll)
 	defer tick.Stop()
+	var beat <-chan time.Time
+	if x.o.Heartbeat > 0 {
+		t := time.NewTicker(x.o.Heartbeat)
+		defer t.Stop()
+		beat = t.C
+	}
 	for len(over) < len(accepted) {
 		select {
 		case <-ctx.Done():
 			s.end()
 			return
+		case <-beat:
+			if s.quiet(x.o.Heartbeat) {
+				if err := s.raw(": keepalive\n\n"); err != nil {
+					return
+				}
+			}
+			continue
 		case <-kick:
 		case <-tick.C:
 		}
@@ -151,9 +164,13 @@ func (x *Extension) listen(w http.ResponseWriter, r *http.Request, id json.RawMe
 
 // listenStream writes one subscriptions/listen response stream.
 type listenStream struct {
-	w  http.ResponseWriter
-	id json.RawMessage
+	w    http.ResponseWriter
+	id   json.RawMessage
+	last time.Time // of the last write
 }
+
+// quiet reports whether nothing was written for d, nearly.
+func (s *listenStream) quiet(d time.Duration) bool { return time.Since(s.last) >= d*9/10 }
 
 // meta is the _meta of every message of the stream: the subscription id
 // is the listen request's JSON-RPC id.
@@ -188,11 +205,17 @@ func (s *listenStream) write(msg any) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.w.Write([]byte("event: message\ndata: " + string(data) + "\n\n")); err != nil {
+	return s.raw("event: message\ndata: " + string(data) + "\n\n")
+}
+
+// raw writes frames as they are, and flushes them.
+func (s *listenStream) raw(frames string) error {
+	if _, err := s.w.Write([]byte(frames)); err != nil {
 		return err
 	}
 	if f, ok := s.w.(http.Flusher); ok {
 		f.Flush()
 	}
+	s.last = time.Now()
 	return nil
 }

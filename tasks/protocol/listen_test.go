@@ -319,3 +319,42 @@ func TestListen_NoNotificationWithoutChange(t *testing.T) {
 		t.Errorf("notified %v, want [working completed]: nothing in between changed", statuses)
 	}
 }
+
+// A quiet listen stream carries comment lines (ExtensionOptions.Heartbeat),
+// so that proxies do not cut it while a long task runs.
+func TestListen_Heartbeat(t *testing.T) {
+	st := memstore.New(nil)
+	m := tasks.NewManager(st, nil)
+	defer m.Close()
+	srv := builtin.New()
+	ext, err := protocol.NewExtension(srv, transport.NewStateless(srv, nil), m, &protocol.ExtensionOptions{
+		Policy: &protocol.Policy{Tools: builtin.TaskSupport()}, Heartbeat: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(ext)
+	defer ts.Close()
+	task, err := m.Create(context.Background(), &tasks.Task{Tool: "held"}, func(ctx context.Context, _ *tasks.Task) ([]byte, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s := &authedServer{url: ts.URL}
+	resp := s.post(t, ctx, "", 1, "subscriptions/listen", map[string]any{"notifications": map[string]any{"taskIds": []string{task.ID}}}, true)
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	beats := 0
+	for beats < 2 && sc.Scan() {
+		if strings.HasPrefix(sc.Text(), ":") {
+			beats++
+		}
+	}
+	if beats < 2 {
+		t.Fatalf("no heartbeat on a quiet listen stream (%v)", sc.Err())
+	}
+}
