@@ -3,6 +3,10 @@
 // keys made per test (and rotated on demand), a token endpoint for client
 // credentials (with the resource parameter, RFC 8707) and an introspection
 // endpoint (RFC 7662). Tests mint tokens with any claims and header.
+//
+// An Issuer stops with the test that made it (t.Cleanup); its methods are
+// safe for concurrent use, as the server under test calls its endpoints
+// while the test mints tokens and rotates keys.
 package oauthtest
 
 import (

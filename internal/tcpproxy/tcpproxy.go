@@ -1,6 +1,10 @@
 // Package tcpproxy is a loopback TCP proxy for tests that cut connections:
 // Cut closes every connection in flight, as a network drop or a proxy
 // timeout would, and the proxy goes on accepting new ones.
+//
+// The goroutines (the accept loop, two copies per connection) are the
+// Proxy's: Close stops accepting, cuts every connection and waits for them.
+// Cut and Close are safe to call from any goroutine.
 package tcpproxy
 
 import (
