@@ -140,17 +140,7 @@ func TestConnect_ReplicaDies(t *testing.T) {
 	}
 	owner.kill()
 
-	m := b.Answer(2, 60*time.Second)
-	switch {
-	case m.Error == nil:
-		if got := stdiotest.ResultText(t, m); got != "counted to 80" {
-			t.Fatalf("the call across the owner's death: %q", got)
-		}
-	case strings.Contains(m.Error.Message, "mooring connect"):
-		t.Fatalf("the call across the owner's death failed in the bridge: %s", m.Error.Message)
-	default:
-		t.Logf("the call across the owner's death got mooring's answer: %s", m.Error.Message)
-	}
+	checkAnswerAcross(t, b.Answer(2, 60*time.Second), "the call across the owner's death", "counted to 80")
 	b.Send(slowCount(3, 2, 1, ""))
 	if got := stdiotest.ResultText(t, b.Answer(3, 30*time.Second)); got != "counted to 2" {
 		t.Fatalf("the next call: %q", got)

@@ -115,6 +115,42 @@ func slowCount(id, count, intervalMS int, progress string) map[string]any {
 	return map[string]any{"id": id, "method": "tools/call", "params": p}
 }
 
+// checkHealed checks that mooring connect healed a lost session: the call
+// in flight (request inFlight) fails with the error that says its result
+// is lost, the client is told of the new session, and the next call (sent
+// as request next) works.
+func (b *bridgeProc) checkHealed(inFlight, next int) {
+	b.t.Helper()
+	m := b.Answer(inFlight, 60*time.Second)
+	if m.Error == nil || !strings.Contains(m.Error.Message, "result of this call is lost") {
+		b.t.Fatalf("the call in flight: %s %+v, want the lost-session error", m.Result, m.Error)
+	}
+	b.Wait(30*time.Second, "the notice of a new session", func(m rpcMsg) bool {
+		return m.Method == "notifications/message" && strings.Contains(string(m.Params), newSession)
+	})
+	b.Send(slowCount(next, 2, 1, ""))
+	if got := stdiotest.ResultText(b.t, b.Answer(next, 30*time.Second)); got != "counted to 2" {
+		b.t.Fatalf("the next call: %q", got)
+	}
+}
+
+// checkAnswerAcross checks the answer m to a call that was in flight
+// across an outage (what names it): its result is want, or mooring's own
+// error; an error of the bridge fails the test.
+func checkAnswerAcross(t *testing.T, m rpcMsg, what, want string) {
+	t.Helper()
+	switch {
+	case m.Error == nil:
+		if got := stdiotest.ResultText(t, m); got != want {
+			t.Fatalf("%s: %q", what, got)
+		}
+	case strings.Contains(m.Error.Message, "mooring connect"):
+		t.Fatalf("%s failed in the bridge: %s", what, m.Error.Message)
+	default:
+		t.Logf("%s got mooring's answer: %s", what, m.Error.Message)
+	}
+}
+
 const newSession = "opened a new MCP session"
 
 // SIGKILL of mooring in the middle of a call, restarted 10 s later on its
@@ -140,17 +176,7 @@ func TestConnect_KillRestart(t *testing.T) {
 	}
 	start(t, addr, args...)
 
-	m := b.Answer(2, 60*time.Second)
-	switch {
-	case m.Error == nil:
-		if got := stdiotest.ResultText(t, m); got != "counted to 120" {
-			t.Fatalf("the call across the kill: %q", got)
-		}
-	case strings.Contains(m.Error.Message, "mooring connect"):
-		t.Fatalf("the call across the kill failed in the bridge: %s", m.Error.Message)
-	default:
-		t.Logf("the call across the kill got mooring's answer: %s", m.Error.Message)
-	}
+	checkAnswerAcross(t, b.Answer(2, 60*time.Second), "the call across the kill", "counted to 120")
 	if m := b.Answer(3, 30*time.Second); m.Error != nil || !strings.Contains(string(m.Result), "slow_count") {
 		t.Fatalf("the request sent while mooring was down: %s %+v", m.Result, m.Error)
 	}
@@ -213,17 +239,7 @@ func TestConnect_HealLostSession(t *testing.T) {
 	p.kill()
 	start(t, addr, "--store", "memory")
 
-	m := b.Answer(2, 60*time.Second)
-	if m.Error == nil || !strings.Contains(m.Error.Message, "result of this call is lost") {
-		t.Fatalf("the call in flight: %s %+v, want the lost-session error", m.Result, m.Error)
-	}
-	b.Wait(30*time.Second, "the notice of a new session", func(m rpcMsg) bool {
-		return m.Method == "notifications/message" && strings.Contains(string(m.Params), newSession)
-	})
-	b.Send(slowCount(3, 2, 1, ""))
-	if got := stdiotest.ResultText(t, b.Answer(3, 30*time.Second)); got != "counted to 2" {
-		t.Fatalf("the next call: %q", got)
-	}
+	b.checkHealed(2, 3)
 }
 
 // go-sdk's client over stdio (CommandTransport), as a desktop client would
@@ -395,17 +411,7 @@ func TestConnect_TypeScriptServer(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	s.kill()
 	s.start()
-	m := b.Answer(3, 60*time.Second)
-	if m.Error == nil || !strings.Contains(m.Error.Message, "result of this call is lost") {
-		t.Fatalf("the call in flight: %s %+v, want the lost-session error", m.Result, m.Error)
-	}
-	b.Wait(30*time.Second, "the notice of a new session", func(m rpcMsg) bool {
-		return m.Method == "notifications/message" && strings.Contains(string(m.Params), newSession)
-	})
-	b.Send(slowCount(4, 2, 1, ""))
-	if got := stdiotest.ResultText(t, b.Answer(4, 30*time.Second)); got != "counted to 2" {
-		t.Fatalf("the next call: %q", got)
-	}
+	b.checkHealed(3, 4)
 }
 
 // Against the TypeScript SDK reference server without an event store (its
