@@ -344,5 +344,13 @@ func (c *config) validateStore() error {
 	if c.Store != "memory" && c.Store != "bolt" && c.Store != "redis" {
 		return fmt.Errorf("--store %q: want bolt, redis or memory", c.Store)
 	}
+	if c.Store == "redis" {
+		// Checked here, not left to the store's reconnect loop: with
+		// --store-fallback memory a URL that cannot parse would otherwise
+		// serve "degraded" from memory for ever.
+		if err := redisstore.CheckURL(c.RedisURL); err != nil {
+			return fmt.Errorf("--redis-url: %w", err)
+		}
+	}
 	return nil
 }

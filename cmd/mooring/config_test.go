@@ -37,3 +37,18 @@ func TestParseServe_Environment(t *testing.T) {
 		})
 	}
 }
+
+// A Redis URL that cannot parse stops serve at start, whatever
+// --store-fallback says: the memory fallback is for an unreachable Redis,
+// and no retry makes a malformed URL reachable.
+func TestParseServe_BadRedisURL(t *testing.T) {
+	for _, fb := range []string{"memory", "fail"} {
+		_, err := parseServe([]string{"--store", "redis", "--redis-url", "http://127.0.0.1:6379", "--store-fallback", fb}, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "--redis-url") {
+			t.Errorf("--store-fallback %s: error %v, want one that names --redis-url", fb, err)
+		}
+	}
+	if _, err := parseServe([]string{"--store", "redis", "--redis-url", "redis://127.0.0.1:1,127.0.0.1:2/0"}, io.Discard); err != nil {
+		t.Errorf("a well-formed URL of an absent Redis: %v, want no error at parse time", err)
+	}
+}

@@ -10,6 +10,16 @@ import (
 	"github.com/redis/rueidis"
 )
 
+// CheckURL reports, without connecting, whether raw is a URL the store
+// can use (see the package doc): a malformed URL is a configuration error
+// that no retry heals.
+func CheckURL(raw string) error {
+	if _, err := clientOption(raw); err != nil {
+		return fmt.Errorf("redisstore: %w", err)
+	}
+	return nil
+}
+
 // clientOption turns a URL (see the package doc) into rueidis options.
 func clientOption(raw string) (rueidis.ClientOption, error) {
 	expanded, err := normalizeURL(raw)
