@@ -175,10 +175,28 @@ func (c *config) serveFlags(fs *flagSet) {
 	c.taskPolicyFlagSet(fs)
 }
 
+// printUsage prints the command's usage: its Usage function, or else the
+// flag package's default.
+func (fs *flagSet) printUsage() {
+	if fs.Usage != nil {
+		fs.Usage()
+		return
+	}
+	fmt.Fprintf(fs.Output(), "Usage of %s:\n", fs.Name())
+	fs.PrintDefaults()
+}
+
 // parseServe reads the flags, environment and config file of `mooring serve`.
 func parseServe(args []string, out io.Writer) (*config, error) {
 	c := new(config)
 	fs := newFlagSet("mooring serve", out)
+	fs.Usage = func() {
+		// serve is the default command: `mooring --help` lands here, and
+		// shows the other commands too.
+		usage(out)
+		fmt.Fprint(out, "\nFlags of mooring serve:\n")
+		fs.PrintDefaults()
+	}
 	c.storeFlags(fs)
 	c.serveFlags(fs)
 	pos, err := fs.parse(args)
@@ -204,10 +222,19 @@ func (fs *flagSet) parse(args []string) ([]string, error) {
 	fs.str(&file, "config", "MOORING_CONFIG", "", "JSON config file: an object whose keys are flag names (as mooring init writes it)")
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		// A bad flag prints its error and a hint, not the list of every
+		// flag (serve's is 100 lines, which buries the error); --help
+		// prints the list.
+		full := fs.Usage
+		fs.Usage = func() {}
+		err := fs.Parse(args)
+		fs.Usage = full
+		if err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				fs.printUsage()
 				return nil, errHelp
 			}
+			fmt.Fprintf(fs.Output(), "Run '%s --help' for its flags.\n", fs.Name())
 			return nil, errUsage
 		}
 		if fs.NArg() == 0 {
