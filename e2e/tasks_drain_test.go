@@ -68,3 +68,41 @@ func TestTasks_SIGTERMLetsRunningTasksFinish(t *testing.T) {
 		})
 	}
 }
+
+// A 2025-11-25 task of a retryable tool still running when the drain's
+// grace runs out is run again by the next process (the drain closed its
+// session under the call: that is not the task's failure), and completes.
+func TestTasks_SIGTERMPastGraceRerunsRetryableTask(t *testing.T) {
+	args := append(storeArgs(t, "bolt"), "--drain-grace", "1s", "--task-tools", "slow_compute", "--task-retryable", "slow_compute")
+	addr := freeAddr(t)
+	p := start(t, addr, args...)
+	var sid string
+	sessionPost(t, p.url(), &sid, 1, "initialize", map[string]any{
+		"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "e2e", "version": "1"},
+	})
+	sessionPost(t, p.url(), &sid, 0, "notifications/initialized", map[string]any{})
+	var created struct {
+		Task struct{ TaskID string } `json:"task"`
+	}
+	res := sessionPost(t, p.url(), &sid, 2, "tools/call", map[string]any{"name": "slow_compute", "arguments": map[string]any{"seconds": 4, "label": "past-grace"}, "task": map[string]any{}})
+	if err := json.Unmarshal(res, &created); err != nil || created.Task.TaskID == "" {
+		t.Fatalf("tools/call: %v %s", err, res)
+	}
+	id := created.Task.TaskID
+	time.Sleep(300 * time.Millisecond) // the call is under way
+	p.sigterm(t)
+	p2 := start(t, addr, args...)
+	deadline := time.Now().Add(60 * time.Second)
+	for n := 3; ; n++ {
+		got := sessionPost(t, p2.url(), &sid, n, "tasks/get", map[string]any{"taskId": id})
+		var r struct{ Status, StatusMessage string }
+		_ = json.Unmarshal(got, &r)
+		if r.Status == "completed" {
+			return
+		}
+		if r.Status != "working" || time.Now().After(deadline) {
+			t.Fatalf("task after SIGTERM past the grace and restart: %s; want it run again to completed\nfirst process:\n%s", got, p.logs())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
