@@ -8,12 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mooring-dev/mooring/internal/leakcheck"
 	"github.com/mooring-dev/mooring/internal/redistest"
 	"github.com/mooring-dev/mooring/store"
 	"github.com/mooring-dev/mooring/store/boltstore"
@@ -32,29 +32,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(helperEnv); spec != "" {
 		os.Exit(killHelper(spec))
 	}
-	code := m.Run()
-	if code == 0 {
-		if leaked := managerGoroutines(); leaked != "" {
-			fmt.Fprintf(os.Stderr, "goroutines of closed Managers:\n%s\n", leaked)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// managerGoroutines lists goroutines of the Manager (runners, renewals,
-// sweeps) left running: every test closes its Managers, and Close must
-// wait for them.
-func managerGoroutines() string {
-	var stacks string
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		buf := make([]byte, 1<<20)
-		stacks = string(buf[:runtime.Stack(buf, true)])
-		if !strings.Contains(stacks, "tasks.(*Manager)") {
-			return ""
-		}
-	}
-	return stacks
+	// The Manager's goroutines (runners, renewals, sweeps): every test
+	// closes its Managers, and Close must wait for them.
+	leakcheck.Main(m, "closed Managers", 5*time.Second, "tasks.(*Manager)")
 }
 
 // killHelper runs the helper: spec is "bolt <path> <retryable>" or

@@ -7,13 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mooring-dev/mooring/internal/leakcheck"
 	"github.com/mooring-dev/mooring/store"
 	"github.com/mooring-dev/mooring/store/boltstore"
 	"github.com/mooring-dev/mooring/store/storetest"
@@ -46,26 +46,7 @@ func tempPath(t testing.TB) string {
 // TestMain fails the tests if a store's goroutines outlive it: every test
 // closes its stores, and Close must wait for them.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if leaked := storeGoroutines(); leaked != "" {
-			fmt.Fprintf(os.Stderr, "goroutines left after Close:\n%s\n", leaked)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func storeGoroutines() string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var leaked []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "boltstore.(*Store).sweepLoop") || strings.Contains(g, "boltstore.(*committer).loop") {
-			leaked = append(leaked, g)
-		}
-	}
-	return strings.Join(leaked, "\n\n")
+	leakcheck.Main(m, "closed stores", 5*time.Second, "boltstore.(*Store).sweepLoop", "boltstore.(*committer).loop")
 }
 
 func TestConformance(t *testing.T) {

@@ -5,42 +5,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mooring-dev/mooring/internal/leakcheck"
 	"github.com/mooring-dev/mooring/internal/redistest"
 	"github.com/mooring-dev/mooring/store"
 	"github.com/mooring-dev/mooring/store/redisstore"
 )
 
+// TestMain fails if goroutines of rueidis or of this package outlive the
+// tests: every Store must stop its janitor and connections on Close.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if err := checkGoroutines(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// checkGoroutines fails if goroutines of rueidis or of this package outlive
-// the tests: every Store must stop its janitor and connections on Close.
-func checkGoroutines() error {
-	var stacks string
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		buf := make([]byte, 1<<20)
-		stacks = string(buf[:runtime.Stack(buf, true)])
-		if !strings.Contains(stacks, "rueidis") && !strings.Contains(stacks, "redisstore.(*Store)") {
-			return nil
-		}
-	}
-	return fmt.Errorf("leaked goroutines:\n%s", stacks)
+	leakcheck.Main(m, "closed stores", 5*time.Second, "rueidis", "redisstore.(*Store)")
 }
 
 // open opens a Store on url with limits and closes it when the test ends.
