@@ -28,8 +28,9 @@ type listenHead struct {
 }
 
 // wantsTasks reports whether a subscriptions/listen asks for task
-// notifications (SEP-2663: params.notifications.taskIds).
-func (l *listenHead) wantsTasks() bool { return l != nil && l.TaskIDs != nil }
+// notifications (SEP-2663: params.notifications.taskIds). An empty list
+// asks for none: the listen is go-sdk's to serve.
+func (l *listenHead) wantsTasks() bool { return l != nil && len(l.TaskIDs) > 0 }
 
 // listen serves a subscriptions/listen that asks for notifications/tasks
 // (SEP-2663 over SEP-2575) itself: go-sdk's handler knows only the

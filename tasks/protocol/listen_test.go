@@ -358,3 +358,18 @@ func TestListen_Heartbeat(t *testing.T) {
 		t.Fatalf("no heartbeat on a quiet listen stream (%v)", sc.Err())
 	}
 }
+
+// A listen whose taskIds list is empty asks for no task notifications: it
+// is served as any other (here the list-changed notifications it asks
+// for are acknowledged).
+func TestListen_EmptyTaskIDsLeftToServer(t *testing.T) {
+	s := newAuthed(t, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	resp := s.post(t, ctx, "alice", 6, "subscriptions/listen", map[string]any{"notifications": map[string]any{"taskIds": []string{}, "toolsListChanged": true}}, true)
+	ack, _ := next(t, messages(resp))
+	notes, _ := ack.Params["notifications"].(map[string]any)
+	if ack.Method != "notifications/subscriptions/acknowledged" || notes["toolsListChanged"] != true {
+		t.Errorf("ack = %+v, want toolsListChanged acknowledged", ack)
+	}
+}
