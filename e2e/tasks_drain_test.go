@@ -34,18 +34,7 @@ func TestTasks_SIGTERMLetsRunningTasksFinish(t *testing.T) {
 			if era == "2026-07-28" {
 				id = startTask(t, p, 3, "drain-"+era)
 			} else {
-				sessionPost(t, p.url(), &sid, 1, "initialize", map[string]any{
-					"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "e2e", "version": "1"},
-				})
-				sessionPost(t, p.url(), &sid, 0, "notifications/initialized", map[string]any{})
-				var created struct {
-					Task struct{ TaskID string } `json:"task"`
-				}
-				res := sessionPost(t, p.url(), &sid, 2, "tools/call", map[string]any{"name": "slow_compute", "arguments": map[string]any{"seconds": 3, "label": "drain-" + era}, "task": map[string]any{}})
-				if err := json.Unmarshal(res, &created); err != nil || created.Task.TaskID == "" {
-					t.Fatalf("tools/call: %v %s", err, res)
-				}
-				id = created.Task.TaskID
+				id = sessionTask(t, p.url(), &sid, 3, "drain-"+era)
 			}
 			time.Sleep(500 * time.Millisecond)
 			p.sigterm(t)
@@ -77,18 +66,7 @@ func TestTasks_SIGTERMPastGraceRerunsRetryableTask(t *testing.T) {
 	addr := freeAddr(t)
 	p := start(t, addr, args...)
 	var sid string
-	sessionPost(t, p.url(), &sid, 1, "initialize", map[string]any{
-		"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "e2e", "version": "1"},
-	})
-	sessionPost(t, p.url(), &sid, 0, "notifications/initialized", map[string]any{})
-	var created struct {
-		Task struct{ TaskID string } `json:"task"`
-	}
-	res := sessionPost(t, p.url(), &sid, 2, "tools/call", map[string]any{"name": "slow_compute", "arguments": map[string]any{"seconds": 4, "label": "past-grace"}, "task": map[string]any{}})
-	if err := json.Unmarshal(res, &created); err != nil || created.Task.TaskID == "" {
-		t.Fatalf("tools/call: %v %s", err, res)
-	}
-	id := created.Task.TaskID
+	id := sessionTask(t, p.url(), &sid, 4, "past-grace")
 	time.Sleep(300 * time.Millisecond) // the call is under way
 	p.sigterm(t)
 	p2 := start(t, addr, args...)

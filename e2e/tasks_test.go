@@ -96,6 +96,25 @@ func TestTasks_TypeScriptClientAcrossRestart(t *testing.T) {
 	}
 }
 
+// sessionTask opens a raw 2025-11-25 session on the mooring at url (its
+// id in *sid) and starts slow_compute there as a task that takes seconds,
+// labelled label; it returns the task's id.
+func sessionTask(t *testing.T, url string, sid *string, seconds int, label string) string {
+	t.Helper()
+	sessionPost(t, url, sid, 1, "initialize", map[string]any{
+		"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "e2e", "version": "1"},
+	})
+	sessionPost(t, url, sid, 0, "notifications/initialized", map[string]any{})
+	var created struct {
+		Task struct{ TaskID string } `json:"task"`
+	}
+	res := sessionPost(t, url, sid, 2, "tools/call", map[string]any{"name": "slow_compute", "arguments": map[string]any{"seconds": seconds, "label": label}, "task": map[string]any{}})
+	if err := json.Unmarshal(res, &created); err != nil || created.Task.TaskID == "" {
+		t.Fatalf("tools/call: %v %s", err, res)
+	}
+	return created.Task.TaskID
+}
+
 // sessionPost is one request of a raw 2025-11-25 session (JSON responses).
 func sessionPost(t *testing.T, url string, sid *string, id int, method string, params any) json.RawMessage {
 	t.Helper()
@@ -145,21 +164,11 @@ func TestTasks_CancelReachesStdioProgram(t *testing.T) {
 	addr := freeAddr(t)
 	p := start(t, addr, "--store", "memory", "--command", binary+" stdio-builtin", "--task-tools", "slow_compute", "--log-level", "debug")
 	var sid string
-	sessionPost(t, p.url(), &sid, 1, "initialize", map[string]any{
-		"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "e2e", "version": "1"},
-	})
-	sessionPost(t, p.url(), &sid, 0, "notifications/initialized", map[string]any{})
-	var created struct {
-		Task struct{ TaskID string } `json:"task"`
-	}
-	res := sessionPost(t, p.url(), &sid, 2, "tools/call", map[string]any{"name": "slow_compute", "arguments": map[string]any{"seconds": 120, "label": "cancel-me"}, "task": map[string]any{}})
-	if err := json.Unmarshal(res, &created); err != nil || created.Task.TaskID == "" {
-		t.Fatalf("tools/call: %v %s", err, res)
-	}
+	id := sessionTask(t, p.url(), &sid, 120, "cancel-me")
 	// The call is running in the program before it is cancelled.
 	time.Sleep(300 * time.Millisecond)
 	var got struct{ Status string }
-	res = sessionPost(t, p.url(), &sid, 3, "tasks/cancel", map[string]any{"taskId": created.Task.TaskID})
+	res := sessionPost(t, p.url(), &sid, 3, "tasks/cancel", map[string]any{"taskId": id})
 	if err := json.Unmarshal(res, &got); err != nil || got.Status != "cancelled" {
 		t.Fatalf("tasks/cancel: %v %s", err, res)
 	}
