@@ -12,6 +12,7 @@ import (
 	"github.com/mooring-dev/mooring/backend"
 	"github.com/mooring-dev/mooring/backend/builtin"
 	"github.com/mooring-dev/mooring/session"
+	"github.com/mooring-dev/mooring/store"
 	"github.com/mooring-dev/mooring/store/memstore"
 	"github.com/mooring-dev/mooring/tasks"
 	"github.com/mooring-dev/mooring/tasks/protocol"
@@ -28,13 +29,8 @@ func TestSessionful_TasksResultInterruptedBySessionClose(t *testing.T) {
 			st := memstore.New(nil)
 			m := tasks.NewManager(st, &tasks.Options{PollInterval: 50 * time.Millisecond})
 			defer m.Close()
-			sf, err := protocol.NewSessionful(m, &protocol.SessionfulOptions{Policy: &protocol.Policy{Tools: builtin.TaskSupport()}})
-			if err != nil {
-				t.Fatal(err)
-			}
+			sf, mgr := inProcess(t, st, m, &protocol.Policy{Tools: builtin.TaskSupport()})
 			defer sf.Close()
-			mgr := session.New(st, backend.NewInProcess(builtin.New()), &session.Options{Interceptor: sf})
-			sf.Attach(mgr)
 			defer mgr.Close()
 			ctx := context.Background()
 			s, err := mgr.Create(ctx)
@@ -81,13 +77,8 @@ func TestSessionful_TasksResultInterruptedBySessionClose(t *testing.T) {
 			// of the stream reaches it there) and serves the log.
 			m2 := tasks.NewManager(st, &tasks.Options{PollInterval: 50 * time.Millisecond})
 			defer m2.Close()
-			sf2, err := protocol.NewSessionful(m2, &protocol.SessionfulOptions{Policy: &protocol.Policy{Tools: builtin.TaskSupport()}})
-			if err != nil {
-				t.Fatal(err)
-			}
+			sf2, next := inProcess(t, st, m2, &protocol.Policy{Tools: builtin.TaskSupport()})
 			defer sf2.Close()
-			next := session.New(st, backend.NewInProcess(builtin.New()), &session.Options{Interceptor: sf2})
-			sf2.Attach(next)
 			defer next.Close()
 			if _, err := next.Get(ctx, s.ID()); err != nil {
 				t.Fatalf("restore on the next replica: %v", err)
@@ -131,6 +122,20 @@ func TestSessionful_TasksResultInterruptedBySessionClose(t *testing.T) {
 	}
 }
 
+// inProcess serves sessions on st from the built-in server in this
+// process, with the tasks of m under policy. The caller closes both, the
+// session Manager first.
+func inProcess(t *testing.T, st store.Store, m *tasks.Manager, policy *protocol.Policy) (*protocol.Sessionful, *session.Manager) {
+	t.Helper()
+	sf, err := protocol.NewSessionful(m, &protocol.SessionfulOptions{Policy: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr := session.New(st, backend.NewInProcess(builtin.New()), &session.Options{Interceptor: sf})
+	sf.Attach(mgr)
+	return sf, mgr
+}
+
 // answer reads a subscription until its response arrives.
 func answer(t *testing.T, sub *session.Sub) *jsonrpc.Response {
 	t.Helper()
@@ -167,13 +172,8 @@ func TestSessionful_DrainLeavesRunningTaskToNextProcess(t *testing.T) {
 	st := memstore.New(nil)
 	m := tasks.NewManager(st, &tasks.Options{PollInterval: 50 * time.Millisecond})
 	policy := &protocol.Policy{Tools: builtin.TaskSupport(), Retryable: []string{"slow_compute"}}
-	sf, err := protocol.NewSessionful(m, &protocol.SessionfulOptions{Policy: policy})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sf, mgr := inProcess(t, st, m, policy)
 	defer sf.Close()
-	mgr := session.New(st, backend.NewInProcess(builtin.New()), &session.Options{Interceptor: sf})
-	sf.Attach(mgr)
 	defer mgr.Close()
 	ctx := context.Background()
 	s, err := mgr.Create(ctx)
