@@ -54,15 +54,7 @@ func TestCut_Invisible(t *testing.T) {
 	if got := stdiotest.ResultText(t, c.Answer(2, 30*time.Second)); got != "counted 30" {
 		t.Fatalf("got %q", got)
 	}
-	got := c.Progress()
-	for i, v := range got {
-		if v != float64(i+1) {
-			t.Fatalf("progress %v: gap or duplicate at %d", got, i)
-		}
-	}
-	if len(got) != n {
-		t.Fatalf("progress %v: want %d", got, n)
-	}
+	c.CheckProgress(n)
 }
 
 // A server that restarts without keeping sessions: the call in flight

@@ -212,15 +212,7 @@ func TestConnect_NetworkCut(t *testing.T) {
 	if got := stdiotest.ResultText(t, b.Answer(2, 60*time.Second)); got != fmt.Sprintf("counted to %d", n) {
 		t.Fatalf("got %q", got)
 	}
-	got := b.Progress()
-	for i, v := range got {
-		if v != float64(i+1) {
-			t.Fatalf("progress %v: gap or duplicate at %d", got, i)
-		}
-	}
-	if len(got) != n {
-		t.Fatalf("progress %v: want %d values", got, n)
-	}
+	b.CheckProgress(n)
 	if b.logged(newSession) {
 		t.Error("a network cut made mooring connect open a new session")
 	}

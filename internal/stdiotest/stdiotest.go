@@ -151,6 +151,21 @@ func (c *Client) Progress() []float64 {
 	return out
 }
 
+// CheckProgress fails the test unless the progress values so far are 1,
+// 2, …, n: none lost, repeated or out of order.
+func (c *Client) CheckProgress(n int) {
+	c.t.Helper()
+	got := c.Progress()
+	for i, v := range got {
+		if v != float64(i+1) {
+			c.t.Fatalf("progress %v: gap or duplicate at %d", got, i)
+		}
+	}
+	if len(got) != n {
+		c.t.Fatalf("progress %v: want %d values", got, n)
+	}
+}
+
 // ResultText returns the text of the first content block of m's
 // tools/call result; the test fails if m is an error, a result with
 // isError set, or has no content.
