@@ -141,7 +141,7 @@ func (x *Extension) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if head.Method == "subscriptions/listen" && head.Params.Notifications.wantsTasks() {
-		x.listen(w, r, head.ID, head.Params.Meta, head.Params.Notifications)
+		x.listen(w, r, body, head.ID, head.Params.Meta, head.Params.Notifications)
 		return
 	}
 	ctx := context.WithValue(r.Context(), reqKey{}, &reqInfo{x: x, scope: ScopeOf(r)})

@@ -24,7 +24,8 @@ const listenPoll = time.Second
 
 // listenHead is what ServeHTTP reads of a subscriptions/listen request.
 type listenHead struct {
-	TaskIDs []string `json:"taskIds"`
+	TaskIDs []string
+	others  map[string]json.RawMessage // the other notification types asked for (listenmix.go)
 }
 
 // wantsTasks reports whether a subscriptions/listen asks for task
@@ -40,9 +41,11 @@ func (l *listenHead) wantsTasks() bool { return l != nil && len(l.TaskIDs) > 0 }
 // it did not exist), sends each one's current state after the
 // acknowledgement and then every change, and ends with the graceful
 // result once all of them are over, or when the server shuts down. The
-// other notification types of such a request are not acknowledged: a
-// client asks for them on a listen of their own.
-func (x *Extension) listen(w http.ResponseWriter, r *http.Request, id json.RawMessage, meta map[string]any, head *listenHead) {
+// other notification types of such a request are go-sdk's: the inner
+// handler serves them (without the taskIds), and its acknowledgement and
+// notifications are merged into this stream, which then lasts as long as
+// the client keeps it.
+func (x *Extension) listen(w http.ResponseWriter, r *http.Request, body []byte, id json.RawMessage, meta map[string]any, head *listenHead) {
 	if len(id) == 0 || string(id) == "null" {
 		writeError(w, http.StatusBadRequest, nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidRequest, Message: "subscriptions/listen requires a request id"})
 		return
@@ -89,13 +92,46 @@ func (x *Extension) listen(w http.ResponseWriter, r *http.Request, id json.RawMe
 		accepted = append(accepted, tid)
 		first = append(first, t)
 	}
+	acked := map[string]any{}
+	var innerMsgs <-chan json.RawMessage
+	if len(head.others) > 0 {
+		in, err := x.startInner(r, body, head.others)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, id, &jsonrpc.Error{Code: jsonrpc.CodeParseError, Message: err.Error()})
+			return
+		}
+		defer in.stop()
+		// The inner acknowledgement first: it says which of the other
+		// types go-sdk honours; an error answers the whole request.
+		select {
+		case first, ok := <-in.msgs:
+			var m struct {
+				ID     json.RawMessage `json:"id"`
+				Params struct {
+					Notifications map[string]any `json:"notifications"`
+				} `json:"params"`
+			}
+			if ok && json.Unmarshal(first, &m) == nil && len(m.ID) > 0 {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write(first)
+				return
+			}
+			if ok && m.Params.Notifications != nil {
+				acked = m.Params.Notifications
+			}
+			innerMsgs = in.msgs
+		case <-ctx.Done():
+			return
+		}
+	}
+	acked["taskIds"] = accepted
 	s := &listenStream{w: w, id: id}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	ack := map[string]any{
 		"_meta":         s.meta(),
-		"notifications": map[string]any{"taskIds": accepted},
+		"notifications": acked,
 	}
 	if err := s.send("notifications/subscriptions/acknowledged", ack); err != nil {
 		return
@@ -128,11 +164,26 @@ func (x *Extension) listen(w http.ResponseWriter, r *http.Request, id json.RawMe
 		defer t.Stop()
 		beat = t.C
 	}
-	for len(over) < len(accepted) {
+	for len(over) < len(accepted) || innerMsgs != nil {
 		select {
 		case <-ctx.Done():
 			s.end()
 			return
+		case m, ok := <-innerMsgs:
+			var head struct {
+				ID json.RawMessage `json:"id"`
+			}
+			switch {
+			case !ok:
+				innerMsgs = nil
+			case json.Unmarshal(m, &head) == nil && len(head.ID) > 0:
+				// go-sdk's half ended (its result is this stream's to send).
+			default:
+				if err := s.raw("event: message\ndata: " + string(m) + "\n\n"); err != nil {
+					return
+				}
+			}
+			continue
 		case <-beat:
 			if s.quiet(x.o.Heartbeat) {
 				if err := s.raw(": keepalive\n\n"); err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mooring-dev/mooring/backend/builtin"
 	"github.com/mooring-dev/mooring/store/memstore"
@@ -26,6 +27,7 @@ import (
 // extension behind go-sdk's bearer-token middleware: the token is the
 // user's name. Its Manager shares the store with other.
 type authedServer struct {
+	srv   *mcp.Server
 	url   string
 	m     *tasks.Manager
 	other *tasks.Manager
@@ -53,7 +55,7 @@ func newAuthed(t *testing.T, lease time.Duration) *authedServer {
 		_ = m.Close()
 		_ = other.Close()
 	})
-	return &authedServer{url: ts.URL, m: m, other: other}
+	return &authedServer{srv: srv, url: ts.URL, m: m, other: other}
 }
 
 // post sends one 2026-07-28 request as user (declaring the extension or
@@ -371,5 +373,42 @@ func TestListen_EmptyTaskIDsLeftToServer(t *testing.T) {
 	notes, _ := ack.Params["notifications"].(map[string]any)
 	if ack.Method != "notifications/subscriptions/acknowledged" || notes["toolsListChanged"] != true {
 		t.Errorf("ack = %+v, want toolsListChanged acknowledged", ack)
+	}
+}
+
+// A listen that asks for task notifications and list changes gets both on
+// one stream: one acknowledgement naming both, the tasks' notifications,
+// and go-sdk's list_changed; it stays open after the tasks are over.
+func TestListen_TasksWithListChanges(t *testing.T) {
+	s := newAuthed(t, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	resp := s.post(t, ctx, "alice", 1, "tools/call", map[string]any{"name": "slow_compute", "arguments": map[string]any{"seconds": 0.3}}, true)
+	created, _ := next(t, messages(resp))
+	id, _ := created.Result["taskId"].(string)
+	if id == "" {
+		t.Fatalf("slow_compute = %+v, want a task", created)
+	}
+	resp = s.post(t, ctx, "alice", 8, "subscriptions/listen", map[string]any{"notifications": map[string]any{"taskIds": []string{id}, "toolsListChanged": true}}, true)
+	ch := messages(resp)
+	ack, _ := next(t, ch)
+	notes, _ := ack.Params["notifications"].(map[string]any)
+	ids, _ := notes["taskIds"].([]any)
+	if ack.Method != "notifications/subscriptions/acknowledged" || notes["toolsListChanged"] != true || len(ids) != 1 {
+		t.Fatalf("ack = %+v, want taskIds and toolsListChanged", ack)
+	}
+	for done := false; !done; {
+		m, ok := next(t, ch)
+		if !ok || m.Method != "notifications/tasks" {
+			t.Fatalf("before the task is over: %+v", m)
+		}
+		done = m.Params["status"] == "completed"
+	}
+	s.srv.AddTool(&mcp.Tool{Name: "late", InputSchema: map[string]any{"type": "object"}}, func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return &mcp.CallToolResult{}, nil
+	})
+	m, ok := next(t, ch)
+	if !ok || m.Method != "notifications/tools/list_changed" || subscriptionID(m.Params) != float64(8) {
+		t.Fatalf("after a tool was added: %+v (open %v), want notifications/tools/list_changed of subscription 8", m, ok)
 	}
 }
