@@ -125,6 +125,8 @@ type Manager struct {
 	nextSub   int
 	watches   map[string]*watch // tasks that local waiters wait for
 	runnerFor func(*Task) Runner
+
+	settled settledCache // terminal tasks committed here, read without the store
 }
 
 // run is a task running here.
@@ -295,6 +297,12 @@ func (m *Manager) Get(ctx context.Context, id, scope string) (*Task, error) {
 }
 
 func (m *Manager) get(ctx context.Context, id, scope string) (*Task, error) {
+	if t, ok := m.settled.get(id, m.o.Now()); ok {
+		if scope != store.AnyScope && t.Scope != scope {
+			return nil, fmt.Errorf("tasks: get task %q: %w", id, ErrNotFound)
+		}
+		return t, nil
+	}
 	rec, err := m.st.GetTask(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("tasks: get task %q: %w", id, err)
@@ -390,6 +398,7 @@ func (m *Manager) Delete(ctx context.Context, id, scope string) error {
 		r.cancel(errLost)
 	}
 	m.mu.Unlock()
+	m.settled.drop(id)
 	return m.st.DeleteTask(ctx, id)
 }
 
@@ -436,6 +445,9 @@ func (m *Manager) modifyFrom(ctx context.Context, id, scope string, cached *Task
 			return nil, fmt.Errorf("tasks: update task %q: %w", id, err)
 		}
 		cur.Version = stored.Version
+		if cur.Status.Terminal() {
+			m.settled.put(cur, m.o.Now())
+		}
 		if cur.Status != before {
 			m.changedTo(cur)
 		} else {

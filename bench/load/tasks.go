@@ -30,6 +30,8 @@ type TaskRow struct {
 	TaskP50       float64 `json:"task_p50_ms"`
 	TaskP99       float64 `json:"task_p99_ms"`
 	Ratio         float64 `json:"task_to_plain_p50"`
+	CreateP50     float64 `json:"task_create_p50_ms"`
+	ResultP50     float64 `json:"task_result_p50_ms"`
 	GetP50        float64 `json:"get_p50_ms"`
 	GetP99        float64 `json:"get_p99_ms"`
 	CreatedPerSec float64 `json:"tasks_per_second"`
@@ -37,12 +39,15 @@ type TaskRow struct {
 }
 
 // taskEcho creates a task of the echo tool and waits for its result with
-// tasks/result; it returns the task id.
-func (c *mcpClient) taskEcho(text string) (string, error) {
+// tasks/result; it returns the task id and how long the tools/call took
+// (the rest is the tasks/result).
+func (c *mcpClient) taskEcho(text string) (string, time.Duration, error) {
 	arg, _ := json.Marshal(text)
+	t0 := time.Now()
 	res, _, err := c.call("tools/call", `{"name":"echo","arguments":{"text":`+string(arg)+`},"task":{"ttl":600000}}`)
+	created0 := time.Since(t0)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	var created struct {
 		Task struct {
@@ -51,17 +56,17 @@ func (c *mcpClient) taskEcho(text string) (string, error) {
 		} `json:"task"`
 	}
 	if err := json.Unmarshal(res, &created); err != nil || created.Task.TaskID == "" {
-		return "", fmt.Errorf("tools/call with task: no CreateTaskResult in %s", res)
+		return "", 0, fmt.Errorf("tools/call with task: no CreateTaskResult in %s", res)
 	}
 	id, _ := json.Marshal(created.Task.TaskID)
 	res, _, err = c.call("tasks/result", `{"taskId":`+string(id)+`}`)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	if err := checkEcho(res, text); err != nil {
-		return "", fmt.Errorf("tasks/result: %w", err)
+		return "", 0, fmt.Errorf("tasks/result: %w", err)
 	}
-	return created.Task.TaskID, nil
+	return created.Task.TaskID, created0, nil
 }
 
 // taskGet reads a completed task with tasks/get.
@@ -114,8 +119,8 @@ func runTasks(e *env, rs *redisServer, c *config) []TaskRow {
 			row := measureTasks(p, n, c.warmup, c.duration)
 			p.stop()
 			row.Server = v.Name()
-			log.Printf("tasks %-24s %2d clients: plain p50 %.2f ms, task create+complete p50 %.2f ms (%.2fx) p99 %.2f ms, tasks/get p50 %.2f p99 %.2f ms, %.0f tasks/s, errors %d",
-				row.Server, n, row.PlainP50, row.TaskP50, row.Ratio, row.TaskP99, row.GetP50, row.GetP99, row.CreatedPerSec, row.Errors)
+			log.Printf("tasks %-24s %2d clients: plain p50 %.2f ms, task create+complete p50 %.2f ms (%.2fx; tools/call p50 %.2f) p99 %.2f ms, tasks/get p50 %.2f p99 %.2f ms, %.0f tasks/s, errors %d",
+				row.Server, n, row.PlainP50, row.TaskP50, row.Ratio, row.CreateP50, row.TaskP99, row.GetP50, row.GetP99, row.CreatedPerSec, row.Errors)
 			rows = append(rows, row)
 		}
 	}
@@ -186,13 +191,21 @@ func measureTasks(p *proc, n int, warmup, dur time.Duration) TaskRow {
 		return lat, dur
 	}
 	plain, _ := loop(func(i, k int) error { return clients[i].echo("plain " + strconv.Itoa(i) + " #" + strconv.Itoa(k)) })
+	var (
+		createMu sync.Mutex
+		creates  []time.Duration // of the measured pairs and the warmup's
+	)
 	task, took := loop(func(i, k int) error {
-		id, err := clients[i].taskEcho("task " + strconv.Itoa(i) + " #" + strconv.Itoa(k))
+		id, d, err := clients[i].taskEcho("task " + strconv.Itoa(i) + " #" + strconv.Itoa(k))
 		if err == nil {
 			lastTask[i] = id
+			createMu.Lock()
+			creates = append(creates, d)
+			createMu.Unlock()
 		}
 		return err
 	})
+	slices.Sort(creates)
 	get, _ := loop(func(i, k int) error {
 		if lastTask[i] == "" {
 			return fmt.Errorf("client %d made no task", i)
@@ -201,6 +214,8 @@ func measureTasks(p *proc, n int, warmup, dur time.Duration) TaskRow {
 	})
 	row.PlainP50 = round3(ms(pct(plain, 50)))
 	row.TaskP50, row.TaskP99 = round3(ms(pct(task, 50))), round3(ms(pct(task, 99)))
+	row.CreateP50 = round3(ms(pct(creates, 50)))
+	row.ResultP50 = round3(row.TaskP50 - row.CreateP50)
 	row.GetP50, row.GetP99 = round3(ms(pct(get, 50))), round3(ms(pct(get, 99)))
 	if row.PlainP50 > 0 {
 		row.Ratio = round3(row.TaskP50 / row.PlainP50)

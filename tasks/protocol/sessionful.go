@@ -85,6 +85,13 @@ func (sf *Sessionful) Attach(sessions *session.Manager) {
 		if t.Server != sf.o.Server || !strings.HasPrefix(t.Scope, sessionScope) {
 			return
 		}
+		if t.Version == 1 {
+			// The creation (version 1 of the record): the CreateTaskResult
+			// announces it. SEP-1686 has a server notify of status
+			// changes (MAY), and a log append here would compete with
+			// the response's on the task's critical path.
+			return
+		}
 		select {
 		case sf.notes <- t:
 		default:

@@ -180,7 +180,8 @@ func TestSessionful_TaskLifecycle(t *testing.T) {
 		t.Errorf("plain call of a required tool = %+v, want -32601", e)
 	}
 
-	// The session heard of the status changes on its GET stream.
+	// The session heard of the status changes on its GET stream: the
+	// completion only, not the creation, which the CreateTaskResult told.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		events, err := st.Log(context.Background(), c.id)
@@ -196,6 +197,9 @@ func TestSessionful_TaskLifecycle(t *testing.T) {
 			}
 		}
 		if strings.Contains(strings.Join(seen, ","), "completed") {
+			if strings.Join(seen, ",") != "completed" {
+				t.Errorf("notifications/tasks/status seen: %v, want only completed", seen)
+			}
 			break
 		}
 		if time.Now().After(deadline) {

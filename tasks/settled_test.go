@@ -1,0 +1,105 @@
+package tasks_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mooring-dev/mooring/store"
+	"github.com/mooring-dev/mooring/store/memstore"
+	"github.com/mooring-dev/mooring/tasks"
+)
+
+// readCounter counts a TaskStore's GetTask calls.
+type readCounter struct {
+	store.TaskStore
+	reads atomic.Int64
+}
+
+func (c *readCounter) GetTask(ctx context.Context, id string) (store.TaskRecord, error) {
+	c.reads.Add(1)
+	return c.TaskStore.GetTask(ctx, id)
+}
+
+// A task that this Manager settled is answered without a store read
+// (tasks/result of a quick task), as the store holds it: same scope rule,
+// and gone once deleted.
+func TestManager_SettledAnsweredWithoutRead(t *testing.T) {
+	st := &readCounter{TaskStore: memstore.New(nil)}
+	m := newManager(t, st, &tasks.Options{SweepInterval: -1})
+	ctx := ctxT(t)
+	done := make(chan struct{})
+	tk, err := m.Create(ctx, &tasks.Task{Scope: "s", TTL: time.Minute}, func(context.Context, *tasks.Task) ([]byte, error) {
+		defer close(done)
+		return []byte(`{"content":[]}`), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	// The runner returned; its outcome is committed soon after.
+	var got *tasks.Task
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if got, err = m.Wait(ctx, tk.ID, "s"); err != nil {
+			t.Fatal(err)
+		}
+		if got.Status == tasks.Completed || time.Now().After(deadline) {
+			break
+		}
+	}
+	st.reads.Store(0)
+	for range 3 {
+		if got, err = m.Wait(ctx, tk.ID, "s"); err != nil || got.Status != tasks.Completed || string(got.Result) != `{"content":[]}` {
+			t.Fatalf("Wait = %+v, %v", got, err)
+		}
+		if got, err = m.Get(ctx, tk.ID, "s"); err != nil || got.Status != tasks.Completed {
+			t.Fatalf("Get = %+v, %v", got, err)
+		}
+	}
+	if n := st.reads.Load(); n != 0 {
+		t.Errorf("%d store reads for a task settled here, want 0", n)
+	}
+	rec, err := st.TaskStore.GetTask(ctx, tk.ID)
+	if err != nil || rec.Version != got.Version {
+		t.Errorf("stored version %d (%v), answered %d", rec.Version, err, got.Version)
+	}
+	if _, err := m.Get(ctx, tk.ID, "other"); !errors.Is(err, tasks.ErrNotFound) {
+		t.Errorf("Get from another scope: %v, want ErrNotFound", err)
+	}
+	if err := m.Delete(ctx, tk.ID, "s"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Get(ctx, tk.ID, "s"); !errors.Is(err, tasks.ErrNotFound) {
+		t.Errorf("Get after Delete: %v, want ErrNotFound", err)
+	}
+}
+
+// The kept outcome ends with the task: past its expiry, Get says what the
+// store says.
+func TestManager_SettledExpires(t *testing.T) {
+	var now atomic.Pointer[time.Time]
+	start := time.Now()
+	now.Store(&start)
+	st := memstore.New(nil)
+	m := newManager(t, st, &tasks.Options{SweepInterval: -1, Now: func() time.Time { return *now.Load() }})
+	ctx := ctxT(t)
+	tk, err := m.Create(ctx, &tasks.Task{Scope: "s", TTL: time.Minute}, func(context.Context, *tasks.Task) ([]byte, error) {
+		return []byte(`{}`), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Wait(ctx, tk.ID, "s"); err != nil {
+		t.Fatal(err)
+	}
+	later := start.Add(2 * time.Minute)
+	now.Store(&later)
+	if err := st.DeleteTask(ctx, tk.ID); err != nil { // what the store's expiry does
+		t.Fatal(err)
+	}
+	if got, err := m.Get(ctx, tk.ID, "s"); !errors.Is(err, tasks.ErrNotFound) {
+		t.Errorf("Get of an expired task = %+v, %v; want ErrNotFound", got, err)
+	}
+}
