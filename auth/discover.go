@@ -35,7 +35,11 @@ func DiscoverIssuer(ctx context.Context, client *http.Client, issuer string) (*I
 	candidates := []string{
 		origin + "/.well-known/oauth-authorization-server" + path,
 		origin + path + "/.well-known/openid-configuration",
-		origin + "/.well-known/openid-configuration" + path,
+	}
+	if path != "" {
+		// Without a path, inserted and appended are the same URL: asked
+		// twice, its failure was reported twice too.
+		candidates = append(candidates, origin+"/.well-known/openid-configuration"+path)
 	}
 	var errs []error
 	for _, c := range candidates {
