@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/mooring-dev/mooring/auth"
 	"github.com/mooring-dev/mooring/health"
 	"github.com/mooring-dev/mooring/session"
+	"github.com/mooring-dev/mooring/store/boltstore"
 	"github.com/mooring-dev/mooring/store/redisstore"
 )
 
@@ -156,6 +158,10 @@ func openForCLI(ctx context.Context, c *config, stderr io.Writer) (*openedStore,
 	quiet := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	c.StoreFallback = "fail"
 	opened, err := openStore(ctx, c, quiet, nil)
+	if errors.Is(err, boltstore.ErrLocked) {
+		// The usual case: `mooring sessions list` next to a running mooring.
+		return nil, nil, fmt.Errorf("%w\na running mooring holds it: ask that one with --url (e.g. --url http://127.0.0.1:8080)", err)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

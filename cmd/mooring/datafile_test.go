@@ -127,3 +127,20 @@ func TestCompactAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// `mooring sessions list` (or tasks) next to a running mooring finds the
+// file locked: the error says what to do instead.
+func TestSessionsList_LockedPointsAtURL(t *testing.T) {
+	dir, path := dataDir(t)
+	s, err := boltstore.Open(path, &boltstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, cmd := range []string{"sessions", "tasks"} {
+		code, out := cli(t, cmd, "list", "--store", "bolt", "--data-dir", dir)
+		if code != 1 || !strings.Contains(out, "locked") || !strings.Contains(out, "--url") {
+			t.Errorf("%s list on a locked store: exit %d, %q: want 1 and a pointer to --url", cmd, code, out)
+		}
+	}
+}
