@@ -16,6 +16,9 @@ import (
 	"github.com/mooring-dev/mooring/store"
 )
 
+// damagedHint ends the error of Open for a damaged file: what to do.
+const damagedHint = " (run mooring check for details; restore the file from a backup, or move it away to start with an empty store)"
+
 // ErrLocked is returned by Open when another process (or another Store in
 // this one) has the file open.
 var ErrLocked = errors.New("boltstore: another mooring holds the data directory")
@@ -124,6 +127,9 @@ func Open(path string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("boltstore: create data directory: %w", err)
 	}
 	if err := precheck(path); err != nil {
+		if errors.Is(err, ErrDamaged) {
+			return nil, fmt.Errorf("%w%s", err, damagedHint)
+		}
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
 	var db *bolt.DB
@@ -142,7 +148,7 @@ func Open(path string, opts *Options) (*Store, error) {
 		// inside bbolt, in the middle of some session's request.
 		if err := checkPages(db); err != nil {
 			db.Close()
-			return nil, fmt.Errorf("boltstore: open %s: %w (run mooring check for details; restore the file from a backup, or move it away to start with an empty store)", path, err)
+			return nil, fmt.Errorf("boltstore: open %s: %w%s", path, err, damagedHint)
 		}
 	}
 	// The log's file is opened after bbolt's, whose lock covers both.

@@ -76,7 +76,7 @@ func precheck(path string) error {
 	}
 	size := fi.Size()
 	if size == 0 {
-		return fmt.Errorf("%w: %s is empty (0 bytes), not a store; move it away to start with an empty store, or restore it from a backup", ErrDamaged, path)
+		return fmt.Errorf("%w: %s is empty (0 bytes), not a store", ErrDamaged, path)
 	}
 	head := make([]byte, 64<<10) // both meta pages, for page sizes up to 32 KiB
 	n, err := io.ReadFull(f, head)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -173,5 +174,33 @@ func TestStore_DamagedPageFailsOnlyItsSession(t *testing.T) {
 	// The store still writes.
 	if err := s.PutSession(ctx, store.Record{ID: "fresh", Data: []byte("r")}); err != nil {
 		t.Errorf("PutSession after damage: %v", err)
+	}
+}
+
+// Every damaged file that Open refuses says what to do, once: a file that
+// is no store at all (its meta pages unreadable) said only what was wrong,
+// and named its path twice.
+func TestOpen_DamagedSaysWhatToDo(t *testing.T) {
+	path := tempPath(t)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	junk := make([]byte, 5000)
+	for i := range junk {
+		junk[i] = byte(rand.IntN(256))
+	}
+	for _, content := range [][]byte{junk, nil} {
+		if err := os.WriteFile(path, content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := boltstore.Open(path, nil)
+		if err == nil {
+			s.Close()
+			t.Fatalf("Open of a %d-byte file that is no store succeeded", len(content))
+		}
+		msg := err.Error()
+		if !errors.Is(err, boltstore.ErrDamaged) || strings.Count(msg, "move it away") != 1 || strings.Count(msg, path) != 1 {
+			t.Errorf("%d bytes: Open: %v; want ErrDamaged naming the file once and what to do once", len(content), err)
+		}
 	}
 }
