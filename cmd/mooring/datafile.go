@@ -39,6 +39,10 @@ func dataFileFlags(name, what string, args []string, stderr io.Writer) (string, 
 }
 
 // check: verify a data directory offline; exit 1 on damage.
+// compactHintMin is the free space from which mooring check suggests
+// mooring compact.
+const compactHintMin = 256 << 10
+
 func checkCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	path, err := dataFileFlags("check", "Checks the bolt store of a data directory (mooring must not be running on it):\n"+
 		"bbolt's page check, then every session's data against its index. Exit 0: whole; 1: damaged or unreadable.", args, stderr)
@@ -56,8 +60,14 @@ func checkCmd(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "ok: %s: %d sessions, %s, %s free (mooring compact gives it back)\n",
-		path, st.Sessions, bytesText(st.Size), bytesText(st.FreeBytes))
+	hint := ""
+	if st.FreeBytes >= compactHintMin {
+		// Below it compact gains next to nothing (bbolt keeps a few free
+		// pages in any file), and suggesting it only puzzles.
+		hint = " (mooring compact gives it back)"
+	}
+	fmt.Fprintf(stdout, "ok: %s: %d sessions, %s, %s free%s\n",
+		path, st.Sessions, bytesText(st.Size), bytesText(st.FreeBytes), hint)
 	if fi, err := os.Stat(boltstore.LogPath(path)); err == nil && fi.Size() > 0 {
 		fmt.Fprintf(stdout, "note: the write-ahead log %s holds %s that the next start replays (mooring stopped without closing the store)\n",
 			boltstore.LogPath(path), bytesText(fi.Size()))
