@@ -55,6 +55,9 @@ type Store struct {
 	degraded bool
 	reason   error
 	closed   bool
+	// recovered is when the store last left degraded mode (zero if it
+	// never was degraded): see settling.
+	recovered time.Time
 
 	delMu   sync.Mutex
 	deleted map[string]bool // sessions ended while degraded: to delete from the primary
@@ -164,6 +167,9 @@ func (s *Store) run(ctx context.Context, fn func(context.Context, store.Store) e
 			err = s.retry(pctx, p, fn, err)
 		}
 		cancel()
+		if missing && errors.Is(err, store.ErrNotFound) && s.settling() {
+			return fmt.Errorf("%w: not in the primary store yet after its outage (another replica may still be moving it there from its memory fallback): %v", store.ErrUnavailable, err)
+		}
 		if !isOutage(err) || ctx.Err() != nil {
 			return err
 		}
@@ -182,6 +188,19 @@ func (s *Store) run(ctx context.Context, fn func(context.Context, store.Store) e
 		return fmt.Errorf("%w: primary store is away and the session is not in the fallback: %v", store.ErrUnavailable, s.reason)
 	}
 	return err
+}
+
+// settling reports whether the store left degraded mode less than two
+// RetryEvery ago. Other replicas on the same primary may not have moved
+// the sessions created in their memory during the outage yet (each sees
+// the primary back at its next retry, up to RetryEvery later, then moves
+// them): until then a session that only the primary may know is not
+// "gone" (404, which ends the client's session) but unavailable (503,
+// which the client retries).
+func (s *Store) settling() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return !s.recovered.IsZero() && time.Since(s.recovered) < 2*s.opts.RetryEvery
 }
 
 // retry sends a call that the primary surely did not run
@@ -409,6 +428,7 @@ func (s *Store) tryRecover() error {
 		return fmt.Errorf("moving sessions to the primary store: %w", err)
 	}
 	s.degraded, s.reason = false, nil
+	s.recovered = time.Now()
 	s.log.Warn("store recovered: serving from the primary store again")
 	if s.opts.OnChange != nil {
 		s.opts.OnChange(false, nil)

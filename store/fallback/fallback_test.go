@@ -202,3 +202,45 @@ func TestFallback_FencedIsNoOutage(t *testing.T) {
 		t.Fatalf("the fenced write landed: %v", evs)
 	}
 }
+
+// Two replicas on one primary that went away: the first to see it back
+// answers "unavailable" (a client retries), not "not found" (a client's
+// session ends), for a session that the other still holds in its memory
+// fallback, until the other has had its retries to move it there.
+func TestFallback_SessionOfASlowerReplicaIsNotGoneAfterRecovery(t *testing.T) {
+	ctx := context.Background()
+	primary := &flaky{Store: memstore.New(nil)}
+	open := func(context.Context) (store.Store, error) { return primary, primary.check() }
+	const retry = 300 * time.Millisecond
+	quick := fallback.New(ctx, fallback.Options{Open: open, RetryEvery: retry})
+	defer quick.Close()
+	// The slower replica retries only long after the test.
+	slow := fallback.New(ctx, fallback.Options{Open: open, RetryEvery: time.Hour})
+	defer slow.Close()
+
+	primary.down.Store(true)
+	for _, fs := range []*fallback.Store{quick, slow} {
+		if _, err := fs.GetSession(ctx, "x"); err == nil {
+			t.Fatal("GetSession with the primary down succeeded")
+		}
+		if d, _ := fs.Degraded(); !d {
+			t.Fatal("not degraded after an outage")
+		}
+	}
+	if err := slow.PutSession(ctx, store.Record{ID: "made-in-outage", Data: []byte("r")}); err != nil {
+		t.Fatal(err)
+	}
+	primary.down.Store(false)
+	eventually(t, "the quick replica recovering", func() bool { d, _ := quick.Degraded(); return !d })
+	recovered := time.Now()
+	_, err := quick.GetSession(ctx, "made-in-outage")
+	if time.Since(recovered) < retry && !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("GetSession right after recovery of a session another replica holds in memory: %v, want ErrUnavailable (not gone)", err)
+	}
+	// Once the others have had their chance, a session missing from the
+	// primary is gone.
+	eventually(t, "not found after the settling time", func() bool {
+		_, err := quick.GetSession(ctx, "made-in-outage")
+		return errors.Is(err, store.ErrNotFound)
+	})
+}
