@@ -28,6 +28,9 @@ type sessionState struct {
 	healing chan struct{} // open while a new session is being opened
 	healErr error         // why the last attempt to open one failed
 	getLoop bool          // the GET stream's goroutine was started
+	// initializing is open while the client's initialize is in flight:
+	// messages the client sends meanwhile wait for its answer.
+	initializing chan struct{}
 }
 
 // Why a call in flight fails when its session is lost.
@@ -44,7 +47,17 @@ func (b *Bridge) initialize(c *call, raw []byte) {
 		b.fail(c, jsonrpc.CodeInvalidRequest, "mooring connect: the session is already initialized")
 		return
 	}
+	initializing := make(chan struct{})
+	b.sess.initializing = initializing
 	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		if b.sess.initializing == initializing {
+			b.sess.initializing = nil
+		}
+		b.mu.Unlock()
+		close(initializing)
+	}()
 	resp, err := b.doWait(c.ctx, raw, hdr{}, true)
 	if err != nil {
 		b.fail(c, codeConnection, "mooring connect: initialize: "+err.Error())
@@ -90,6 +103,17 @@ func (b *Bridge) current(ctx context.Context) (h hdr, gen int, err error) {
 			h, gen = hdr{session: s.id, version: s.version}, s.gen
 			b.mu.Unlock()
 			return h, gen, nil
+		case s.initParams == nil && s.initializing != nil:
+			// A client that sends initialized (or a call) before
+			// initialize is answered: it goes after the answer.
+			ch := s.initializing
+			b.mu.Unlock()
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return hdr{}, 0, ctx.Err()
+			}
+			continue
 		case s.initParams == nil:
 			b.mu.Unlock()
 			return hdr{}, 0, errors.New("mooring connect: the client has not sent initialize yet")
