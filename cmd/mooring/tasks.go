@@ -191,7 +191,7 @@ func tasksCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		return printJSON(stdout, t)
+		return printJSON(stdout, showTask(t))
 	case "cancel":
 		t, err := m.Cancel(ctx, id, store.AnyScope)
 		if err != nil {
@@ -200,6 +200,18 @@ func tasksCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "%s %s\n", t.ID, t.Status)
 	}
 	return nil
+}
+
+// shownTask is a task as `mooring tasks show` prints it: its durations as
+// text ("1h0m0s"), not the nanoseconds of the stored form.
+type shownTask struct {
+	*tasks.Task
+	TTL          string `json:"ttl"`
+	PollInterval string `json:"pollInterval"`
+}
+
+func showTask(t *tasks.Task) shownTask {
+	return shownTask{Task: t, TTL: t.TTL.String(), PollInterval: t.PollInterval.String()}
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -252,8 +264,11 @@ func tasksRemote(ctx context.Context, base, verb, id, scope, cursor string, limi
 		}
 		printTasks(stdout, p)
 	case "show":
-		_, err = stdout.Write(body)
-		return err
+		var t tasks.Task
+		if err := json.Unmarshal(body, &t); err != nil {
+			return fmt.Errorf("reading the task: %w", err)
+		}
+		return printJSON(stdout, showTask(&t))
 	case "cancel":
 		var t tasks.Task
 		if err := json.Unmarshal(body, &t); err != nil {

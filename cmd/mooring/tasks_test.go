@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +45,10 @@ func runOut(t *testing.T, args ...string) string {
 	return out.String()
 }
 
+// durationsAsText matches a task shown with its durations as text, not as
+// nanoseconds ("ttl": 3600000000000).
+var durationsAsText = regexp.MustCompile(`(?s)"ttl": "[0-9hms.]+".*"pollInterval": "[0-9hms.]+"`)
+
 func TestTasksCmd_Store(t *testing.T) {
 	dir := t.TempDir()
 	id := seedTask(t, dir)
@@ -57,8 +62,8 @@ func TestTasksCmd_Store(t *testing.T) {
 	if out := runOut(t, append([]string{"tasks", "cancel", id}, store...)...); out != id+" cancelled\n" {
 		t.Fatalf("cancel: %q", out)
 	}
-	if out := runOut(t, append([]string{"tasks", "show", id}, store...)...); !strings.Contains(out, `"status": "cancelled"`) {
-		t.Fatalf("show:\n%s", out)
+	if out := runOut(t, append([]string{"tasks", "show", id}, store...)...); !strings.Contains(out, `"status": "cancelled"`) || !durationsAsText.MatchString(out) {
+		t.Fatalf("show (want the status, and ttl and pollInterval as text like \"1h0m0s\"):\n%s", out)
 	}
 }
 
@@ -80,7 +85,7 @@ func TestTasksCmd_URLAfterRestart(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if out := runOut(t, "tasks", "show", id, "--url", url); !strings.Contains(out, "stopped before the task finished") {
+	if out := runOut(t, "tasks", "show", id, "--url", url); !strings.Contains(out, "stopped before the task finished") || !durationsAsText.MatchString(out) {
 		t.Fatalf("show:\n%s", out)
 	}
 	// Cancel of a terminal task changes nothing.
