@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -175,6 +176,25 @@ func (c *config) serveFlags(fs *flagSet) {
 	c.taskPolicyFlagSet(fs)
 }
 
+// badFlagValue finds the flag in the flag package's error for a value
+// that does not parse.
+var badFlagValue = regexp.MustCompile(`^invalid value ".*" for flag -(\S+): `)
+
+// durationHint says what a duration looks like when flag name is one: the
+// flag package says only "parse error" for "5".
+func (fs *flagSet) durationHint(name string) string {
+	f := fs.Lookup(name)
+	if f == nil {
+		return ""
+	}
+	if g, ok := f.Value.(flag.Getter); ok {
+		if _, ok := g.Get().(time.Duration); ok {
+			return "a duration needs a unit: 20s, 1m30s, 500ms"
+		}
+	}
+	return ""
+}
+
 // printUsage prints the command's usage: its Usage function, or else the
 // flag package's default.
 func (fs *flagSet) printUsage() {
@@ -233,6 +253,9 @@ func (fs *flagSet) parse(args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				fs.printUsage()
 				return nil, errHelp
+			}
+			if m := badFlagValue.FindStringSubmatch(err.Error()); m != nil && fs.durationHint(m[1]) != "" {
+				fmt.Fprintln(fs.Output(), fs.durationHint(m[1]))
 			}
 			fmt.Fprintf(fs.Output(), "Run '%s --help' for its flags.\n", fs.Name())
 			return nil, errUsage
@@ -296,6 +319,9 @@ func (fs *flagSet) applyFile(file string) error {
 			text = strconv.FormatFloat(fv, 'f', -1, 64)
 		}
 		if err := fs.Set(name, text); err != nil {
+			if h := fs.durationHint(name); h != "" {
+				return fmt.Errorf("config file %s: %s: %w (%s)", file, name, err, h)
+			}
 			return fmt.Errorf("config file %s: %s: %w", file, name, err)
 		}
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -18,6 +20,9 @@ func TestRun_BadFlagIsShortHelpIsFull(t *testing.T) {
 	msg := errOut.String()
 	if !strings.Contains(msg, `invalid value "5" for flag -drain-grace`) || !strings.Contains(msg, "mooring serve --help") {
 		t.Errorf("stderr %q: want the error and a hint at --help", msg)
+	}
+	if !strings.Contains(msg, "a duration needs a unit") {
+		t.Errorf("stderr %q: want what a duration looks like", msg)
 	}
 	if strings.Contains(msg, "-addr string") || strings.Count(msg, "\n") > 3 {
 		t.Errorf("stderr lists the flags (%d lines): %q", strings.Count(msg, "\n"), msg)
@@ -36,5 +41,15 @@ func TestRun_BadFlagIsShortHelpIsFull(t *testing.T) {
 	errOut.Reset()
 	if code := run(context.Background(), []string{"sessions", "--limit", "x"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "mooring sessions --help") {
 		t.Errorf("sessions --limit x: exit %d, stderr %q: want 2 and a hint at --help", code, errOut.String())
+	}
+
+	// The same for a config file, which gives a duration as a number.
+	file := filepath.Join(t.TempDir(), "mooring.json")
+	if err := os.WriteFile(file, []byte(`{"drain-grace": 5, "store": "memory"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	errOut.Reset()
+	if code := run(context.Background(), []string{"--config", file}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "drain-grace") || !strings.Contains(errOut.String(), "a duration needs a unit") {
+		t.Errorf("config file with drain-grace 5: exit %d, stderr %q: want 1 and what a duration looks like", code, errOut.String())
 	}
 }
