@@ -44,12 +44,20 @@ type Sessionful struct {
 	mu    sync.Mutex          // guards tools
 	tools map[string]toolInfo // what the backend's tools/list said
 
-	notes  chan *tasks.Task // status changes to tell sessions of
-	stop   chan struct{}
-	done   chan struct{}
-	unsub  func()
-	closed sync.Once
+	nmu     sync.Mutex               // guards the fields below
+	notes   map[string][]*tasks.Task // status changes to tell, by session
+	queued  int                      // notes held, over all sessions
+	nclosed bool
+	nwg     sync.WaitGroup  // the senders, one per session with notes
+	nctx    context.Context // of the sends; ends on Close
+	ncancel context.CancelFunc
+	unsub   func()
+	closed  sync.Once
 }
+
+// maxQueuedNotes bounds the status notifications waiting to be sent; past
+// it they are dropped (best effort: clients poll).
+const maxQueuedNotes = 1024
 
 // toolInfo is what the backend declares of a tool.
 type toolInfo struct {
@@ -60,7 +68,8 @@ type toolInfo struct {
 // NewSessionful returns the interceptor of one server's sessions; Attach
 // it to their session.Manager once that exists, and Close it at the end.
 func NewSessionful(m *tasks.Manager, opts *SessionfulOptions) (*Sessionful, error) {
-	sf := &Sessionful{m: m, tools: map[string]toolInfo{}, notes: make(chan *tasks.Task, 256), stop: make(chan struct{}), done: make(chan struct{})}
+	sf := &Sessionful{m: m, tools: map[string]toolInfo{}, notes: map[string][]*tasks.Task{}}
+	sf.nctx, sf.ncancel = context.WithCancel(context.Background())
 	if opts != nil {
 		sf.o = *opts
 	}
@@ -92,13 +101,8 @@ func (sf *Sessionful) Attach(sessions *session.Manager) {
 			// the response's on the task's critical path.
 			return
 		}
-		select {
-		case sf.notes <- t:
-		default:
-			sf.log.Warn("tasks: status notification dropped (queue full)", "task", t.ID, "status", t.Status)
-		}
+		sf.enqueue(t)
 	})
-	go sf.notify()
 }
 
 // Close stops the notifications.
@@ -106,33 +110,75 @@ func (sf *Sessionful) Close() error {
 	sf.closed.Do(func() {
 		if sf.unsub != nil {
 			sf.unsub()
-			close(sf.stop)
-			<-sf.done
+			sf.nmu.Lock()
+			sf.nclosed = true
+			sf.nmu.Unlock()
 		}
+		sf.ncancel()
+		sf.nwg.Wait()
 	})
 	return nil
 }
 
-// notify sends notifications/tasks/status to the live sessions whose
-// tasks changed status (best effort: clients poll).
-func (sf *Sessionful) notify() {
-	defer close(sf.done)
+// enqueue queues a status notification for t's session, and starts the
+// session's sender if it has none. Each session's notifications go out in
+// order, and the sessions' in parallel: one session's slow append holds
+// up no other, and concurrent appends share the store's commits.
+func (sf *Sessionful) enqueue(t *tasks.Task) {
+	sid := strings.TrimPrefix(t.Scope, sessionScope)
+	sf.nmu.Lock()
+	defer sf.nmu.Unlock()
+	if sf.nclosed {
+		return
+	}
+	if sf.queued >= maxQueuedNotes {
+		sf.log.Warn("tasks: status notification dropped (queue full)", "task", t.ID, "status", t.Status)
+		return
+	}
+	sf.queued++
+	sf.notes[sid] = append(sf.notes[sid], t)
+	if len(sf.notes[sid]) == 1 {
+		sf.nwg.Add(1)
+		go sf.send(sid)
+	}
+}
+
+// send sends notifications/tasks/status to session sid while it has some
+// queued (best effort: clients poll), then returns; it ends early on
+// Close.
+func (sf *Sessionful) send(sid string) {
+	defer sf.nwg.Done()
 	for {
-		select {
-		case <-sf.stop:
-			return
-		case t := <-sf.notes:
-			s := sf.sessions.Open(strings.TrimPrefix(t.Scope, sessionScope))
-			if s == nil {
-				continue
-			}
-			params, _ := json.Marshal(sepTaskOf(t))
-			ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-			if err := s.NotifyClient(ctx, "notifications/tasks/status", params); err != nil {
-				sf.log.Debug("tasks: status notification not sent", "task", t.ID, "err", err)
-			}
-			cancel()
+		sf.nmu.Lock()
+		t := sf.notes[sid][0] // popped after the send: enqueue starts no second sender meanwhile
+		sf.nmu.Unlock()
+		if sf.nctx.Err() == nil {
+			sf.notify(sid, t)
 		}
+		sf.nmu.Lock()
+		sf.queued--
+		if q := sf.notes[sid][1:]; len(q) > 0 {
+			sf.notes[sid] = q
+			sf.nmu.Unlock()
+			continue
+		}
+		delete(sf.notes, sid)
+		sf.nmu.Unlock()
+		return
+	}
+}
+
+// notify sends one notification to session sid, if it is open here.
+func (sf *Sessionful) notify(sid string, t *tasks.Task) {
+	s := sf.sessions.Open(sid)
+	if s == nil {
+		return
+	}
+	params, _ := json.Marshal(sepTaskOf(t))
+	ctx, cancel := context.WithTimeout(sf.nctx, writeTimeout)
+	defer cancel()
+	if err := s.NotifyClient(ctx, "notifications/tasks/status", params); err != nil {
+		sf.log.Debug("tasks: status notification not sent", "task", t.ID, "err", err)
 	}
 }
 
