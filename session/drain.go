@@ -174,10 +174,12 @@ func (s *Session) busy() bool {
 
 // SafeToRepeat reports whether req, a call that may have been cut off with
 // the process that ran it, may be sent again: a tools/call of a tool that
-// this manager knows to be idempotent, or listed as retryable. Unlike the
-// re-run of a restored session's calls it does not ask the backend: a
-// tool not seen yet is not known to be safe.
-func (m *Manager) SafeToRepeat(req *jsonrpc.Request) bool {
+// this manager knows to be idempotent, or listed as retryable. A manager
+// that has seen no tools/list yet (clients call tools without listing; a
+// replica that forwards may serve few sessions itself) asks the backend of
+// a session live here, once; with none live, a tool not seen yet is not
+// known to be safe.
+func (m *Manager) SafeToRepeat(ctx context.Context, req *jsonrpc.Request) bool {
 	if req.Method != "tools/call" {
 		return false
 	}
@@ -192,6 +194,16 @@ func (m *Manager) SafeToRepeat(req *jsonrpc.Request) bool {
 			return true
 		}
 	}
+	if idem, listed := m.tools.known(p.Name); listed {
+		return idem
+	}
+	m.mu.Lock()
+	live := m.liveLocked()
+	m.mu.Unlock()
+	if len(live) == 0 {
+		return false
+	}
+	live[0].listTools(ctx)
 	idem, _ := m.tools.known(p.Name)
 	return idem
 }

@@ -100,3 +100,22 @@ func TestRestore_RerunsSafeCalls(t *testing.T) {
 		})
 	}
 }
+
+// A manager that has seen no tools/list (clients call without listing)
+// asks a live session's backend whether a tool is idempotent before it
+// tells a replica that forwards a lost call whether to send it again.
+func TestManager_SafeToRepeatAsksTheBackend(t *testing.T) {
+	m := session.New(memstore.New(nil), withIdempotent(newRecorder()).opener, nil)
+	defer m.Close()
+	ctx := context.Background()
+	if m.SafeToRepeat(ctx, request(t, 1, "tools/call", `{"name":"block_idem"}`)) {
+		t.Fatal("safe to repeat with no session live to ask")
+	}
+	open(t, m)
+	if !m.SafeToRepeat(ctx, request(t, 2, "tools/call", `{"name":"block_idem"}`)) {
+		t.Error("an idempotent tool, never listed by a client, is not safe to repeat")
+	}
+	if m.SafeToRepeat(ctx, request(t, 3, "tools/call", `{"name":"block"}`)) {
+		t.Error("a tool not annotated idempotent is safe to repeat")
+	}
+}

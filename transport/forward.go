@@ -202,7 +202,7 @@ func (h *Handler) lost(ctx context.Context, r *http.Request, body []byte, owner 
 	if draining, err := h.m.OwnerDraining(ctx, owner); err == nil && draining {
 		return nil
 	}
-	if h.m.SafeToRepeat(req) {
+	if h.m.SafeToRepeat(ctx, req) {
 		// An idempotent call is sent again: to the owner, which rejoins
 		// it if it still runs, or to the session's next owner, which
 		// re-runs it (session: calls cut off by a crash).
