@@ -201,9 +201,10 @@ func (m *Manager) SafeToRepeat(ctx context.Context, req *jsonrpc.Request) bool {
 	live := m.liveLocked()
 	m.mu.Unlock()
 	if len(live) == 0 {
-		return false
+		m.probeTools(ctx)
+	} else {
+		live[0].listTools(ctx)
 	}
-	live[0].listTools(ctx)
 	idem, _ := m.tools.known(p.Name)
 	return idem
 }
