@@ -2,10 +2,8 @@ package session
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"path"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -176,35 +174,8 @@ func (s *Session) busy() bool {
 // the process that ran it, may be sent again: a tools/call of a tool that
 // this manager knows to be idempotent, or listed as retryable. A manager
 // that has seen no tools/list yet (clients call tools without listing; a
-// replica that forwards may serve few sessions itself) asks the backend of
-// a session live here, once; with none live, a tool not seen yet is not
-// known to be safe.
+// replica that forwards may serve few sessions itself) asks the backend
+// once: that of a session live here, or of a connection of its own.
 func (m *Manager) SafeToRepeat(ctx context.Context, req *jsonrpc.Request) bool {
-	if req.Method != "tools/call" {
-		return false
-	}
-	var p struct {
-		Name string `json:"name"`
-	}
-	if json.Unmarshal(req.Params, &p) != nil || p.Name == "" {
-		return false
-	}
-	for _, pat := range m.retryable {
-		if ok, _ := path.Match(pat, p.Name); ok {
-			return true
-		}
-	}
-	if idem, listed := m.tools.known(p.Name); listed {
-		return idem
-	}
-	m.mu.Lock()
-	live := m.liveLocked()
-	m.mu.Unlock()
-	if len(live) == 0 {
-		m.probeTools(ctx)
-	} else {
-		live[0].listTools(ctx)
-	}
-	idem, _ := m.tools.known(p.Name)
-	return idem
+	return m.safeToRepeat(ctx, req, nil)
 }

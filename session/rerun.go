@@ -105,9 +105,13 @@ func (t *tools) known(name string) (idem, listed bool) {
 	return t.idem[name], t.listed
 }
 
-// rerunnable reports whether a request may be sent again to a new backend
-// after a crash cut it off.
-func (s *Session) rerunnable(ctx context.Context, req *jsonrpc.Request) bool {
+// safeToRepeat reports whether req may be sent again after a crash (or
+// the loss of its owner) cut it off: a tools/call of a tool listed as
+// retryable, or known to be idempotent. Until a tools/list was seen (the
+// client called without listing, or listed before a restart), the
+// backend is asked once: that of ask, else of a session live here, else
+// of a probe connection (probeTools).
+func (m *Manager) safeToRepeat(ctx context.Context, req *jsonrpc.Request, ask *Session) bool {
 	if req.Method != "tools/call" {
 		return false
 	}
@@ -117,45 +121,61 @@ func (s *Session) rerunnable(ctx context.Context, req *jsonrpc.Request) bool {
 	if json.Unmarshal(req.Params, &p) != nil || p.Name == "" {
 		return false
 	}
-	for _, pat := range s.m.retryable {
+	for _, pat := range m.retryable {
 		if ok, _ := path.Match(pat, p.Name); ok {
 			return true
 		}
 	}
-	if idem, listed := s.m.tools.known(p.Name); listed {
+	if idem, listed := m.tools.known(p.Name); listed {
 		return idem
 	}
-	// Not seen yet in this process (the client called without listing,
-	// or listed before a restart): ask the backend once.
-	s.listTools(ctx)
-	idem, _ := s.m.tools.known(p.Name)
+	if ask == nil {
+		m.mu.Lock()
+		if live := m.liveLocked(); len(live) > 0 {
+			ask = live[0]
+		}
+		m.mu.Unlock()
+	}
+	if ask != nil {
+		ask.learnTools(ctx)
+	} else {
+		m.probeTools(ctx)
+	}
+	idem, _ := m.tools.known(p.Name)
 	return idem
 }
 
-// listTools reads the backend's tools (up to a few pages) into the
-// manager's knowledge, bounded in time.
-func (s *Session) listTools(ctx context.Context) {
+// learnTools asks the session's backend for its tools, bounded in time.
+func (s *Session) learnTools(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	if err := s.listTools(ctx); err != nil {
+		// Not asked again for every call: its tools are taken as not
+		// idempotent until a client's tools/list says more.
+		s.m.tools.learn(json.RawMessage(`{"tools":[]}`))
+		s.m.log.Debug("listing the backend's tools to know which are idempotent", "session", s.id, "err", err)
+	}
+}
+
+// listTools reads the backend's tools (up to a few pages) into the
+// manager's knowledge.
+func (s *Session) listTools(ctx context.Context) error {
 	params := json.RawMessage("{}")
 	for range 10 {
 		resp, err := s.internalCall(ctx, "tools/list", params)
 		if err != nil {
-			// Not asked again for every call: its tools are taken as
-			// not idempotent until a client's tools/list says more.
-			s.m.tools.learn(json.RawMessage(`{"tools":[]}`))
-			s.m.log.Debug("listing the backend's tools to know which are idempotent", "session", s.id, "err", err)
-			return
+			return err
 		}
 		s.m.tools.learn(resp.Result)
 		var page struct {
 			Next string `json:"nextCursor"`
 		}
 		if json.Unmarshal(resp.Result, &page) != nil || page.Next == "" {
-			return
+			return nil
 		}
 		params, _ = json.Marshal(map[string]string{"cursor": page.Next})
 	}
+	return nil
 }
 
 // rerun sends a call that a crash cut off again, on its own stream (whose

@@ -271,7 +271,7 @@ func (s *Session) Call(ctx context.Context, req *jsonrpc.Request, opts CallOptio
 	sub := newSub(st)
 	st.attach(sub)
 	if !opts.JSON {
-		st.open(marker(req, s.rerunnable(ctx, req)), s.m.primeDelay)
+		st.open(marker(req, s.m.safeToRepeat(ctx, req, s)), s.m.primeDelay)
 	}
 
 	if lt := s.m.localTool(req); lt != nil {
