@@ -18,8 +18,9 @@ type Proxy struct {
 	ln     net.Listener
 	target string
 
-	mu    sync.Mutex // guards conns
-	conns map[net.Conn]struct{}
+	mu     sync.Mutex // guards conns and closed
+	conns  map[net.Conn]struct{}
+	closed bool // Close has begun: a pair dialed since is not kept
 
 	wg sync.WaitGroup // the accept loop and the copies
 }
@@ -50,6 +51,14 @@ func (p *Proxy) accept() {
 			continue
 		}
 		p.mu.Lock()
+		if p.closed {
+			// Accepted as Close ran, registered after its Cut: closing
+			// them is the loop's, or Close would wait on their copies.
+			p.mu.Unlock()
+			c.Close()
+			up.Close()
+			return
+		}
 		p.conns[c], p.conns[up] = struct{}{}, struct{}{}
 		p.mu.Unlock()
 		pipe := func(dst, src net.Conn) {
@@ -83,6 +92,9 @@ func (p *Proxy) Cut() int {
 
 // Close stops the proxy and closes its connections.
 func (p *Proxy) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
 	err := p.ln.Close()
 	p.Cut()
 	p.wg.Wait()
