@@ -37,18 +37,7 @@ func TestSessionful_TasksResultInterruptedBySessionClose(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			do := func(id float64, method, params string) *session.Sub {
-				t.Helper()
-				rid, _ := jsonrpc.MakeID(id)
-				sub, err := s.Call(ctx, &jsonrpc.Request{ID: rid, Method: method, Params: json.RawMessage(params)}, session.CallOptions{})
-				if err != nil {
-					t.Fatalf("%s: %v", method, err)
-				}
-				return sub
-			}
-			if r := answer(t, do(1, "initialize", `{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}`)); r == nil || r.Error != nil {
-				t.Fatalf("initialize: %+v", r)
-			}
+			initialize(t, s)
 			// The task runs elsewhere (another process on the same
 			// store), so that only the wait is cut off here.
 			other := tasks.NewManager(st, &tasks.Options{PollInterval: 50 * time.Millisecond, ReplicaID: "other"})
@@ -61,7 +50,7 @@ func TestSessionful_TasksResultInterruptedBySessionClose(t *testing.T) {
 				t.Fatal(err)
 			}
 			id := task.ID
-			waiting := do(3, "tasks/result", `{"taskId":"`+id+`"}`)
+			waiting := send(t, s, 3, "tasks/result", `{"taskId":"`+id+`"}`)
 			defer waiting.Close()
 
 			switch how {
@@ -136,6 +125,25 @@ func inProcess(t *testing.T, st store.Store, m *tasks.Manager, policy *protocol.
 	return sf, mgr
 }
 
+// send sends request id of method to s; answer reads its response.
+func send(t *testing.T, s *session.Session, id float64, method, params string) *session.Sub {
+	t.Helper()
+	rid, _ := jsonrpc.MakeID(id)
+	sub, err := s.Call(context.Background(), &jsonrpc.Request{ID: rid, Method: method, Params: json.RawMessage(params)}, session.CallOptions{})
+	if err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	return sub
+}
+
+// initialize opens s at revision 2025-11-25 (request id 1).
+func initialize(t *testing.T, s *session.Session) {
+	t.Helper()
+	if r := answer(t, send(t, s, 1, "initialize", `{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}`)); r == nil || r.Error != nil {
+		t.Fatalf("initialize: %+v", r)
+	}
+}
+
 // answer reads a subscription until its response arrives.
 func answer(t *testing.T, sub *session.Sub) *jsonrpc.Response {
 	t.Helper()
@@ -180,17 +188,8 @@ func TestSessionful_DrainLeavesRunningTaskToNextProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	do := func(id float64, method, params string) *jsonrpc.Response {
-		t.Helper()
-		rid, _ := jsonrpc.MakeID(id)
-		sub, err := s.Call(ctx, &jsonrpc.Request{ID: rid, Method: method, Params: json.RawMessage(params)}, session.CallOptions{})
-		if err != nil {
-			t.Fatalf("%s: %v", method, err)
-		}
-		return answer(t, sub)
-	}
-	do(1, "initialize", `{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}`)
-	r := do(2, "tools/call", `{"name":"slow_compute","arguments":{"seconds":60},"task":{}}`)
+	initialize(t, s)
+	r := answer(t, send(t, s, 2, "tools/call", `{"name":"slow_compute","arguments":{"seconds":60},"task":{}}`))
 	var created struct {
 		Task struct{ TaskID string } `json:"task"`
 	}
