@@ -359,11 +359,9 @@ func (sf *Sessionful) task(ctx context.Context, s *session.Session, method, id s
 	case "tasks/get":
 		t, err = sf.m.Get(ctx, id, scope)
 	case "tasks/cancel":
-		if t, err = sf.m.Get(ctx, id, scope); err == nil && t.Status.Terminal() {
+		var cancelled bool
+		if t, cancelled, err = sf.m.TryCancel(ctx, id, scope); err == nil && !cancelled {
 			return &jsonrpc.Response{Error: &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "task " + quote(id) + " is already " + string(t.Status)}}
-		}
-		if err == nil {
-			t, err = sf.m.Cancel(ctx, id, scope)
 		}
 	case "tasks/result":
 		t, err = sf.m.Wait(ctx, id, scope)
