@@ -263,6 +263,40 @@ func TestManager_UnknownAndEnded(t *testing.T) {
 	}
 }
 
+// slowDelete is a store whose DeleteSession waits until released.
+type slowDelete struct {
+	store.Store
+	entered, release chan struct{}
+}
+
+func (d *slowDelete) DeleteSession(ctx context.Context, id string) error {
+	d.entered <- struct{}{}
+	<-d.release
+	return d.Store.DeleteSession(ctx, id)
+}
+
+// A session is unknown from the moment End begins: a request that comes
+// while its record is still being deleted (a client's GET stream
+// reconnecting after End cut it) must not restore it into a new backend.
+func TestManager_EndingSessionIsNotRestored(t *testing.T) {
+	st := &slowDelete{Store: memstore.New(nil), entered: make(chan struct{}), release: make(chan struct{})}
+	defer st.Close()
+	m := session.New(st, newRecorder().opener, nil)
+	defer m.Close()
+	s := open(t, m)
+	ended := make(chan error, 1)
+	go func() { ended <- m.End(context.Background(), s.ID()) }()
+	<-st.entered
+	_, err := m.Get(context.Background(), s.ID())
+	close(st.release)
+	if !errors.Is(err, session.ErrNotFound) {
+		t.Errorf("Get while End deletes the record: %v, want ErrNotFound (the session was restored)", err)
+	}
+	if err := <-ended; err != nil {
+		t.Fatalf("End: %v", err)
+	}
+}
+
 // A session that the store expired answers ErrNotFound even while this
 // process still holds it, and from then on.
 func TestManager_StoreExpiryEndsLiveSession(t *testing.T) {
