@@ -184,15 +184,55 @@ func TestTasks_CancelReachesStdioProgram(t *testing.T) {
 	}
 }
 
-// With --auth, a task-supporting tool's requestState is still sealed to
-// its user: mooring's plain call for the task carries the caller's token
-// to the server's handlers (and to the state binder among them), so bob
-// cannot complete alice's round; alice can, directly and inside a task.
+// With --auth, a task-supporting tool's requestState stays sealed to its
+// user. A quick answer comes back directly: the tasks extension's plain
+// call carries the caller's token to the server's handlers (and to the
+// state binder among them), so bob cannot complete alice's round and alice
+// can. Inside a task (--task-after 0) the state never reaches the client:
+// mooring keeps it and makes each round as the task's principal, so the
+// state sealed in one round opens in the next and alice's tasks/update
+// completes the task (a round made without her token fails the check).
 func TestTasks_RequestStateSealedThroughTasks(t *testing.T) {
 	is := oauthtest.NewIssuer(t)
 	const tool = "test_input_required_result_request_state"
 	p := start(t, freeAddr(t), append(authArgs(is), "--store", "memory", "--task-tools", tool)...)
 	checkRequestStateBound(t, is, p.url())
+
+	p = start(t, freeAddr(t), append(authArgs(is), "--store", "memory", "--task-tools", tool, "--task-after", "0")...)
+	alice := is.Token(is.Claims("alice", publicURL, "mcp"))
+	call := func(method string, params map[string]any) map[string]any {
+		t.Helper()
+		res, e := modern(t, p.url(), alice, method, params)
+		if e != "" {
+			t.Fatalf("%s: %s", method, e)
+		}
+		return res
+	}
+	id, _ := call("tools/call", map[string]any{"name": tool, "arguments": map[string]any{}})["taskId"].(string)
+	if id == "" {
+		t.Fatal("tools/call with --task-after 0 answered no task")
+	}
+	waitStatus := func(want string) map[string]any {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			got := call("tasks/get", map[string]any{"taskId": id})
+			if got["status"] == want {
+				return got
+			}
+			if s := got["status"]; s == "failed" || s == "cancelled" || s == "completed" || time.Now().After(deadline) {
+				t.Fatalf("task %s: %v, want %s", id, got, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitStatus("input_required")
+	call("tasks/update", map[string]any{"taskId": id,
+		"inputResponses": map[string]any{"confirm": map[string]any{"action": "accept", "content": map[string]any{"ok": true}}}})
+	got := waitStatus("completed")
+	if res, _ := got["result"].(map[string]any); !strings.Contains(firstText(res), "state-ok") {
+		t.Errorf("alice's task after her answer: %v", got)
+	}
 }
 
 // 2026-07-28 tasks across a SIGKILL of mooring on bolt: both are read after
