@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,22 +77,18 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			"Reads the configured store directly, or asks a running mooring with --url.\n\n")
 		fs.PrintDefaults()
 	}
-	c.storeFlags(fs)
-	var base, cursor string
-	var limit int
-	fs.str(&base, "url", "MOORING_URL", "", "ask the mooring at this address (needed for a bolt store that a running mooring holds)")
-	fs.str(&cursor, "cursor", "MOORING_CURSOR", "", "list: start after this cursor (printed by the previous page)")
-	fs.integer(&limit, "limit", "MOORING_LIMIT", 100, "list: sessions per page")
+	var o operatorFlags
+	o.register(fs, c, "sessions")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
-	verb, id, err := verbAndID(fs, pos)
+	verb, id, err := verbAndID(fs, pos, "show", "end")
 	if err != nil {
 		return err
 	}
-	if base != "" {
-		return sessionsRemote(ctx, base, verb, id, cursor, limit, stdout)
+	if o.base != "" {
+		return sessionsRemote(ctx, o, verb, id, stdout)
 	}
 	if err := c.validateStore(); err != nil {
 		return err
@@ -105,7 +103,7 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer opened.Close()
 	switch verb {
 	case "list":
-		ids, next, err := opened.ListSessions(ctx, cursor, limit)
+		ids, next, err := opened.ListSessions(ctx, o.cursor, o.limit)
 		if err != nil {
 			return err
 		}
@@ -124,24 +122,37 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return err
 		}
 		fmt.Fprintf(stdout, "ended %s\n", id)
-	default:
-		fs.Usage()
-		return errUsage
 	}
 	return nil
 }
 
+// operatorFlags are the flags that the operator's commands (sessions,
+// tasks) share besides the store flags.
+type operatorFlags struct {
+	base, cursor string
+	limit        int
+}
+
+// register adds the store flags and o's flags to fs; what names the listed
+// things in the usage text.
+func (o *operatorFlags) register(fs *flagSet, c *config, what string) {
+	c.storeFlags(fs)
+	fs.str(&o.base, "url", "MOORING_URL", "", "ask the mooring at this address (needed for a bolt store that a running mooring holds)")
+	fs.str(&o.cursor, "cursor", "MOORING_CURSOR", "", "list: start after this cursor (printed by the previous page)")
+	fs.integer(&o.limit, "limit", "MOORING_LIMIT", 100, "list: "+what+" per page")
+}
+
 // verbAndID splits the arguments of an operator's command (sessions,
-// tasks): "list", or a verb and the ID it acts on.
-func verbAndID(fs *flagSet, pos []string) (verb, id string, err error) {
-	if len(pos) == 0 || (pos[0] == "list") != (len(pos) == 1) || len(pos) > 2 {
-		fs.Usage()
-		return "", "", errUsage
+// tasks): "list", or one of verbs and the ID it acts on.
+func verbAndID(fs *flagSet, pos []string, verbs ...string) (verb, id string, err error) {
+	switch {
+	case len(pos) == 1 && pos[0] == "list":
+		return "list", "", nil
+	case len(pos) == 2 && slices.Contains(verbs, pos[0]):
+		return pos[0], pos[1], nil
 	}
-	if len(pos) == 2 {
-		id = pos[1]
-	}
-	return pos[0], id, nil
+	fs.Usage()
+	return "", "", errUsage
 }
 
 // openForCLI opens the configured store for an operator's command, with a
@@ -183,19 +194,26 @@ func printPage(w io.Writer, p sessionPage) {
 	}
 }
 
-// adminURL is the admin endpoint path of the server at base.
-func adminURL(base, path string) (*url.URL, error) {
+// adminCall sends an operator command's verb to the admin API at base:
+// list is GET path with query, show GET path/ID, any other verb (end,
+// cancel) DELETE path/ID. It returns the response body; a status of 300 or
+// more is an error that carries the body.
+func adminCall(ctx context.Context, base, path, verb, id string, query url.Values) ([]byte, error) {
 	u, err := url.Parse(base)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("--url %q: not an http URL", base)
 	}
 	u.Path, u.RawQuery = path, ""
-	return u, nil
-}
-
-// adminDo sends one admin request and returns the response body; a status
-// of 300 or more is an error that carries the body.
-func adminDo(ctx context.Context, method string, u *url.URL) ([]byte, error) {
+	method := http.MethodGet
+	switch verb {
+	case "list":
+		u.RawQuery = query.Encode()
+	case "show":
+		u.Path += "/" + url.PathEscape(id)
+	default:
+		u.Path += "/" + url.PathEscape(id)
+		method = http.MethodDelete
+	}
 	req, _ := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -209,24 +227,13 @@ func adminDo(ctx context.Context, method string, u *url.URL) ([]byte, error) {
 	return body, nil
 }
 
-func sessionsRemote(ctx context.Context, base, verb, id, cursor string, limit int, stdout io.Writer) error {
-	u, err := adminURL(base, "/admin/sessions")
-	if err != nil {
-		return err
-	}
-	method := http.MethodGet
-	switch verb {
-	case "list":
-		u.RawQuery = url.Values{"cursor": {cursor}, "limit": {fmt.Sprint(limit)}}.Encode()
-	case "show":
-		u.Path += "/" + url.PathEscape(id)
-	case "end":
-		u.Path += "/" + url.PathEscape(id)
-		method = http.MethodDelete
-	default:
-		return errUsage
-	}
-	body, err := adminDo(ctx, method, u)
+// listQuery is the query of a list request to the admin API.
+func (o operatorFlags) listQuery() url.Values {
+	return url.Values{"cursor": {o.cursor}, "limit": {strconv.Itoa(o.limit)}}
+}
+
+func sessionsRemote(ctx context.Context, o operatorFlags, verb, id string, stdout io.Writer) error {
+	body, err := adminCall(ctx, o.base, "/admin/sessions", verb, id, o.listQuery())
 	if err != nil {
 		return err
 	}

@@ -219,6 +219,8 @@ func TestCLI_BadInput(t *testing.T) {
 		{"serve", "--response-mode", "xml"},
 		{"sessions"},
 		{"sessions", "show"},
+		{"sessions", "cancel", "x", "--store", "memory"},
+		{"tasks", "end", "x", "--store", "memory"},
 	} {
 		if code, out := cli(t, args...); code == 0 {
 			t.Errorf("%v: exit 0, output:\n%s", args, out)

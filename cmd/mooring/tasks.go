@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"time"
@@ -140,27 +139,20 @@ func tasksCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			"Reads the configured store directly, or asks a running mooring with --url.\n\n")
 		fs.PrintDefaults()
 	}
-	c.storeFlags(fs)
-	var base, cursor, scope string
-	var limit int
-	fs.str(&base, "url", "MOORING_URL", "", "ask the mooring at this address (needed for a bolt store that a running mooring holds)")
-	fs.str(&cursor, "cursor", "MOORING_CURSOR", "", "list: start after this cursor (printed by the previous page)")
+	var o operatorFlags
+	o.register(fs, c, "tasks")
+	var scope string
 	fs.str(&scope, "scope", "MOORING_TASK_SCOPE", store.AnyScope, "list: only the tasks of this scope (session:<id>, principal:<...>, or empty for tasks without one); default all")
-	fs.integer(&limit, "limit", "MOORING_LIMIT", 100, "list: tasks per page")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
-	verb, id, err := verbAndID(fs, pos)
+	verb, id, err := verbAndID(fs, pos, "show", "cancel")
 	if err != nil {
 		return err
 	}
-	if verb != "list" && verb != "show" && verb != "cancel" {
-		fs.Usage()
-		return errUsage
-	}
-	if base != "" {
-		return tasksRemote(ctx, base, verb, id, scope, cursor, limit, stdout)
+	if o.base != "" {
+		return tasksRemote(ctx, o, verb, id, scope, stdout)
 	}
 	if err := c.validateStore(); err != nil {
 		return err
@@ -181,7 +173,7 @@ func tasksCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer m.Close()
 	switch verb {
 	case "list":
-		list, next, err := tasks.List(ctx, ts, scope, cursor, limit)
+		list, next, err := tasks.List(ctx, ts, scope, o.cursor, o.limit)
 		if err != nil {
 			return err
 		}
@@ -233,26 +225,12 @@ func printTasks(w io.Writer, p taskPage) {
 	}
 }
 
-func tasksRemote(ctx context.Context, base, verb, id, scope, cursor string, limit int, stdout io.Writer) error {
-	u, err := adminURL(base, "/admin/tasks")
-	if err != nil {
-		return err
+func tasksRemote(ctx context.Context, o operatorFlags, verb, id, scope string, stdout io.Writer) error {
+	q := o.listQuery()
+	if scope != store.AnyScope {
+		q.Set("scope", scope)
 	}
-	method := http.MethodGet
-	switch verb {
-	case "list":
-		q := url.Values{"cursor": {cursor}, "limit": {fmt.Sprint(limit)}}
-		if scope != store.AnyScope {
-			q.Set("scope", scope)
-		}
-		u.RawQuery = q.Encode()
-	case "show":
-		u.Path += "/" + url.PathEscape(id)
-	case "cancel":
-		u.Path += "/" + url.PathEscape(id)
-		method = http.MethodDelete
-	}
-	body, err := adminDo(ctx, method, u)
+	body, err := adminCall(ctx, o.base, "/admin/tasks", verb, id, q)
 	if err != nil {
 		return err
 	}
