@@ -267,14 +267,7 @@ func (g *gatekeeper) supportedScopes(tools map[string][]string) []string {
 // empty host, a wildcard or a name listens beyond this machine.
 func loopbackHost(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return err == nil && isLoopbackName(host)
 }
 
 // bindState binds the requestState handles that an in-process server hands
