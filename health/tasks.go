@@ -31,12 +31,11 @@ func (c *Checker) taskReport(ctx context.Context, s *session.Session, r *Report)
 		return
 	}
 	var scope string
-	switch {
-	case s != nil:
+	if s != nil {
 		scope = protocol.SessionScope(s.ID())
-	case sdkauth.TokenInfoFromContext(ctx) != nil && sdkauth.TokenInfoFromContext(ctx).UserID != "":
-		scope = protocol.PrincipalScope(sdkauth.TokenInfoFromContext(ctx).UserID)
-	default:
+	} else if ti := sdkauth.TokenInfoFromContext(ctx); ti != nil && ti.UserID != "" {
+		scope = protocol.PrincipalScope(ti.UserID)
+	} else {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
