@@ -231,12 +231,3 @@ func TestJWTVerifier_CacheEndsAtExp(t *testing.T) {
 		t.Error("an expired token was accepted from the cache")
 	}
 }
-
-func TestTaskScope(t *testing.T) {
-	if got := auth.TaskScope(nil); got != "" {
-		t.Errorf("without auth: %q", got)
-	}
-	if got := auth.TaskScope(&auth.TokenInfo{UserID: auth.Principal("https://as", "alice")}); got != "principal:https://as alice" {
-		t.Errorf("alice: %q", got)
-	}
-}

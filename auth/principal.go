@@ -47,15 +47,3 @@ func PrincipalOf(r *http.Request) string {
 	}
 	return ""
 }
-
-// TaskScope is the scope (store.TaskRecord.Scope) of a task created in the
-// stateless era by the holder of ti: "principal:<issuer> <subject>", so
-// that only the same user may get, update, cancel or list it; "" without
-// authentication. Tasks of the sessionful era are scoped to their session,
-// which is bound to its principal already.
-func TaskScope(ti *TokenInfo) string {
-	if ti == nil || ti.UserID == "" {
-		return ""
-	}
-	return "principal:" + ti.UserID
-}
