@@ -311,8 +311,9 @@ func (t tally) String() string {
 		t.calls, t.ok, t.failed, t.hung, t.lostNotes, t.dupNotes, t.lostSessions)
 }
 
-// check counts the load's outcome. A session is lost if its client's id
-// changed or a last call on it does not return its result. Notifications
+// check counts the load's outcome. A session is lost if a last call on it
+// does not return its result (go-sdk keeps a session's id: an answer that
+// names another session fails the call). Notifications
 // of a call that returned its result must be 1..steps, each once, in
 // order.
 func (l *load) check(t *testing.T) tally {
@@ -342,9 +343,9 @@ func (l *load) check(t *testing.T) tally {
 			}
 		}
 		last := l.call(lc, "last")
-		if lc.cs.ID() != lc.sid || last.err != nil || last.hung {
+		if last.err != nil || last.hung {
 			c.lostSessions++
-			t.Logf("session %s: id now %s, last call %v (hung %v)", lc.sid, lc.cs.ID(), last.err, last.hung)
+			t.Logf("session %s: last call %v (hung %v)", lc.sid, last.err, last.hung)
 		}
 	}
 	return c

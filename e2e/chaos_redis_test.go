@@ -25,7 +25,8 @@ import (
 //   - nothing is lost silently: a call that reports success had every one
 //     of its progress notifications;
 //   - every session that a client was given is present afterward: in
-//     Redis, and served to the same client with the same id.
+//     Redis, and served to the same client (under its id: go-sdk fails a
+//     call whose answer names another session).
 //
 // Failed calls are allowed (with --store-fallback fail an outage is an
 // error by design); they are counted and printed.
@@ -230,18 +231,16 @@ func chaosRedisKilled(t *testing.T, mode string) {
 		switch {
 		case err != nil:
 			t.Errorf("session %s after the outage: %v", id, err)
-		case cs.ID() != id:
-			t.Errorf("session %s came back as %s", id, cs.ID())
 		case !inRedis:
 			t.Errorf("session %s not in Redis after the outage", id)
 		default:
 			present++
 		}
 	}
-	report := fmt.Sprintf("chaos (c) Redis SIGKILL 4s, %d replicas behind round-robin, --store-fallback %s: calls %d ok, %d failed with an error, %d hung (> %v), %d lost notifications; new clients %d ok, %d refused, %d hung; sessions %d/%d present afterward; slowest answer %v",
+	line := fmt.Sprintf("chaos (c) Redis SIGKILL 4s, %d replicas behind round-robin, --store-fallback %s: calls %d ok, %d failed with an error, %d hung (> %v), %d lost notifications; new clients %d ok, %d refused, %d hung; sessions %d/%d present afterward; slowest answer %v",
 		chaosReplicas, mode, tl.ok, tl.failed, tl.hung, answerBound, tl.lost, tl.newOK, tl.newFailed, tl.newHung, present, len(tl.sessions), tl.slowest.Round(time.Millisecond))
-	t.Log(report)
-	fmt.Println(report)
+	t.Log(line)
+	ciLine(t, line)
 	for _, e := range tl.firstErrs {
 		t.Logf("e.g.: %s", e)
 	}
