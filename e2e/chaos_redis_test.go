@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	neturl "net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -136,18 +134,8 @@ func chaosCall(tl *chaosTally, cs *mcp.ClientSession, pr *progressByToken, tok s
 func chaosRedisKilled(t *testing.T, mode string) {
 	srv := redistest.Start(t, redistest.AppendOnly())
 	// Three replicas behind a load balancer that is not sticky.
-	lb := &roundRobin{hits: make(map[string]int)}
-	var addrs []string
-	for range chaosReplicas {
-		addr := freeAddr(t)
-		start(t, addr, "--store", "redis", "--redis-url", srv.URL(), "--store-fallback", mode, "--lease-ttl", "3s")
-		u, _ := neturl.Parse("http://" + addr)
-		lb.targets = append(lb.targets, u)
-		addrs = append(addrs, addr)
-	}
-	front := httptest.NewServer(lb)
-	t.Cleanup(front.Close)
-	url := front.URL + "/mcp"
+	rs := startReplicas(t, chaosReplicas, "--store", "redis", "--redis-url", srv.URL(), "--store-fallback", mode, "--lease-ttl", "3s")
+	url := startBalancer(t, rs.addrs).url()
 	tl := &chaosTally{sessions: make(map[string]*mcp.ClientSession)}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -218,7 +206,7 @@ func chaosRedisKilled(t *testing.T, mode string) {
 
 	if mode == "memory" {
 		// Sessions made during the outage move to Redis on recovery.
-		for _, addr := range addrs {
+		for _, addr := range rs.addrs {
 			waitReadyz(t, addr, "healthy", 60*time.Second)
 		}
 	}
