@@ -17,6 +17,20 @@ type dropLog struct {
 	since int        // replies dropped without a line since then
 }
 
+// allow reports whether a line may be written at now, and how many were
+// held back since the last one; a line held back is counted.
+func (d *dropLog) allow(now time.Time) (more int, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.last.IsZero() && now.Sub(d.last) < dropLogEvery {
+		d.since++
+		return 0, false
+	}
+	more = d.since
+	d.last, d.since = now, 0
+	return more, true
+}
+
 // replyDropped notes a client reply that no server request waits for: it
 // is counted (OnEvent "reply_dropped") and logged at most every
 // dropLogEvery, with the number dropped in between.
@@ -24,16 +38,10 @@ func (m *Manager) replyDropped(session string, id any) {
 	if m.onEvent != nil {
 		m.onEvent("reply_dropped")
 	}
-	now := m.now()
-	m.drops.mu.Lock()
-	if !m.drops.last.IsZero() && now.Sub(m.drops.last) < dropLogEvery {
-		m.drops.since++
-		m.drops.mu.Unlock()
+	more, ok := m.drops.allow(m.now())
+	if !ok {
 		m.log.Debug("reply to an unknown server request dropped", "session", session, "id", id)
 		return
 	}
-	more := m.drops.since
-	m.drops.last, m.drops.since = now, 0
-	m.drops.mu.Unlock()
 	m.log.Warn("reply to an unknown server request dropped (one line per 10s at most)", "session", session, "id", id, "more_since_last_line", more)
 }

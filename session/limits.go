@@ -42,16 +42,10 @@ func (m *Manager) rejected(err error) {
 	if m.onEvent != nil {
 		m.onEvent("rejected")
 	}
-	now := m.now()
-	m.rejects.mu.Lock()
-	if !m.rejects.last.IsZero() && now.Sub(m.rejects.last) < dropLogEvery {
-		m.rejects.since++
-		m.rejects.mu.Unlock()
+	more, ok := m.rejects.allow(m.now())
+	if !ok {
 		return
 	}
-	more := m.rejects.since
-	m.rejects.last, m.rejects.since = now, 0
-	m.rejects.mu.Unlock()
 	m.log.Warn("session refused at a cap (one line per 10s at most)", "err", err, "more_since_last_line", more)
 }
 
