@@ -72,7 +72,8 @@ func parseMarker(data []byte) (id any, rerun *markerRequest) {
 type tools struct {
 	mu     sync.Mutex // guards the fields below
 	idem   map[string]bool
-	listed bool // a tools/list result was seen
+	names  [][]byte // of the idempotent tools in idem
+	listed bool     // a tools/list result was seen
 }
 
 // learn notes the idempotent tools of a tools/list result.
@@ -95,6 +96,31 @@ func (t *tools) learn(result json.RawMessage) {
 	for _, tl := range res.Tools {
 		t.idem[tl.Name] = tl.Annotations != nil && tl.Annotations.IdempotentHint
 	}
+	t.names = t.names[:0]
+	for name, idem := range t.idem {
+		if idem {
+			t.names = append(t.names, []byte(name))
+		}
+	}
+}
+
+// mentioned reports whether params may name an idempotent tool: a tool
+// list was not seen yet, or an idempotent tool's name is in them. Every
+// tools/call passes here, and most name no such tool: they are not
+// decoded. (A name spelled with escapes is missed: its call is taken as
+// not safe to repeat.)
+func (t *tools) mentioned(params []byte) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.listed {
+		return true
+	}
+	for _, name := range t.names {
+		if bytes.Contains(params, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // known reports whether name is idempotent, and whether a tools/list was
@@ -112,7 +138,7 @@ func (t *tools) known(name string) (idem, listed bool) {
 // backend is asked once: that of ask, else of a session live here, else
 // of a probe connection (probeTools).
 func (m *Manager) safeToRepeat(ctx context.Context, req *jsonrpc.Request, ask *Session) bool {
-	if req.Method != "tools/call" {
+	if req.Method != "tools/call" || len(m.retryable) == 0 && !m.tools.mentioned(req.Params) {
 		return false
 	}
 	var p struct {

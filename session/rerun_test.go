@@ -115,6 +115,10 @@ func TestManager_SafeToRepeatAsksTheBackend(t *testing.T) {
 	if m.SafeToRepeat(ctx, request(t, 3, "tools/call", `{"name":"block"}`)) {
 		t.Error("a tool not annotated idempotent is safe to repeat")
 	}
+	// Known from then on, without asking again.
+	if !m.SafeToRepeat(ctx, request(t, 4, "tools/call", `{"name":"block_idem","arguments":{}}`)) {
+		t.Error("an idempotent tool, once learnt, is not safe to repeat")
+	}
 }
 
 // A replica with no session live (just restarted, only forwarding) still
