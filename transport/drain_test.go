@@ -180,9 +180,7 @@ func TestForward_OneHopOnly(t *testing.T) {
 	}))
 	defer lb.Close()
 	// The lease names the balancer, and stays.
-	if _, err := srv.Command("SET", "mooring:{"+sid+"}:lease", "99 "+lb.URL, "PX", "60000"); err != nil {
-		t.Fatal(err)
-	}
+	setLease(t, srv, sid, lb.URL, time.Minute)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -201,6 +199,57 @@ func TestForward_OneHopOnly(t *testing.T) {
 	if n := hops.Load(); n != 2 {
 		t.Errorf("the request went through the balancer %d times, want 2 (the client's, and one hop)", n)
 	}
+}
+
+// setLease gives session sid's lease to owner for ttl, as that replica
+// would take it.
+func setLease(t *testing.T, srv *redistest.Server, sid, owner string, ttl time.Duration) {
+	t.Helper()
+	if _, err := srv.Command("SET", "mooring:{"+sid+"}:lease", "99 "+owner, "PX", fmt.Sprint(ttl.Milliseconds())); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fakeOwner gives session sid's lease, for ttl, to an owner at a fresh
+// loopback address that serves each connection it accepts with serve,
+// until serve returns false: then its address refuses connections, and
+// that last one is closed. The others are closed when the test ends.
+func fakeOwner(t *testing.T, srv *redistest.Server, sid string, ttl time.Duration, serve func(net.Conn) (more bool)) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, conn)
+			if !serve(conn) {
+				ln.Close() // refused from now on, before the client sees the close
+				conn.Close()
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	setLease(t, srv, sid, "http://"+ln.Addr().String()+"/mcp", ttl)
+}
+
+// readRequest reads one request from conn, which is left unanswered.
+func readRequest(conn net.Conn) {
+	_, _ = http.ReadRequest(bufio.NewReader(conn))
 }
 
 // lease returns the raw lease of session sid: "<token> <owner URL>".
@@ -334,25 +383,8 @@ func TestForward_CallLostWithItsOwnerIsInterrupted(t *testing.T) {
 	sid := c.initialize(t)
 	c.mgr.Close()
 
-	// The owner: reads one request and dies.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = http.ReadRequest(bufio.NewReader(conn))
-			conn.Close()
-		}
-	}()
-	if _, err := srv.Command("SET", "mooring:{"+sid+"}:lease", "99 http://"+ln.Addr().String()+"/mcp", "PX", "60000"); err != nil {
-		t.Fatal(err)
-	}
+	// The owner: reads each request and dies with it.
+	fakeOwner(t, srv, sid, time.Minute, func(conn net.Conn) bool { readRequest(conn); conn.Close(); return true })
 	got := post(t, &b.env, sid, slowCall(0))
 	if !strings.Contains(got, `"id":7`) || !strings.Contains(got, "request interrupted") {
 		t.Fatalf("answer %q, want the call's interruption error", got)
@@ -408,32 +440,9 @@ func TestForward_HungOwnerLosesItsSessionsWithItsLease(t *testing.T) {
 	sid := c.initialize(t)
 	c.mgr.Close()
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 16)
-	defer func() {
-		ln.Close()
-		for c := range accepted {
-			c.Close()
-		}
-	}()
-	go func() {
-		defer close(accepted)
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted <- conn // accepted, never answered
-		}
-	}()
-	// The hung owner's lease, renewed for the last time just now.
-	if _, err := srv.Command("SET", "mooring:{"+sid+"}:lease", "99 http://"+ln.Addr().String()+"/mcp", "PX", "1500"); err != nil {
-		t.Fatal(err)
-	}
+	// The hung owner accepts connections and never answers; its lease
+	// was renewed for the last time just now.
+	fakeOwner(t, srv, sid, 1500*time.Millisecond, func(net.Conn) bool { return true })
 	// Five times the lease, and less than the fixed 10 s it was before.
 	ctx, cancel := context.WithTimeout(context.Background(), 7500*time.Millisecond)
 	defer cancel()
@@ -472,23 +481,7 @@ func TestForward_IdempotentCallLostWithItsOwnerIsSentAgain(t *testing.T) {
 	c.mgr.Close()
 
 	// The owner reads one request and dies: its address refuses from then on.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		_, _ = http.ReadRequest(bufio.NewReader(conn))
-		ln.Close()
-		conn.Close()
-	}()
-	if _, err := srv.Command("SET", "mooring:{"+sid+"}:lease", "99 http://"+ln.Addr().String()+"/mcp", "PX", "60000"); err != nil {
-		t.Fatal(err)
-	}
+	fakeOwner(t, srv, sid, time.Minute, func(conn net.Conn) bool { readRequest(conn); return false })
 	got := post(t, b, sid, slowCall(0))
 	if !strings.Contains(got, `"result"`) || strings.Contains(got, "interrupted") {
 		t.Fatalf("answer %q, want the call's result", got)
