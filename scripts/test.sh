@@ -35,8 +35,12 @@ step() {
 
 gofmt_check() {
   local files
+  # gofmt -l lists nothing for a file it cannot parse, only exits non-zero.
   files="$(find . -name '*.go' -not -path './.git/*' -not -path './.tools/*' \
-    -not -path '*/node_modules/*' -print0 | xargs -0 -r gofmt -l)"
+    -not -path '*/node_modules/*' -print0 | xargs -0 -r gofmt -l)" || {
+    echo "gofmt: failed (a file it cannot parse?)"
+    return 1
+  }
   if [ -n "$files" ]; then
     echo "gofmt: these files need formatting (gofmt -w FILE):"
     while IFS= read -r f; do echo "  $f"; done <<<"$files"
@@ -78,9 +82,11 @@ conformance() {
 # rather than a duration: when a duration ends while an input runs, go test
 # reports "context deadline exceeded" as a failure. FUZZTIME (e.g. 30s or
 # 100000x) replaces them all. A failing input is written to the package's
-# testdata/fuzz: commit it with the fix.
+# testdata/fuzz: commit it with the fix. go test passes when -fuzz names
+# no target (a renamed one): that fails the step here.
 fuzz() {
-  local rc=0 t pkg name runs
+  local rc=0 t pkg name runs log
+  log="$(mktemp)"
   local targets=(
     "./transport FuzzDecodeMessage 40000x"
     "./transport FuzzSSEFrame 50000x"
@@ -93,8 +99,13 @@ fuzz() {
     read -r pkg name runs <<<"$t"
     runs="${FUZZTIME:-$runs}"
     echo "fuzz: $name in $pkg, $runs"
-    go test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "$runs" || rc=1
+    go test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "$runs" 2>&1 | tee "$log" || rc=1
+    if grep -q 'no fuzz tests to fuzz' "$log"; then
+      echo "fuzz: $pkg has no $name (renamed? update the list in scripts/test.sh)"
+      rc=1
+    fi
   done
+  rm -f "$log"
   return "$rc"
 }
 
