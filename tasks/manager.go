@@ -388,20 +388,6 @@ func (m *Manager) TryCancel(ctx context.Context, id, scope string) (t *Task, can
 	return t, cancelled, nil
 }
 
-// Delete removes a task of scope at once (operators' tools).
-func (m *Manager) Delete(ctx context.Context, id, scope string) error {
-	if _, err := m.get(ctx, id, scope); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	if r := m.running[id]; r != nil {
-		r.cancel(errLost)
-	}
-	m.mu.Unlock()
-	m.settled.drop(id)
-	return m.st.DeleteTask(ctx, id)
-}
-
 // maxConflicts bounds the read-modify-write retries of one change.
 const maxConflicts = 16
 

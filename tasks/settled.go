@@ -19,7 +19,8 @@ const (
 // Manager refuses one, and the store's compare-and-swap stops a writer
 // that read it before), so until its expiry the copy here is what a
 // store read would return: Get and Wait answer from it without the read.
-// Only Delete and expiry end it; Delete drops it here too.
+// Only its expiry ends it (nothing deletes a task before: the Manager has
+// no Delete), and get checks that.
 type settledCache struct {
 	mu    sync.Mutex
 	tasks map[string]settledEntry
@@ -81,13 +82,6 @@ func (c *settledCache) get(id string, now time.Time) (*Task, bool) {
 		return nil, false
 	}
 	return e.t.clone(), true
-}
-
-// drop forgets task id (Delete).
-func (c *settledCache) drop(id string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.dropLocked(id)
 }
 
 func (c *settledCache) dropLocked(id string) {
