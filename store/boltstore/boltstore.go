@@ -126,9 +126,12 @@ func Open(path string, opts *Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("boltstore: create data directory: %w", err)
 	}
-	if err := precheck(path); err != nil {
-		if errors.Is(err, ErrDamaged) {
+	if err := precheck(path, o.Timeout); err != nil {
+		switch {
+		case errors.Is(err, ErrDamaged):
 			return nil, fmt.Errorf("%w%s", err, damagedHint)
+		case errors.Is(err, ErrLocked):
+			return nil, err
 		}
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}

@@ -2,11 +2,8 @@ package boltstore
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"io"
 	"os"
 	"runtime/debug"
 	"time"
@@ -19,58 +16,17 @@ import (
 // Open refuses such a file, and CheckFile reports it.
 var ErrDamaged = errors.New("boltstore: data file damaged")
 
-// What precheck reads of bbolt's format (go.etcd.io/bbolt, internal/common):
-// two meta pages at the start of the file, each a 16-byte page header and
-// then magic, version, page size, flags, the root bucket (root page and
-// sequence), the freelist page, the high-water page id, the txid and an
-// FNV-64a checksum of the fields before it, in the machine's byte order.
-const (
-	boltMagic      = 0xED0CDAED
-	boltVersion    = 2
-	pageHeaderSize = 16
-	metaSize       = 64
-)
-
-// boltMeta is what precheck needs of a meta page.
-type boltMeta struct {
-	pageSize uint32
-	pgid     uint64 // pages in use: the file must be at least pgid*pageSize long
-	txid     uint64
-}
-
-// readMeta decodes the meta page at the start of b; false if it is not one
-// or its checksum fails.
-func readMeta(b []byte) (boltMeta, bool) {
-	if len(b) < pageHeaderSize+metaSize {
-		return boltMeta{}, false
-	}
-	m := b[pageHeaderSize : pageHeaderSize+metaSize]
-	ne := binary.NativeEndian
-	if ne.Uint32(m[0:]) != boltMagic || ne.Uint32(m[4:]) != boltVersion {
-		return boltMeta{}, false
-	}
-	h := fnv.New64a()
-	h.Write(m[:56])
-	if h.Sum64() != ne.Uint64(m[56:]) {
-		return boltMeta{}, false
-	}
-	return boltMeta{pageSize: ne.Uint32(m[8:]), pgid: ne.Uint64(m[40:]), txid: ne.Uint64(m[48:])}, true
-}
-
-// precheck looks at an existing data file before bbolt maps it: bbolt
-// takes a 0-byte file for a new one (every session silently gone), and
-// faults (SIGBUS) on the pages of a truncated file that its meta says
-// exist. A missing file is fine: Open creates it.
-func precheck(path string) error {
-	f, err := os.Open(path)
+// precheck looks at an existing data file before it is opened for
+// writing: bbolt takes a 0-byte file for a new one (every session silently
+// gone), and faults (SIGBUS) on the pages of a truncated file that its meta
+// says exist. It opens the file read-only, so that bbolt itself reads and
+// validates the meta pages, and compares the size they give with the
+// file's. A missing file is fine: Open creates it.
+func precheck(path string, timeout time.Duration) error {
+	fi, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
 	if err != nil {
 		return err
 	}
@@ -78,32 +34,28 @@ func precheck(path string) error {
 	if size == 0 {
 		return fmt.Errorf("%w: %s is empty (0 bytes), not a store", ErrDamaged, path)
 	}
-	head := make([]byte, 64<<10) // both meta pages, for page sizes up to 32 KiB
-	n, err := io.ReadFull(f, head)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return err
-	}
-	head = head[:n]
-	m0, ok0 := readMeta(head)
-	ps := uint32(os.Getpagesize())
-	if ok0 {
-		ps = m0.pageSize
-	}
-	var m1 boltMeta
-	ok1 := false
-	if int(ps) < len(head) {
-		m1, ok1 = readMeta(head[ps:])
-	}
-	m := m0
+	var need, pageSize int64
+	err = safely(func() error {
+		db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: timeout})
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		return db.View(func(tx *bolt.Tx) error {
+			need, pageSize = tx.Size(), int64(db.Info().PageSize) // Size: the meta's page count times the page size
+			return nil
+		})
+	})
 	switch {
-	case ok0 && ok1 && m1.txid > m0.txid, !ok0 && ok1:
-		m = m1
-	case !ok0 && !ok1:
-		return fmt.Errorf("%w: %s (%d bytes) has no valid bbolt meta page: not a mooring store, or its first pages are damaged", ErrDamaged, path, size)
-	}
-	if need := int64(m.pgid) * int64(m.pageSize); size < need {
+	case errors.Is(err, bolt.ErrTimeout):
+		return fmt.Errorf("%w: %s is locked (waited %v)", ErrLocked, path, timeout)
+	case errors.Is(err, ErrDamaged):
+		return err
+	case err != nil:
+		return fmt.Errorf("%w: %s (%d bytes) is not a readable bbolt file (%v): not a mooring store, or its first pages are damaged or cut off", ErrDamaged, path, size, err)
+	case size < need:
 		return fmt.Errorf("%w: %s is truncated: %d bytes, and its meta page counts %d pages of %d bytes (%d bytes)",
-			ErrDamaged, path, size, m.pgid, m.pageSize, need)
+			ErrDamaged, path, size, need/pageSize, pageSize, need)
 	}
 	return nil
 }
@@ -140,10 +92,10 @@ func checkPages(db *bolt.DB) error {
 // reported as ErrDamaged. It does not look at the write-ahead log beside the
 // file, which the next Open replays.
 func CheckFile(path string) error {
-	if err := precheck(path); err != nil {
+	if _, err := os.Stat(path); err != nil {
 		return err
 	}
-	if _, err := os.Stat(path); err != nil {
+	if err := precheck(path, time.Second); err != nil {
 		return err
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})

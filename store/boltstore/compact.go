@@ -21,7 +21,7 @@ type FileStats struct {
 // (read-only; run CheckFile first on a file that may be damaged).
 func Stat(path string) (FileStats, error) {
 	var st FileStats
-	if err := precheck(path); err != nil {
+	if err := precheck(path, time.Second); err != nil {
 		return st, err
 	}
 	fi, err := os.Stat(path)
