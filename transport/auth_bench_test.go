@@ -2,10 +2,7 @@ package transport_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 
 	"github.com/mooring-dev/mooring/auth"
@@ -37,7 +34,7 @@ func BenchmarkToolCall_Auth(b *testing.B) {
 	for _, mode := range []string{"none", "jwt"} {
 		b.Run(mode, func(b *testing.B) {
 			st := memstore.New(nil)
-			mgr := session.New(st, backend.NewInProcess(testServer()), nil)
+			mgr := session.New(st, backend.NewInProcess(testServer()), quietSessions)
 			var h http.Handler = transport.New(mgr, &transport.Options{Mode: transport.SSE})
 			var rt http.RoundTripper = &http.Transport{MaxIdleConnsPerHost: 64}
 			if mode == "jwt" {
@@ -49,23 +46,8 @@ func BenchmarkToolCall_Auth(b *testing.B) {
 				h = auth.Middleware(auth.Options{Verifier: v, Audiences: []string{resource}, ResourceMetadataURL: resource, Scopes: []string{"mcp"}})(h)
 				rt = withBearer{is.Token(is.Claims("alice", resource, "mcp")), rt}
 			}
-			srv := httptest.NewServer(h)
-			defer func() { srv.Close(); mgr.Close(); st.Close() }()
-			client := &http.Client{Transport: rt}
-			sid := benchInit(b, client, srv.URL)
-			var id atomic.Int64
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					n := id.Add(1) + 10
-					body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}`, n)
-					if err := benchCall(client, srv.URL, sid, body); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
+			defer func() { mgr.Close(); st.Close() }()
+			runToolCalls(b, h, rt)
 		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,26 +25,37 @@ func BenchmarkToolCall(b *testing.B) {
 	for _, mode := range []transport.ResponseMode{transport.JSON, transport.SSE} {
 		b.Run(string(mode), func(b *testing.B) {
 			st := memstore.New(nil)
-			mgr := session.New(st, backend.NewInProcess(testServer()), nil)
-			srv := httptest.NewServer(transport.New(mgr, &transport.Options{Mode: mode}))
-			defer func() { srv.Close(); mgr.Close(); st.Close() }()
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-			sid := benchInit(b, client, srv.URL)
-			var id atomic.Int64
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					n := id.Add(1) + 10
-					body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}`, n)
-					if err := benchCall(client, srv.URL, sid, body); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
+			mgr := session.New(st, backend.NewInProcess(testServer()), quietSessions)
+			defer func() { mgr.Close(); st.Close() }()
+			runToolCalls(b, transport.New(mgr, &transport.Options{Mode: mode}), &http.Transport{MaxIdleConnsPerHost: 64})
 		})
 	}
+}
+
+// quietSessions keeps the session log ("session created") out of the
+// benchmark's output, where it split the result lines.
+var quietSessions = &session.Options{Logger: slog.New(slog.DiscardHandler)}
+
+// runToolCalls serves h and, after an initialize, times tools/call round
+// trips from parallel clients whose requests go through rt.
+func runToolCalls(b *testing.B, h http.Handler, rt http.RoundTripper) {
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	client := &http.Client{Transport: rt}
+	sid := benchInit(b, client, srv.URL)
+	var id atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := id.Add(1) + 10
+			body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}`, n)
+			if err := benchCall(client, srv.URL, sid, body); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
 
 func benchPost(client *http.Client, url, sid, body string) (*http.Response, error) {
