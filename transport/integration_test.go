@@ -63,8 +63,14 @@ type env struct {
 
 func newEnv(t *testing.T, opts *transport.Options) *env {
 	t.Helper()
+	return newEnvWith(t, opts, nil)
+}
+
+// newEnvWith is newEnv whose session manager has the options sopts.
+func newEnvWith(t *testing.T, opts *transport.Options, sopts *session.Options) *env {
+	t.Helper()
 	st := memstore.New(nil)
-	mgr := session.New(st, backend.NewInProcess(testServer()), nil)
+	mgr := session.New(st, backend.NewInProcess(testServer()), sopts)
 	srv := httptest.NewServer(transport.New(mgr, opts))
 	t.Cleanup(func() {
 		srv.CloseClientConnections()

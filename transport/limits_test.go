@@ -4,29 +4,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/mooring-dev/mooring/backend"
 	"github.com/mooring-dev/mooring/session"
-	"github.com/mooring-dev/mooring/store/memstore"
-	"github.com/mooring-dev/mooring/transport"
 )
-
-func newLimitedEnv(t *testing.T, sopts *session.Options) *env {
-	t.Helper()
-	st := memstore.New(nil)
-	mgr := session.New(st, backend.NewInProcess(testServer()), sopts)
-	srv := httptest.NewServer(transport.New(mgr, nil))
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-		mgr.Close()
-		st.Close()
-	})
-	return &env{url: srv.URL, mgr: mgr}
-}
 
 // rpcError reads a JSON-RPC error answer.
 func rpcError(t *testing.T, resp *http.Response) (id any, code int64, msg string) {
@@ -48,7 +30,7 @@ func rpcError(t *testing.T, resp *http.Response) (id any, code int64, msg string
 // An initialize whose params pass the record cap is refused with 413 and
 // -32602 before a session is made; nothing is stored.
 func TestInitialize_RecordTooLarge(t *testing.T) {
-	e := newLimitedEnv(t, &session.Options{MaxRecordBytes: 4096})
+	e := newEnvWith(t, nil, &session.Options{MaxRecordBytes: 4096})
 	big := `{"jsonrpc":"2.0","id":7,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"` +
 		strings.Repeat("x", 5000) + `","version":"1"}}}`
 	resp := e.do(t, rawReq{method: http.MethodPost, body: big})
@@ -69,7 +51,7 @@ func TestInitialize_RecordTooLarge(t *testing.T) {
 // Past the cap on stored sessions, initialize gets 503 with Retry-After;
 // the sessions already there go on.
 func TestInitialize_StoreFull(t *testing.T) {
-	e := newLimitedEnv(t, &session.Options{MaxStored: 2})
+	e := newEnvWith(t, nil, &session.Options{MaxStored: 2})
 	sids := []string{e.initialize(t), e.initialize(t)}
 	resp := e.do(t, rawReq{method: http.MethodPost, body: initBody})
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
