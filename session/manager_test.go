@@ -135,11 +135,17 @@ func call(t *testing.T, s *session.Session, id int64, method, params string) *js
 
 func open(t *testing.T, m *session.Manager) *session.Session {
 	t.Helper()
+	return openWith(t, m, `{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}`)
+}
+
+// openWith is open whose client initializes with params.
+func openWith(t *testing.T, m *session.Manager, params string) *session.Session {
+	t.Helper()
 	s, err := m.Create(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp := call(t, s, 1, "initialize", `{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}`)
+	resp := call(t, s, 1, "initialize", params)
 	if resp.Error != nil {
 		t.Fatalf("initialize: %v", resp.Error)
 	}
@@ -188,18 +194,18 @@ func TestManager_RestoreReplaysState(t *testing.T) {
 	}
 }
 
-// A request in flight when its process died is answered, on its own stream,
-// with an error that says it was interrupted.
-func TestManager_RestoreInterruptsOrphans(t *testing.T) {
-	st := memstore.New(nil)
-	rec1 := newRecorder()
-	m1 := session.New(st, rec1.opener, nil)
-	s := open(t, m1)
-	sub, err := s.Call(context.Background(), request(t, 9, "tools/call", `{"name":"block"}`), session.CallOptions{})
+// runningCall calls tool (one that blocks until rec.release) on s as
+// request id, and returns the event id of its stream's priming event once
+// the call runs in the backend and the stream is primed: what a client
+// resumes from.
+func runningCall(t *testing.T, s *session.Session, rec *recorder, id int64, tool string) string {
+	t.Helper()
+	sub, err := s.Call(context.Background(), request(t, id, "tools/call", `{"name":"`+tool+`"}`), session.CallOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-rec1.started
+	defer sub.Close()
+	<-rec.started
 	var events []store.Event
 	select { // the priming event is logged after the prime delay
 	case <-sub.Ready():
@@ -209,8 +215,17 @@ func TestManager_RestoreInterruptsOrphans(t *testing.T) {
 	if len(events) == 0 || !session.IsMarker(events[0].Data) {
 		t.Fatalf("stream not primed: %v", events)
 	}
-	priming := events[0].ID.String()
-	sub.Close()
+	return events[0].ID.String()
+}
+
+// A request in flight when its process died is answered, on its own stream,
+// with an error that says it was interrupted.
+func TestManager_RestoreInterruptsOrphans(t *testing.T) {
+	st := memstore.New(nil)
+	rec1 := newRecorder()
+	m1 := session.New(st, rec1.opener, nil)
+	s := open(t, m1)
+	priming := runningCall(t, s, rec1, 9, "block")
 	id := s.ID()
 	m1.Close()
 

@@ -42,13 +42,7 @@ func TestSession_ServerRequestTimesOut(t *testing.T) {
 		IdleEvict:            50 * time.Millisecond,
 	})
 	defer m.Close()
-	s, err := m.Create(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := call(t, s, 1, "initialize", `{"protocolVersion":"2025-06-18","capabilities":{"sampling":{}},"clientInfo":{"name":"t","version":"1"}}`); r.Error != nil {
-		t.Fatal(r.Error)
-	}
+	s := openWith(t, m, `{"protocolVersion":"2025-06-18","capabilities":{"sampling":{}},"clientInfo":{"name":"t","version":"1"}}`)
 	sub, err := s.Call(context.Background(), request(t, 2, "tools/call", `{"name":"ask","arguments":{}}`), session.CallOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -118,13 +112,7 @@ func TestSession_ServerRequestTimesOut(t *testing.T) {
 func TestSession_ServerRequestCancelledWithItsCall(t *testing.T) {
 	m := session.New(memstore.New(nil), asker(), &session.Options{IdleEvict: 50 * time.Millisecond})
 	defer m.Close()
-	s, err := m.Create(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := call(t, s, 1, "initialize", `{"protocolVersion":"2025-06-18","capabilities":{"sampling":{}},"clientInfo":{"name":"t","version":"1"}}`); r.Error != nil {
-		t.Fatal(r.Error)
-	}
+	s := openWith(t, m, `{"protocolVersion":"2025-06-18","capabilities":{"sampling":{}},"clientInfo":{"name":"t","version":"1"}}`)
 	get, err := s.Listen(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -190,13 +178,7 @@ func TestSession_ServerRequestCancelledWithItsCall(t *testing.T) {
 func TestSession_CallBackendWaiting(t *testing.T) {
 	m := session.New(memstore.New(nil), asker(), &session.Options{ServerRequestTimeout: 200 * time.Millisecond})
 	defer m.Close()
-	s, err := m.Create(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := call(t, s, 1, "initialize", `{"protocolVersion":"2025-11-25","capabilities":{"sampling":{}},"clientInfo":{"name":"t","version":"1"}}`); r.Error != nil {
-		t.Fatal(r.Error)
-	}
+	s := openWith(t, m, `{"protocolVersion":"2025-11-25","capabilities":{"sampling":{}},"clientInfo":{"name":"t","version":"1"}}`)
 	var told []bool // written by Waiting, whose calls are serialized; read after the call returned
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -3,13 +3,11 @@ package session_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mooring-dev/mooring/session"
-	"github.com/mooring-dev/mooring/store"
 	"github.com/mooring-dev/mooring/store/memstore"
 )
 
@@ -46,22 +44,7 @@ func TestRestore_RerunsSafeCalls(t *testing.T) {
 			opts := &session.Options{RetryableTools: tc.retryable}
 			m1 := session.New(st, rec1.opener, opts)
 			s := open(t, m1)
-			sub, err := s.Call(context.Background(), request(t, 9, "tools/call", `{"name":"`+tc.tool+`"}`), session.CallOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			<-rec1.started
-			var events []store.Event
-			select { // the priming event is logged after the prime delay
-			case <-sub.Ready():
-				events, _, _ = sub.Take()
-			case <-time.After(5 * time.Second):
-			}
-			if len(events) == 0 || !session.IsMarker(events[0].Data) {
-				t.Fatalf("stream not primed: %v", events)
-			}
-			priming := events[0].ID.String()
-			sub.Close()
+			priming := runningCall(t, s, rec1, 9, tc.tool)
 			id := s.ID()
 			m1.Close() // the process dies with the call running
 
