@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -19,8 +20,9 @@ const maxListenTasks = 100
 
 // listenPoll is how often a listen stream re-reads its tasks from the
 // store, for changes made by another replica (Manager.Subscribe reports
-// only this process's). Changes made here are sent at once.
-const listenPoll = time.Second
+// only this process's). Changes made here are sent at once, as committed,
+// without a read. A variable for tests.
+var listenPoll = time.Second
 
 // listenHead is what ServeHTTP reads of a subscriptions/listen request.
 type listenHead struct {
@@ -69,13 +71,23 @@ func (x *Extension) listen(w http.ResponseWriter, r *http.Request, body []byte, 
 		wanted[tid] = true
 	}
 	// Subscribe before the first read, so no change falls between them.
+	// The changes committed here are handed over in changed (the newest
+	// of each task), and kick says that there are some.
+	var cmu sync.Mutex
+	changed := map[string]*tasks.Task{}
 	kick := make(chan struct{}, 1)
 	unsubscribe := x.m.Subscribe(func(t *tasks.Task) {
-		if wanted[t.ID] && t.Scope == scope {
-			select {
-			case kick <- struct{}{}:
-			default:
-			}
+		if !wanted[t.ID] || t.Scope != scope {
+			return
+		}
+		cmu.Lock()
+		if c := changed[t.ID]; c == nil || t.Version > c.Version {
+			changed[t.ID] = t
+		}
+		cmu.Unlock()
+		select {
+		case kick <- struct{}{}:
+		default:
 		}
 	})
 	defer unsubscribe()
@@ -136,9 +148,11 @@ func (x *Extension) listen(w http.ResponseWriter, r *http.Request, body []byte, 
 	if err := s.send("notifications/subscriptions/acknowledged", ack); err != nil {
 		return
 	}
-	sent := map[string]string{} // task id -> the task as last sent
-	over := map[string]bool{}   // terminal (reported) or gone
+	sent := map[string]string{}    // task id -> the task as last sent
+	version := map[string]uint64{} // task id -> the version last sent
+	over := map[string]bool{}      // terminal (reported) or gone
 	report := func(t *tasks.Task) error {
+		version[t.ID] = max(version[t.ID], t.Version)
 		// Only what a client sees counts as a change: a runner's lease
 		// renewal writes the task too.
 		seen, _ := json.Marshal(detailed(t))
@@ -192,6 +206,20 @@ func (x *Extension) listen(w http.ResponseWriter, r *http.Request, body []byte, 
 			}
 			continue
 		case <-kick:
+			cmu.Lock()
+			ts := changed
+			changed = map[string]*tasks.Task{}
+			cmu.Unlock()
+			for _, tid := range accepted {
+				// An older version than the one sent (a store read
+				// came first) is not sent again.
+				if t := ts[tid]; t != nil && !over[tid] && t.Version > version[tid] {
+					if err := report(t); err != nil {
+						return
+					}
+				}
+			}
+			continue
 		case <-tick.C:
 		}
 		for _, tid := range accepted {

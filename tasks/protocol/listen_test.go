@@ -412,3 +412,65 @@ func TestListen_TasksWithListChanges(t *testing.T) {
 		t.Fatalf("after a tool was added: %+v (open %v), want notifications/tools/list_changed of subscription 8", m, ok)
 	}
 }
+
+// A change committed by this process reaches the listen streams as it was
+// committed: the stream reads no task from the store for it (it used to
+// read every task it follows again at each such change).
+func TestListen_LocalChangeWithoutRead(t *testing.T) {
+	protocol.SetListenPoll(t, time.Hour) // no reads for other replicas' changes
+	st := memstore.New(nil)
+	reads := &taskReads{TaskStore: st}
+	m := tasks.NewManager(reads, &tasks.Options{PollInterval: 50 * time.Millisecond, LeaseTTL: time.Hour, SweepInterval: -1})
+	srv := builtin.New()
+	ext, err := protocol.NewExtension(srv, transport.NewStateless(srv, nil), m, &protocol.ExtensionOptions{Policy: &protocol.Policy{Tools: builtin.TaskSupport()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(ext)
+	defer ts.Close()
+	defer m.Close()
+	ctx := context.Background()
+	const n = 5
+	var ids []string
+	var release []chan struct{}
+	for range n {
+		ch := make(chan struct{})
+		task, err := m.Create(ctx, &tasks.Task{Tool: "held"}, func(ctx context.Context, _ *tasks.Task) ([]byte, error) {
+			select {
+			case <-ch:
+				return []byte(`{"content":[]}`), nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, task.ID)
+		release = append(release, ch)
+	}
+	resp := (&authedServer{url: ts.URL}).post(t, ctx, "anyone", 7, "subscriptions/listen", map[string]any{"notifications": map[string]any{"taskIds": ids}}, true)
+	msgs := messages(resp)
+	if ack, _ := next(t, msgs); ack.Method != "notifications/subscriptions/acknowledged" {
+		t.Fatalf("first message %+v", ack)
+	}
+	for range n {
+		if m, _ := next(t, msgs); m.Params["status"] != "working" {
+			t.Fatalf("first state %+v", m)
+		}
+	}
+	reads.n.Store(0)
+	for i, ch := range release {
+		close(ch)
+		m, _ := next(t, msgs)
+		if m.Params["taskId"] != ids[i] || m.Params["status"] != "completed" {
+			t.Fatalf("after task %d ended: %+v, want its completion", i, m)
+		}
+	}
+	if m, ok := next(t, msgs); !ok || len(m.ID) == 0 {
+		t.Errorf("after the last task: %+v, want the listen's result", m)
+	}
+	if got := reads.n.Load(); got != 0 {
+		t.Errorf("%d store reads for %d changes made here, want 0", got, n)
+	}
+}
