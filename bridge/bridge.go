@@ -314,8 +314,7 @@ func (b *Bridge) register(req *jsonrpc.Request) *call {
 // own registers a request of the bridge's own.
 func (b *Bridge) own(method string, params any) (*call, []byte) {
 	b.mu.Lock()
-	b.ownSeq++
-	id := mustID(fmt.Sprintf("mooring-connect/%d", b.ownSeq))
+	id := b.nextOwnID()
 	b.mu.Unlock()
 	req, _ := newCall(id, method, params)
 	raw, _ := jsonrpc.EncodeMessage(req)
@@ -361,7 +360,7 @@ func (b *Bridge) fail(c *call, code int64, msg string) {
 	if c.reply == nil && !answered {
 		b.log.Warn("answering a call with an error", "id", c.id.Raw(), "method", method, "error", msg)
 	}
-	b.finish(c, errorLine(c.id, code, msg, nil), &jsonrpc.Response{ID: c.id, Error: &jsonrpc.Error{Code: code, Message: msg}})
+	b.finishError(c, &jsonrpc.Error{Code: code, Message: msg})
 }
 
 // drop forgets c without an answer (the client cancelled it).
@@ -387,18 +386,31 @@ func (b *Bridge) rekey(c *call, raw []byte, h hdr) []byte {
 		return raw
 	}
 	b.mu.Lock()
-	b.ownSeq++
-	old, nid := c.wire, mustID(fmt.Sprintf("mooring-connect/%d", b.ownSeq))
-	c.wire = nid
-	b.calls[nid] = c
-	if old != c.id {
-		delete(b.calls, old)
-	}
+	old, nid := b.rewire(c)
 	b.mu.Unlock()
 	b.cancelOnServer(c.ctx, h, old, "mooring connect sends the request again")
 	req.ID = nid
 	out, _ := jsonrpc.EncodeMessage(req)
 	return out
+}
+
+// nextOwnID is a fresh id for a request of the bridge's own; the caller
+// holds b.mu.
+func (b *Bridge) nextOwnID() jsonrpc.ID {
+	b.ownSeq++
+	return mustID(fmt.Sprintf("mooring-connect/%d", b.ownSeq))
+}
+
+// rewire gives c a fresh id on the wire, under which its answer is found,
+// and returns the old and the new one; the caller holds b.mu.
+func (b *Bridge) rewire(c *call) (old, nid jsonrpc.ID) {
+	old, nid = c.wire, b.nextOwnID()
+	if old != c.id {
+		delete(b.calls, old)
+	}
+	c.wire = nid
+	b.calls[nid] = c
+	return old, nid
 }
 
 // cancelOnServer tells the server, best effort, that request id is

@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -192,13 +191,7 @@ func (b *Bridge) taskStatus(c *call, id string) string {
 // fresh wire id, and returns that request.
 func (b *Bridge) fetchTask(c *call) []byte {
 	b.mu.Lock()
-	b.ownSeq++
-	nid := mustID(fmt.Sprintf("mooring-connect/%d", b.ownSeq))
-	if c.wire != c.id {
-		delete(b.calls, c.wire)
-	}
-	c.wire = nid
-	b.calls[nid] = c
+	_, nid := b.rewire(c)
 	c.method = "tasks/result"
 	c.params, _ = json.Marshal(map[string]string{"taskId": c.taskID})
 	params := c.params
