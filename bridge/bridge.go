@@ -549,13 +549,10 @@ func (b *Bridge) safeToRepeat(c *call) bool {
 	if c.method != "tools/call" {
 		return true
 	}
-	var p struct {
-		Name string `json:"name"`
-	}
-	_ = json.Unmarshal(c.params, &p)
+	name := nameOf(c.method, c.params)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.hints[p.Name]
+	return b.hints[name]
 }
 
 // write sends one message to the client. Callers do not hold b.mu: a

@@ -16,16 +16,13 @@ func (b *Bridge) statelessCall(c *call, raw []byte) {
 	if h.version == "" {
 		h.version = Stateless
 	}
-	if name := nameOf(c.method, c.params); name != "" {
+	name := nameOf(c.method, c.params)
+	if name != "" {
 		h.name = headerValue(name)
 	}
 	if c.method == "tools/call" {
-		var p struct {
-			Name string `json:"name"`
-		}
-		_ = json.Unmarshal(c.params, &p)
 		b.mu.Lock()
-		bindings := b.params[p.Name]
+		bindings := b.params[name]
 		b.mu.Unlock()
 		h.params = paramHeaders(bindings, c.params)
 	}
