@@ -125,6 +125,7 @@ func TestHandler_BadInput(t *testing.T) {
 		{"GET with foreign event id", rawReq{method: "GET", headers: withSession(map[string]string{"Last-Event-ID": "garbage"})}, 400, 0},
 		{"GET with an event id of no stream", rawReq{method: "GET", headers: withSession(map[string]string{"Last-Event-ID": "99_5"})}, 400, -32600},
 		{"method null", rawReq{method: "POST", headers: withSession(map[string]string{}), body: `{"jsonrpc":"2.0","id":5,"method":null}`}, 400, -32600},
+		{"method null beside a result", rawReq{method: "POST", headers: withSession(map[string]string{}), body: `{"jsonrpc":"2.0","id":5,"method":null,"result":{}}`}, 400, -32600},
 		{"method a number", rawReq{method: "POST", headers: withSession(map[string]string{}), body: `{"jsonrpc":"2.0","id":5,"method":7}`}, 400, -32600},
 		{"reply without result or error", rawReq{method: "POST", headers: withSession(map[string]string{}), body: `{"jsonrpc":"2.0","id":"x"}`}, 400, -32600},
 		{"id not UTF-8", rawReq{method: "POST", headers: withSession(map[string]string{}), body: "{\"jsonrpc\":\"2.0\",\"id\":\"a\xffb\",\"method\":\"ping\"}"}, 400, -32600},
