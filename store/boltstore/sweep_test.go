@@ -164,3 +164,49 @@ func logged(t *testing.T, f *os.File, kind opKind, session string) bool {
 	}
 	return false
 }
+
+// The sweeper deletes expired tasks from the file, with their index
+// entries, and leaves live ones.
+func TestSweeper_DeletesExpiredTasksFromDisk(t *testing.T) {
+	s, err := Open(t.TempDir()+"/mooring.db", &Options{SweepInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	// In this order: a checkpoint that holds the live task holds the other.
+	for _, id := range []string{"expires", "alive"} {
+		ttl := time.Hour
+		if id == "expires" {
+			ttl = 300 * time.Millisecond
+		}
+		if _, err := s.CreateTask(ctx, store.TaskRecord{ID: id, Scope: "s", Active: true, Expires: time.Now().Add(ttl), Data: []byte("{}")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	taskOnDisk := func(id string) (n int) {
+		if err := s.db.View(func(tx *bolt.Tx) error {
+			for _, has := range []bool{
+				hasKey(tx.Bucket(bucketTasks), []byte(id)),
+				hasKey(tx.Bucket(bucketTaskScopes), scopeKey([]byte("s"), []byte(id))),
+				hasKey(tx.Bucket(bucketTaskActive), []byte(id)),
+			} {
+				if has {
+					n++
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// The file has the writes once they are checkpointed.
+	deadline := time.Now().Add(10 * time.Second)
+	for taskOnDisk("expires") > 0 || taskOnDisk("alive") < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the file holds %d of the expired task's 3 entries and %d of the live one's", taskOnDisk("expires"), taskOnDisk("alive"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
