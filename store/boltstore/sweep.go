@@ -5,6 +5,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/mooring-dev/mooring/store"
 )
 
 const (
@@ -54,6 +56,17 @@ func (s *Store) sweep() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("scan: %w", err)
 	}
+	return s.deleteChunks(ids, encodeExpire)
+}
+
+// deleteChunks writes the expiry op that encode makes for ids, sweepChunk
+// ids at a time, and returns how many the ops deleted. An expiry op
+// (encodeExpire, encodeTaskExpire) deletes only the ids that are still
+// expired when it runs (a write since the scan may have brought one back
+// to life); it is a logged write like any other, with the clock reading
+// that decided it, so that a replay deletes the same ones. deleteChunks
+// stops early when Close is waiting.
+func (s *Store) deleteChunks(ids []string, encode func(store.Limits, []string) []byte) (int, error) {
 	deleted := 0
 	for len(ids) > 0 {
 		select {
@@ -63,8 +76,8 @@ func (s *Store) sweep() (int, error) {
 		}
 		chunk := ids[:min(len(ids), sweepChunk)]
 		ids = ids[len(chunk):]
-		n, err := s.deleteExpired(chunk)
-		deleted += n
+		res, err := s.write(encode(s.limits, chunk))
+		deleted += res.n
 		if err != nil {
 			return deleted, fmt.Errorf("delete: %w", err)
 		}
@@ -90,13 +103,4 @@ func (s *Store) expiredSessions(limit int) ([]string, error) {
 		return nil
 	})
 	return ids, err
-}
-
-// deleteExpired deletes the sessions among ids that are still expired when
-// the deletion runs: a write since the scan may have brought one back to
-// life. It is a logged write like any other, with the clock reading that
-// decided it, so that a replay deletes the same sessions.
-func (s *Store) deleteExpired(ids []string) (int, error) {
-	res, err := s.write(encodeExpire(s.limits, ids))
-	return res.n, err
 }

@@ -379,15 +379,14 @@ func (s *Store) listTasks(ctx context.Context, index, prefix []byte, cursor stri
 	return recs, next, nil
 }
 
-// sweepTasks deletes up to sweepScan expired tasks.
+// sweepTasks deletes up to sweepScan expired tasks. It stops early when
+// Close is waiting.
 func (s *Store) sweepTasks() (int, error) {
 	var ids []string
 	err := s.read(func(tx *bolt.Tx) error {
 		now := nowNano()
-		return tx.Bucket(bucketTasks).ForEach(func(k, raw []byte) error {
-			if len(ids) >= sweepScan {
-				return nil
-			}
+		c := tx.Bucket(bucketTasks).Cursor()
+		for k, raw := c.First(); k != nil && len(ids) < sweepScan; k, raw = c.Next() {
 			v, err := decodeTaskValue(raw)
 			if err != nil {
 				return fmt.Errorf("task %q: %w", k, err)
@@ -395,23 +394,17 @@ func (s *Store) sweepTasks() (int, error) {
 			if v.expires <= now {
 				ids = append(ids, string(k))
 			}
-			return nil
-		})
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("scan tasks: %w", err)
 	}
-	deleted := 0
-	for len(ids) > 0 {
-		chunk := ids[:min(len(ids), sweepChunk)]
-		ids = ids[len(chunk):]
-		res, err := s.write(encodeTaskExpire(s.limits, chunk))
-		deleted += res.n
-		if err != nil {
-			return deleted, fmt.Errorf("delete tasks: %w", err)
-		}
+	n, err := s.deleteChunks(ids, encodeTaskExpire)
+	if err != nil {
+		return n, fmt.Errorf("tasks: %w", err)
 	}
-	return deleted, nil
+	return n, nil
 }
 
 var _ store.TaskStore = (*Store)(nil)
