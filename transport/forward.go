@@ -137,7 +137,7 @@ func (h *Handler) withSession(w http.ResponseWriter, r *http.Request, sid string
 			// advertised URL that points at the balancer, would loop).
 			return statusError(http.StatusServiceUnavailable, "session %s is moving between replicas; retry", sid)
 		}
-		fw := forwarderFor(h.opts.OwnerTimeout)
+		fw := h.fwd
 		if h.opts.Mode == JSON && r.Method == http.MethodPost {
 			fw = forwardJSON
 		}

@@ -112,6 +112,7 @@ type Handler struct {
 	m    *session.Manager
 	opts Options
 	log  *slog.Logger
+	fwd  *forwarder // to the sessions' owners, with OwnerTimeout
 }
 
 // New returns a handler over m.
@@ -132,6 +133,7 @@ func New(m *session.Manager, opts *Options) *Handler {
 	if h.opts.OwnerTimeout <= 0 {
 		h.opts.OwnerTimeout = DefaultOwnerTimeout
 	}
+	h.fwd = forwarderFor(h.opts.OwnerTimeout)
 	if h.opts.OwnerWait <= 0 {
 		h.opts.OwnerWait = DefaultOwnerWait
 	}
