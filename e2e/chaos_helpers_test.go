@@ -160,21 +160,8 @@ func startReplicas(t *testing.T, n int, args ...string) *replicaSet {
 // how long the drain took.
 func (rs *replicaSet) drain(i int) time.Duration {
 	rs.t.Helper()
-	p := rs.procs[i]
 	began := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		rs.t.Fatalf("SIGTERM replica %d: %v", i, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- p.cmd.Wait() }()
-	select {
-	case err := <-exited:
-		if err != nil {
-			rs.t.Errorf("replica %d exited after SIGTERM with %v", i, err)
-		}
-	case <-time.After(60 * time.Second):
-		rs.t.Fatalf("replica %d did not exit within 60 s of SIGTERM\n%s", i, p.logs())
-	}
+	rs.procs[i].sigterm(rs.t)
 	return time.Since(began)
 }
 

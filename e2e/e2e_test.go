@@ -109,6 +109,25 @@ func (p *proc) kill() {
 
 func (p *proc) url() string { return "http://" + p.addr + "/mcp" }
 
+// sigterm stops mooring gracefully and waits for it to exit; an exit
+// other than 0 fails the test.
+func (p *proc) sigterm(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM mooring on %s: %v", p.addr, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("mooring on %s exited after SIGTERM with %v", p.addr, err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("mooring on %s did not exit within 60 s of SIGTERM\n%s", p.addr, p.logs())
+	}
+}
+
 type progressLog struct {
 	mu  sync.Mutex
 	got []float64

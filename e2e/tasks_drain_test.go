@@ -3,23 +3,9 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 )
-
-// sigterm stops mooring gracefully and waits for it to exit.
-func (p *proc) sigterm(t *testing.T) {
-	t.Helper()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("mooring did not exit after SIGTERM\n%s", p.logs())
-	}
-}
 
 // A task that can finish within --drain-grace is not cut off by SIGTERM:
 // in both eras it completes, and the restarted process answers with its
