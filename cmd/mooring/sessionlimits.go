@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/mooring-dev/mooring/session"
 	"github.com/mooring-dev/mooring/store"
-	"github.com/mooring-dev/mooring/store/redisstore"
 )
 
 // stdioMaxLive is --max-live-sessions' default for a stdio server: each
@@ -62,23 +60,13 @@ func (c *config) sessionLimits(o *session.Options, kind string, opened *openedSt
 }
 
 // CountSessions implements store.Counter over whichever store is in use
-// (the store that serve uses is wrapped by metrics and compression).
+// (the store that serve uses is wrapped by metrics and compression, which
+// hide it). Every store that serve opens counts: bolt, memory, and on
+// Redis the fallback store, which bounds the count in time in both
+// --store-fallback modes.
 func (o *openedStore) CountSessions(ctx context.Context) (int, error) {
 	if c, ok := o.Store.(store.Counter); ok {
 		return c.CountSessions(ctx)
-	}
-	if o.redis != nil {
-		return o.redis.CountSessions(ctx)
-	}
-	if o.fallback != nil {
-		if d, why := o.fallback.Degraded(); d {
-			return 0, fmt.Errorf("store degraded: %w", why)
-		}
-		if r, ok := o.fallback.Primary().(*redisstore.Store); ok {
-			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			defer cancel()
-			return r.CountSessions(ctx)
-		}
 	}
 	return 0, errors.New("this store does not count its sessions")
 }
