@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
@@ -170,6 +169,3 @@ func parseSSE(b []byte) []parsedEvent {
 	}
 	return out
 }
-
-// The fuzz targets' seeds run as tests; their time is bounded.
-var _ = time.Second
