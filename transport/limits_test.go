@@ -1,13 +1,21 @@
 package transport_test
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/mooring-dev/mooring/backend"
+	"github.com/mooring-dev/mooring/internal/httplimit"
 	"github.com/mooring-dev/mooring/session"
+	"github.com/mooring-dev/mooring/store/memstore"
+	"github.com/mooring-dev/mooring/transport"
 )
 
 // rpcError reads a JSON-RPC error answer.
@@ -66,5 +74,32 @@ func TestInitialize_StoreFull(t *testing.T) {
 		if r.StatusCode != http.StatusOK {
 			t.Errorf("session %s: tools/list status %d", sid, r.StatusCode)
 		}
+	}
+}
+
+// A body that does not arrive before the server's read deadline (mooring
+// --read-timeout, httplimit's BodyTimeout) is answered 408 with a JSON-RPC
+// error that says so, not 400 as if it were malformed.
+func TestPost_BodyTimeout(t *testing.T) {
+	st := memstore.New(nil)
+	mgr := session.New(st, backend.NewInProcess(testServer()), nil)
+	srv := httptest.NewServer(httplimit.Handler(transport.New(mgr, nil), httplimit.Options{BodyTimeout: 200 * time.Millisecond}))
+	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close(); mgr.Close(); st.Close() })
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\":"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled body: %v", err)
+	}
+	defer resp.Body.Close()
+	if _, _, msg := rpcError(t, resp); resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(msg, "did not arrive in time") {
+		t.Errorf("stalled body: %d %q, want 408 saying the body did not arrive in time", resp.StatusCode, msg)
 	}
 }
