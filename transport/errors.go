@@ -21,7 +21,6 @@ type httpError struct {
 	msg    string
 	id     jsonrpc.ID      // the request's id, when known
 	data   json.RawMessage // error data, if any
-	cause  error           // for the log only: the client is not told
 }
 
 func (e *httpError) Error() string { return e.msg }

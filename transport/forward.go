@@ -210,7 +210,7 @@ func (h *Handler) lost(ctx context.Context, r *http.Request, body []byte, owner 
 	}
 	h.log.Warn("the replica that owns the session failed during a call: answered as interrupted", "session", r.Header.Get("Mcp-Session-Id"), "owner", owner, "err", cause)
 	return &httpError{
-		status: http.StatusOK, code: session.CodeInterrupted, id: req.ID, cause: cause,
+		status: http.StatusOK, code: session.CodeInterrupted, id: req.ID,
 		msg: "request interrupted: the server that handled it stopped before answering; retry it",
 	}
 }

@@ -182,12 +182,6 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if status < 500 || status == http.StatusServiceUnavailable || r.Context().Err() != nil {
 		return // the client was told what it needs (503s are retried), or left
 	}
-	if he := (*httpError)(nil); errors.As(err, &he) {
-		if he.cause == nil {
-			return
-		}
-		err = he.cause
-	}
 	h.log.Error("request failed", "method", r.Method, "session", r.Header.Get("Mcp-Session-Id"), "status", status, "err", err)
 }
 
