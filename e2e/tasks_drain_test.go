@@ -28,7 +28,7 @@ func TestTasks_SIGTERMLetsRunningTasksFinish(t *testing.T) {
 			var status string
 			var got json.RawMessage
 			if era == "2026-07-28" {
-				res := awaitSettled(t, p2, id)
+				res := awaitTask(t, p2.url(), "", id)
 				status = fmt.Sprint(res["status"])
 				got, _ = json.Marshal(res)
 			} else {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,21 +25,27 @@ func startTask(t *testing.T, p *proc, seconds int, label string) string {
 	return id
 }
 
-// awaitSettled polls tasks/get on p until the task is terminal.
-func awaitSettled(t *testing.T, p *proc, id string) map[string]any {
+// awaitTask polls tasks/get (2026-07-28, with token) on url until the
+// task's status is one of want, or any terminal one when want is empty. A
+// task that ends otherwise, or 60 s without the status, fails the test.
+func awaitTask(t *testing.T, url, token, id string, want ...string) map[string]any {
 	t.Helper()
+	terminal := []string{"completed", "failed", "cancelled"}
+	if len(want) == 0 {
+		want = terminal
+	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		res, e := modern(t, p.url(), "", "tasks/get", map[string]any{"taskId": id})
+		res, e := modern(t, url, token, "tasks/get", map[string]any{"taskId": id})
 		if e != "" {
-			t.Fatalf("tasks/get: %s", e)
+			t.Fatalf("tasks/get of %s: %s", id, e)
 		}
-		switch res["status"] {
-		case "completed", "failed", "cancelled":
+		status, _ := res["status"].(string)
+		if slices.Contains(want, status) {
 			return res
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("task %s not settled: %v\n%s", id, res, p.logs())
+		if slices.Contains(terminal, status) || time.Now().After(deadline) {
+			t.Fatalf("task %s: %v; want status %v", id, res, want)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -78,7 +85,7 @@ func TestTasks_Kill9(t *testing.T) {
 				id := startTask(t, p, 3, label)
 				p.kill()
 				p2 := start(t, addr, args...)
-				checkOutcome(t, awaitSettled(t, p2, id), retryable, label)
+				checkOutcome(t, awaitTask(t, p2.url(), "", id), retryable, label)
 			})
 		}
 	}
@@ -105,7 +112,7 @@ func TestTasks_TwoReplicasRedisKill9(t *testing.T) {
 				}
 			}
 			a.kill()
-			checkOutcome(t, awaitSettled(t, b, id), retryable, "two-replicas")
+			checkOutcome(t, awaitTask(t, b.url(), "", id), retryable, "two-replicas")
 		})
 	}
 }

@@ -212,24 +212,10 @@ func TestTasks_RequestStateSealedThroughTasks(t *testing.T) {
 	if id == "" {
 		t.Fatal("tools/call with --task-after 0 answered no task")
 	}
-	waitStatus := func(want string) map[string]any {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			got := call("tasks/get", map[string]any{"taskId": id})
-			if got["status"] == want {
-				return got
-			}
-			if s := got["status"]; s == "failed" || s == "cancelled" || s == "completed" || time.Now().After(deadline) {
-				t.Fatalf("task %s: %v, want %s", id, got, want)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	waitStatus("input_required")
+	awaitTask(t, p.url(), alice, id, "input_required")
 	call("tasks/update", map[string]any{"taskId": id,
 		"inputResponses": map[string]any{"confirm": map[string]any{"action": "accept", "content": map[string]any{"ok": true}}}})
-	got := waitStatus("completed")
+	got := awaitTask(t, p.url(), alice, id, "completed")
 	if res, _ := got["result"].(map[string]any); !strings.Contains(firstText(res), "state-ok") {
 		t.Errorf("alice's task after her answer: %v", got)
 	}
@@ -251,36 +237,20 @@ func TestTasks_StatelessAcrossKill(t *testing.T) {
 		}
 		return res
 	}
-	waitFor := func(url, id string, want ...string) map[string]any {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			got := call(url, "tasks/get", map[string]any{"taskId": id})
-			for _, w := range want {
-				if got["status"] == w {
-					return got
-				}
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("task %s: %v, want %v", id, got["status"], want)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
 	slow, _ := call(p.url(), "tools/call", map[string]any{"name": "slow_compute", "arguments": map[string]any{"seconds": 2, "label": "again"}})["taskId"].(string)
 	asks, _ := call(p.url(), "tools/call", map[string]any{"name": "multi_input"})["taskId"].(string)
 	if slow == "" || asks == "" {
 		t.Fatalf("tasks not created: %q %q", slow, asks)
 	}
-	waitFor(p.url(), asks, "input_required")
+	awaitTask(t, p.url(), "", asks, "input_required")
 	p.kill()
 
 	p2 := start(t, addr, args...)
-	got := waitFor(p2.url(), slow, "completed", "failed")
+	got := awaitTask(t, p2.url(), "", slow)
 	if res, _ := got["result"].(map[string]any); got["status"] != "completed" || !strings.Contains(firstText(res), `"again"`) {
 		t.Errorf("retryable task after the kill: %v", got)
 	}
-	got = waitFor(p2.url(), asks, "failed", "completed", "cancelled")
+	got = awaitTask(t, p2.url(), "", asks)
 	errObj, _ := got["error"].(map[string]any)
 	if msg, _ := errObj["message"].(string); got["status"] != "failed" || !strings.Contains(msg, "stopped") {
 		t.Errorf("task waiting for input after the kill: %v", got)
@@ -303,21 +273,8 @@ func TestTasks_StatelessTwoReplicasRedis(t *testing.T) {
 		t.Fatalf("tasks/get on B: %v %s", got, e)
 	}
 	a.kill()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		got, e := modern(t, b.url(), "", "tasks/get", map[string]any{"taskId": id})
-		if e != "" {
-			t.Fatalf("tasks/get on B: %s", e)
-		}
-		if got["status"] == "completed" {
-			if res, _ := got["result"].(map[string]any); !strings.Contains(firstText(res), `"moved"`) {
-				t.Errorf("result on B: %v", got["result"])
-			}
-			return
-		}
-		if got["status"] != "working" || time.Now().After(deadline) {
-			t.Fatalf("task on B after A's death: %v\n%s", got, b.logs())
-		}
-		time.Sleep(200 * time.Millisecond)
+	got := awaitTask(t, b.url(), "", id, "completed")
+	if res, _ := got["result"].(map[string]any); !strings.Contains(firstText(res), `"moved"`) {
+		t.Errorf("result on B: %v", got["result"])
 	}
 }
