@@ -94,8 +94,6 @@ func readStatus(c net.Conn, within time.Duration) int {
 	return resp.StatusCode
 }
 
-const initJSON = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"robust","version":"1"}}}`
-
 // rawPost sends a whole POST on a fresh connection and returns the
 // connection, its answer unread.
 func rawPost(t *testing.T, addr, sid string, extra, body string) net.Conn {
