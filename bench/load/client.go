@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -283,5 +282,3 @@ func (e *errLimit) String() string {
 	}
 	return strings.Join(parts, "; ")
 }
-
-var errStop = errors.New("stop")
