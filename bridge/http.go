@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+
+	"github.com/mooring-dev/mooring/internal/lostsession"
 )
 
 // hdr are the MCP headers of one HTTP request.
@@ -105,24 +107,10 @@ func (b *Bridge) do(ctx context.Context, body []byte, h hdr) (*http.Response, er
 		return nil, fmt.Errorf("%w: %s", errUnreachable, resp.Status)
 	case http.StatusBadRequest:
 		if h.session != "" {
-			lostAs404(resp)
+			lostsession.As404(resp)
 		}
 	}
 	return resp, nil
-}
-
-// lostAs404 turns a 400 that says the session is unknown into the 404 the
-// spec prescribes: servers built as the TypeScript SDK's examples are
-// answer a session id they do not know (after a restart) with 400 "Bad
-// Request: No valid session ID provided". A 400 that does not mention the
-// session is left alone.
-func lostAs404(resp *http.Response) {
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	if err == nil && bytes.Contains(bytes.ToLower(body), []byte("session")) {
-		resp.StatusCode, resp.Status = http.StatusNotFound, "404 Not Found (the server answered 400 for the session)"
-	}
 }
 
 // doWait is do that waits out an unreachable server, with backoff, for up

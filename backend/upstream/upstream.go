@@ -20,7 +20,6 @@ package upstream
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -39,6 +38,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mooring-dev/mooring/backend"
+	"github.com/mooring-dev/mooring/internal/lostsession"
 )
 
 // Options say where the upstream server is.
@@ -107,7 +107,7 @@ func (o *Opener) Open(ctx context.Context, sessionID string, h backend.Handler) 
 }
 
 // EndRemote implements backend.RemoteEnder: a DELETE of upstream session
-// id, with the configured headers. 404 (and 400, see lostAs404) means that
+// id, with the configured headers. 404 (and a 400 that says so, see lostsession.As404) means that
 // the upstream forgot it already.
 func (o *Opener) EndRemote(ctx context.Context, id, version string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, o.opts.URL, nil)
@@ -383,29 +383,14 @@ type headers struct {
 	version *atomic.Value
 }
 
+// RoundTrip also turns a 400 that says the session is unknown into a 404,
+// so that the session is re-opened as for any server that forgot it.
 func (t *headers) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.roundTrip(req)
-	if err == nil && req.Header.Get("Mcp-Session-Id") != "" && resp.StatusCode == http.StatusBadRequest {
-		resp = lostAs404(resp)
+	if err == nil && req.Header.Get("Mcp-Session-Id") != "" {
+		lostsession.As404(resp)
 	}
 	return resp, err
-}
-
-// lostAs404 turns a 400 that says the session is unknown into the 404 that
-// the spec prescribes, so that the session is re-opened as for any server
-// that forgot it. Servers built on the TypeScript SDK's examples (the
-// official server-everything among them) answer a session id they do not
-// know, after a restart, with 400 "Bad Request: No valid session ID
-// provided"; a 400 that does not mention the session is left alone.
-func lostAs404(resp *http.Response) *http.Response {
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	resp.Body.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	if err != nil || !bytes.Contains(bytes.ToLower(body), []byte("session")) {
-		return resp
-	}
-	resp.StatusCode, resp.Status = http.StatusNotFound, "404 Not Found"
-	return resp
 }
 
 func (t *headers) roundTrip(req *http.Request) (*http.Response, error) {
