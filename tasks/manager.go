@@ -437,7 +437,7 @@ func (m *Manager) modifyFrom(ctx context.Context, id, scope string, cached *Task
 		if cur.Status != before {
 			m.changedTo(cur)
 		} else {
-			m.wake(id)
+			m.wake(cur)
 		}
 		return cur.clone(), nil
 	}
@@ -462,14 +462,16 @@ func (m *Manager) changedTo(t *Task) {
 	for _, fn := range subs {
 		fn(t.clone())
 	}
-	m.wake(t.ID)
+	m.wake(t)
 }
 
 // watch is what the local waiters of one task share: ch is closed at the
-// task's next change made here (and replaced), n counts the waiters.
+// task's next change made here (and replaced), last is the task as that
+// change committed it, n counts the waiters.
 type watch struct {
-	ch chan struct{}
-	n  int
+	ch   chan struct{}
+	last *Task
+	n    int
 }
 
 // watch registers a waiter of task id; it must call unwatch.
@@ -501,10 +503,19 @@ func (m *Manager) changedCh(w *watch) <-chan struct{} {
 	return w.ch
 }
 
-// wake releases the local waiters of task id to read the store again.
-func (m *Manager) wake(id string) {
+// lastChange is the task as the latest change made here committed it (nil
+// if none since the watch began).
+func (m *Manager) lastChange(w *watch) *Task {
 	m.mu.Lock()
-	if w := m.watches[id]; w != nil {
+	defer m.mu.Unlock()
+	return w.last
+}
+
+// wake hands t, as just committed, to the local waiters of its task.
+func (m *Manager) wake(t *Task) {
+	m.mu.Lock()
+	if w := m.watches[t.ID]; w != nil {
+		w.last = t.clone()
 		close(w.ch)
 		w.ch = make(chan struct{})
 	}

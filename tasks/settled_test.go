@@ -96,3 +96,57 @@ func TestManager_SettledExpires(t *testing.T) {
 		t.Errorf("Get of an expired task = %+v, %v; want ErrNotFound", got, err)
 	}
 }
+
+// A waiter woken by a change that this Manager committed (here the
+// runner's lease renewals, then an Update to input_required) takes the
+// task as committed instead of reading it from the store again.
+func TestManager_WaitTakesLocalChangesWithoutRead(t *testing.T) {
+	st := &readCounter{TaskStore: memstore.New(nil)}
+	// No polling: every read would come from a wake.
+	m := newManager(t, st, &tasks.Options{SweepInterval: -1, PollInterval: time.Hour, LeaseTTL: 150 * time.Millisecond})
+	ctx := ctxT(t)
+	ask := make(chan struct{})
+	tk, err := m.Create(ctx, &tasks.Task{Scope: "s", TTL: time.Minute}, func(ctx context.Context, t *tasks.Task) ([]byte, error) {
+		select {
+		case <-ask:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return nil, ctx.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *tasks.Task, 1)
+	st.reads.Store(0)
+	go func() {
+		w, err := m.WaitUntil(ctx, tk.ID, "s", func(t *tasks.Task) bool { return t.Status == tasks.InputRequired })
+		if err != nil {
+			t.Error(err)
+		}
+		got <- w
+	}()
+	// Several renewals (every 50 ms) while the waiter waits.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		rec, err := st.TaskStore.GetTask(ctx, tk.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Version >= tk.Version+5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the lease was renewed %d times in 20s", rec.Version-tk.Version)
+		}
+	}
+	if n := st.reads.Load(); n > 1 {
+		t.Errorf("%d store reads while the lease was renewed 5 times, want 1 (the waiter's first)", n)
+	}
+	if _, err := m.Update(ctx, tk.ID, "s", func(t *tasks.Task) error { t.Status = tasks.InputRequired; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if w := <-got; w == nil || w.Status != tasks.InputRequired {
+		t.Fatalf("WaitUntil = %+v", w)
+	}
+	close(ask)
+}
