@@ -12,36 +12,10 @@ import (
 // The lease lives beside the session's other keys, under its hash tag: its
 // value is "<token> <owner>". The token counter outlives single leases so
 // that every new holder gets a larger token; it expires with the session.
-const acquireLua = `
-local cur = redis.call('GET', KEYS[1])
-if cur then
-  local sp = string.find(cur, ' ', 1, true)
-  local tok, owner = string.sub(cur, 1, sp - 1), string.sub(cur, sp + 1)
-  if owner == ARGV[1] then
-    redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    return {1, tok, owner}
-  end
-  return {0, tok, owner}
-end
-local tok = redis.call('INCR', KEYS[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-redis.call('SET', KEYS[1], tok .. ' ' .. ARGV[1], 'PX', ARGV[2])
-return {1, tostring(tok), ARGV[1]}
-`
-
-const releaseLua = `
-local cur = redis.call('GET', KEYS[1])
-if cur then
-  local sp = string.find(cur, ' ', 1, true)
-  if string.sub(cur, sp + 1) == ARGV[1] then
-    redis.call('DEL', KEYS[1])
-  end
-end
-return 0
-`
-
+//
 // takeLua gives the lease to ARGV[2] under a new token if ARGV[1] holds it
-// (or nobody does); it answers like acquireLua.
+// or nobody does, and renews it if ARGV[2] holds it already. It answers
+// {acquired (1/0), token, holder}. With ARGV[1] = ARGV[2] it acquires.
 const takeLua = `
 local cur = redis.call('GET', KEYS[1])
 if cur then
@@ -61,11 +35,21 @@ redis.call('SET', KEYS[1], tok .. ' ' .. ARGV[2], 'PX', ARGV[3])
 return {1, tostring(tok), ARGV[2]}
 `
 
+// releaseLua deletes the lease if ARGV[1] holds it.
+const releaseLua = `
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local sp = string.find(cur, ' ', 1, true)
+  if string.sub(cur, sp + 1) == ARGV[1] then
+    redis.call('DEL', KEYS[1])
+  end
+end
+return 0
+`
+
 var (
-	// Acquiring twice for the same owner renews: safe to resend.
-	acquireScript = newScript(acquireLua, true)
 	releaseScript = newScript(releaseLua, true)
-	// A second run finds the lease its own and renews it.
+	// A second run finds the lease its own and renews it: safe to resend.
 	takeScript = newScript(takeLua, true)
 )
 
@@ -74,23 +58,19 @@ func (k keys) lease(id string) []string {
 	return []string{base + "lease", base + "leasetok"}
 }
 
-// AcquireLease implements store.Leaser.
+// AcquireLease implements store.Leaser: a take from itself, which only a
+// free lease or its own gives.
 func (s *Store) AcquireLease(ctx context.Context, session, owner string, ttl time.Duration) (store.Lease, bool, error) {
-	args := []string{owner, strconv.FormatInt(ttl.Milliseconds(), 10), strconv.FormatInt(s.limits.TTL.Milliseconds(), 10)}
-	return s.leaseScript(ctx, acquireScript, session, args)
+	return s.TakeLease(ctx, session, owner, owner, ttl)
 }
 
 // TakeLease implements store.Leaser.
 func (s *Store) TakeLease(ctx context.Context, session, from, owner string, ttl time.Duration) (store.Lease, bool, error) {
-	args := []string{from, owner, strconv.FormatInt(ttl.Milliseconds(), 10), strconv.FormatInt(s.limits.TTL.Milliseconds(), 10)}
-	return s.leaseScript(ctx, takeScript, session, args)
-}
-
-func (s *Store) leaseScript(ctx context.Context, sc *script, session string, args []string) (store.Lease, bool, error) {
 	if s.closed.Load() {
 		return store.Lease{}, false, store.ErrClosed
 	}
-	vals, err := sc.exec(ctx, s.client, s.keys.lease(session), args).ToArray()
+	args := []string{from, owner, strconv.FormatInt(ttl.Milliseconds(), 10), strconv.FormatInt(s.limits.TTL.Milliseconds(), 10)}
+	vals, err := takeScript.exec(ctx, s.client, s.keys.lease(session), args).ToArray()
 	if err != nil {
 		return store.Lease{}, false, s.fail(err, "lease of session %q", session)
 	}
