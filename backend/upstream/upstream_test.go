@@ -197,48 +197,37 @@ func TestUpstream_ThroughMooring(t *testing.T) {
 // The upstream restarts under a live session and forgets it: the next
 // request opens a fresh upstream session, initialized with the client's
 // initialize, and the client goes on with its session id and no error.
+// Also with an upstream that answers 400, not 404, for the session it lost
+// (as server-everything does): the first request after its restart used
+// to fail with 500 "Bad Request".
 func TestUpstream_RestartIsTransparent(t *testing.T) {
-	up := startServer(t)
-	f := start(t, up)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cs := mcptest.Dial(t, ctx, f.url, "").ClientSession
-	if got := mcptest.Text(t, ctx, cs, &mcp.CallToolParams{Name: "whoami"}); got != "upstream 1" {
-		t.Fatalf("whoami: %q", got)
-	}
-	up.restart()
-	if got := mcptest.Text(t, ctx, cs, &mcp.CallToolParams{Name: "whoami"}); got != "upstream 2" {
-		t.Fatalf("whoami after the upstream restarted: %q", got)
-	}
-	if _, inits := up.record(); inits != 2 {
-		t.Errorf("%d initializes upstream, want 2 (the client's and its replay)", inits)
-	}
-}
-
-// The same with an upstream that answers 400, not 404, for the session it
-// lost (as server-everything does): the first request after its restart
-// used to fail with 500 "Bad Request".
-func TestUpstream_RestartIsTransparent400(t *testing.T) {
-	up := startServer(t)
-	up.mu.Lock()
-	up.lost400 = true
-	up.mu.Unlock()
-	f := start(t, up)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cs := mcptest.Dial(t, ctx, f.url, "").ClientSession
-	if got := mcptest.Text(t, ctx, cs, &mcp.CallToolParams{Name: "whoami"}); got != "upstream 1" {
-		t.Fatalf("whoami: %q", got)
-	}
-	up.restart()
-	if got := mcptest.Text(t, ctx, cs, &mcp.CallToolParams{Name: "whoami"}); got != "upstream 2" {
-		t.Fatalf("whoami after the upstream restarted: %q", got)
-	}
-	if _, err := cs.ListTools(ctx, nil); err != nil {
-		t.Fatalf("tools/list after the upstream restarted: %v", err)
-	}
-	if _, inits := up.record(); inits != 2 {
-		t.Errorf("%d initializes upstream, want 2 (the client's and its replay)", inits)
+	for _, tc := range []struct {
+		name    string
+		lost400 bool
+	}{{"404", false}, {"400", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := startServer(t)
+			up.mu.Lock()
+			up.lost400 = tc.lost400
+			up.mu.Unlock()
+			f := start(t, up)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cs := mcptest.Dial(t, ctx, f.url, "").ClientSession
+			if got := mcptest.Text(t, ctx, cs, &mcp.CallToolParams{Name: "whoami"}); got != "upstream 1" {
+				t.Fatalf("whoami: %q", got)
+			}
+			up.restart()
+			if got := mcptest.Text(t, ctx, cs, &mcp.CallToolParams{Name: "whoami"}); got != "upstream 2" {
+				t.Fatalf("whoami after the upstream restarted: %q", got)
+			}
+			if _, err := cs.ListTools(ctx, nil); err != nil {
+				t.Fatalf("tools/list after the upstream restarted: %v", err)
+			}
+			if _, inits := up.record(); inits != 2 {
+				t.Errorf("%d initializes upstream, want 2 (the client's and its replay)", inits)
+			}
+		})
 	}
 }
 
