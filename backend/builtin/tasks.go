@@ -173,10 +173,7 @@ func (b *server) confirmDelete(ctx context.Context, req *mcp.CallToolRequest) (*
 	if err := sleep(ctx, inputDelay); err != nil {
 		return nil, fmt.Errorf("confirm_delete: stopped: %w", err)
 	}
-	return inputRequired(mcp.InputRequestMap{"confirm": &mcp.ElicitParams{
-		Message:         fmt.Sprintf("Delete %q?", in.Filename),
-		RequestedSchema: json.RawMessage(`{"type":"object","properties":{"confirm":{"type":"boolean"}},"required":["confirm"]}`),
-	}}, ""), nil
+	return inputRequired(mcp.InputRequestMap{"confirm": askConfirmation(fmt.Sprintf("Delete %q?", in.Filename))}, ""), nil
 }
 
 func (b *server) multiInput(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
