@@ -45,6 +45,29 @@ func filled(t *testing.T, n int) (string, int64) {
 	return path, fi.Size()
 }
 
+// damagePages writes n pages of random bytes over the middle half of the
+// file at path (size bytes), where the sessions' data lies: the meta and
+// the root pages stay whole.
+func damagePages(t *testing.T, path string, size int64, n int, rng *rand.Rand) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	page := make([]byte, 4096)
+	pages := size / 4096
+	for range n {
+		for i := range page {
+			page[i] = byte(rng.Uint32())
+		}
+		at := (pages/4 + rng.Int64N(pages/2)) * 4096
+		if _, err := f.WriteAt(page, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // A 0-byte data file is not taken for a new, empty store: every session
 // would be gone without a word.
 func TestOpen_EmptyFileRefused(t *testing.T) {
@@ -90,23 +113,7 @@ func TestOpen_TruncatedFileRefused(t *testing.T) {
 // request that reads them.
 func TestOpen_DamagedPagesRefused(t *testing.T) {
 	path, size := filled(t, 200)
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	page := make([]byte, 4096)
-	pages := size / 4096
-	for range 16 {
-		for i := range page {
-			page[i] = byte(rng.Uint32())
-		}
-		at := (pages/4 + rng.Int64N(pages/2)) * 4096
-		if _, err := f.WriteAt(page, at); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f.Close()
+	damagePages(t, path, size, 16, rand.New(rand.NewPCG(1, 2)))
 	s, err := boltstore.Open(path, nil)
 	if err == nil {
 		s.Close()
@@ -125,26 +132,8 @@ func TestOpen_DamagedPagesRefused(t *testing.T) {
 // every other session and does not crash.
 func TestStore_DamagedPageFailsOnlyItsSession(t *testing.T) {
 	path, size := filled(t, 200)
-	// Damage pages in the middle of the file, where the sessions' data
-	// lies; the meta and the root pages stay whole.
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	junk := make([]byte, 4096)
-	rng := rand.New(rand.NewPCG(3, 4))
-	pages := size / 4096
 	const damaged = 8
-	for range damaged {
-		for i := range junk {
-			junk[i] = byte(rng.Uint32())
-		}
-		at := (pages/4 + rng.Int64N(pages/2)) * 4096
-		if _, err := f.WriteAt(junk, at); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f.Close()
+	damagePages(t, path, size, damaged, rand.New(rand.NewPCG(3, 4)))
 	s, err := boltstore.Open(path, &boltstore.Options{SkipCheck: true, NoSync: true})
 	if err != nil {
 		t.Skipf("the damage is found at Open already: %v", err)
