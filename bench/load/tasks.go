@@ -146,8 +146,8 @@ func measureTasks(p *proc, n int, warmup, dur time.Duration) TaskRow {
 	}
 	lastTask := make([]string, len(clients))
 	// loop runs op on every client for warmup, then dur, and returns the
-	// latencies of the measured part (sorted) and the time it took.
-	loop := func(op func(i, k int) error) ([]time.Duration, time.Duration) {
+	// latencies of the measured part, sorted.
+	loop := func(op func(i, k int) error) []time.Duration {
 		var (
 			mu  sync.Mutex
 			lat []time.Duration
@@ -188,14 +188,14 @@ func measureTasks(p *proc, n int, warmup, dur time.Duration) TaskRow {
 		}
 		wg.Wait()
 		slices.Sort(lat)
-		return lat, dur
+		return lat
 	}
-	plain, _ := loop(func(i, k int) error { return clients[i].echo("plain " + strconv.Itoa(i) + " #" + strconv.Itoa(k)) })
+	plain := loop(func(i, k int) error { return clients[i].echo("plain " + strconv.Itoa(i) + " #" + strconv.Itoa(k)) })
 	var (
 		createMu sync.Mutex
 		creates  []time.Duration // of the measured pairs and the warmup's
 	)
-	task, took := loop(func(i, k int) error {
+	task := loop(func(i, k int) error {
 		id, d, err := clients[i].taskEcho("task " + strconv.Itoa(i) + " #" + strconv.Itoa(k))
 		if err == nil {
 			lastTask[i] = id
@@ -206,7 +206,7 @@ func measureTasks(p *proc, n int, warmup, dur time.Duration) TaskRow {
 		return err
 	})
 	slices.Sort(creates)
-	get, _ := loop(func(i, k int) error {
+	get := loop(func(i, k int) error {
 		if lastTask[i] == "" {
 			return fmt.Errorf("client %d made no task", i)
 		}
@@ -220,7 +220,7 @@ func measureTasks(p *proc, n int, warmup, dur time.Duration) TaskRow {
 	if row.PlainP50 > 0 {
 		row.Ratio = round3(row.TaskP50 / row.PlainP50)
 	}
-	row.CreatedPerSec = float64(int(float64(len(task)) / took.Seconds()))
+	row.CreatedPerSec = float64(int(float64(len(task)) / dur.Seconds()))
 	if row.Errors > 0 {
 		log.Printf("  task errors: %s", elog.String())
 	}
