@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -113,14 +114,14 @@ func newGatekeeper(ctx context.Context, c *config, log *slog.Logger) (*gatekeepe
 	g := &gatekeeper{c: &c.authConfig, scopes: strings.Fields(strings.ReplaceAll(c.AuthScopes, ",", " ")), maxBody: c.MaxBody, log: log}
 	g.tools, _ = parseToolScopes(c.AuthToolScopes)
 	if c.AuthStateSecret != "" {
-		secret, err := os.ReadFile(c.AuthStateSecret)
+		secret, err := secretFile("--auth-state-secret-file", c.AuthStateSecret)
 		if err != nil {
-			return nil, fmt.Errorf("--auth-state-secret-file: %w", err)
+			return nil, err
 		}
-		if len(strings.TrimSpace(string(secret))) < 16 {
+		if len(secret) < 16 {
 			return nil, errors.New("--auth-state-secret-file: the secret is shorter than 16 bytes")
 		}
-		g.stateKey = []byte(strings.TrimSpace(string(secret)))
+		g.stateKey = secret
 	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -131,11 +132,11 @@ func newGatekeeper(ctx context.Context, c *config, log *slog.Logger) (*gatekeepe
 			opts.Algorithms = splitList(c.AuthAlgorithms)
 		}
 		if c.AuthHMACFile != "" {
-			secret, err := os.ReadFile(c.AuthHMACFile)
+			secret, err := secretFile("--auth-hmac-secret-file", c.AuthHMACFile)
 			if err != nil {
-				return nil, fmt.Errorf("--auth-hmac-secret-file: %w", err)
+				return nil, err
 			}
-			opts.HMACSecret = []byte(strings.TrimSpace(string(secret)))
+			opts.HMACSecret = secret
 			if opts.Algorithms == nil {
 				opts.Algorithms = append([]string{"HS256", "HS384", "HS512"}, auth.DefaultAlgorithms...)
 				if c.AuthJWKSURL == "" {
@@ -150,13 +151,13 @@ func newGatekeeper(ctx context.Context, c *config, log *slog.Logger) (*gatekeepe
 		g.verifier, g.closer = v, v.Close
 		log.Info("auth: JWT access tokens required", "issuer", c.AuthIssuer, "jwks", v.JWKSURL(), "resource", c.AuthResource)
 	case "introspection":
-		secret, err := os.ReadFile(c.AuthClientSecret)
+		secret, err := secretFile("--auth-client-secret-file", c.AuthClientSecret)
 		if err != nil {
-			return nil, fmt.Errorf("--auth-client-secret-file: %w", err)
+			return nil, err
 		}
 		v, err := auth.NewIntrospector(dctx, auth.IntrospectionOptions{
 			Issuer: c.AuthIssuer, URL: c.AuthIntrospect, ClientID: c.AuthClientID,
-			ClientSecret: strings.TrimSpace(string(secret)), Logger: log,
+			ClientSecret: string(secret), Logger: log,
 		})
 		if err != nil {
 			return nil, err
@@ -165,6 +166,20 @@ func newGatekeeper(ctx context.Context, c *config, log *slog.Logger) (*gatekeepe
 		log.Info("auth: access tokens checked by introspection", "issuer", c.AuthIssuer, "endpoint", v.URL(), "resource", c.AuthResource)
 	}
 	return g, nil
+}
+
+// secretFile reads the secret in path, which flag names, without the
+// white space around it. An empty one stops the start as a missing file
+// does: an empty HMAC key or client secret would only fail every request.
+func secretFile(flag, path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	if b = bytes.TrimSpace(b); len(b) == 0 {
+		return nil, fmt.Errorf("%s: %s is empty", flag, path)
+	}
+	return b, nil
 }
 
 func (g *gatekeeper) Close() error {

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -65,6 +68,34 @@ func TestHealth_RecommendsAuthWhenExposed(t *testing.T) {
 		text := rep.Text()
 		if got := strings.Contains(text, "without client authentication") && strings.Contains(text, "--auth jwt"); got != (exposed != "") {
 			t.Errorf("exposed %q: warning and recommendation present = %v:\n%s", exposed, got, text)
+		}
+	}
+}
+
+// An empty secret file stops serve at start, naming its flag: with an empty
+// client secret mooring started and then answered every request 503 (the
+// introspection endpoint refused it).
+func TestGatekeeper_EmptySecretFile(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(empty, []byte(" \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"--auth-issuer", "https://as.example", "--auth-resource", "https://mcp.example/mcp"}
+	for flag, args := range map[string][]string{
+		"--auth-client-secret-file": {"--auth", "introspection", "--auth-introspection-url", "http://127.0.0.1:1/introspect", "--auth-client-id", "mooring", "--auth-client-secret-file", empty},
+		"--auth-hmac-secret-file":   {"--auth", "jwt", "--auth-hmac-secret-file", empty},
+		"--auth-state-secret-file":  {"--auth", "jwt", "--auth-jwks-url", "http://127.0.0.1:1/jwks", "--auth-state-secret-file", empty},
+	} {
+		c, err := parseServe(append(args, base...), io.Discard)
+		if err != nil {
+			t.Fatalf("%s: %v", flag, err)
+		}
+		g, err := newGatekeeper(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err == nil {
+			g.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), flag) {
+			t.Errorf("%s empty: error %v, want one that names the flag", flag, err)
 		}
 	}
 }
