@@ -290,6 +290,3 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
-
-// Bearer returns an Authorization header value.
-func Bearer(tok string) string { return "Bearer " + tok }
