@@ -19,7 +19,7 @@ var probeInitialize = json.RawMessage(`{"protocolVersion":"2025-11-25","capabili
 // again. It costs one backend connection (for a stdio server, a process),
 // and only when an owner died during a call and nothing was learnt yet.
 func (m *Manager) probeTools(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	// A session that is never stored nor cached: responses reach its
 	// internalCall; the backend's requests and notifications go nowhere.

@@ -72,8 +72,39 @@ func parseMarker(data []byte) (id any, rerun *markerRequest) {
 type tools struct {
 	mu     sync.Mutex // guards the fields below
 	idem   map[string]bool
-	names  [][]byte // of the idempotent tools in idem
-	listed bool     // a tools/list result was seen
+	names  [][]byte      // of the idempotent tools in idem
+	listed bool          // a tools/list result was seen
+	asking chan struct{} // closed when the backend asked now has answered
+}
+
+// ask runs list, which asks the backend for its tools, unless they are
+// known by now; while one caller asks, the others wait for its answer
+// (or for ctx) rather than ask too: calls cut off together (a dead
+// owner's) would otherwise open a probe connection each.
+func (t *tools) ask(ctx context.Context, list func()) {
+	t.mu.Lock()
+	if t.listed {
+		t.mu.Unlock()
+		return
+	}
+	if ch := t.asking; ch != nil {
+		t.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+		return
+	}
+	ch := make(chan struct{})
+	t.asking = ch
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		t.asking = nil
+		t.mu.Unlock()
+		close(ch)
+	}()
+	list()
 }
 
 // learn notes the idempotent tools of a tools/list result.
@@ -162,18 +193,22 @@ func (m *Manager) safeToRepeat(ctx context.Context, req *jsonrpc.Request, ask *S
 		}
 		m.mu.Unlock()
 	}
-	if ask != nil {
-		ask.learnTools(ctx)
-	} else {
-		m.probeTools(ctx)
-	}
+	m.tools.ask(ctx, func() {
+		if ask != nil {
+			ask.learnTools(ctx)
+		} else {
+			m.probeTools(ctx)
+		}
+	})
 	idem, _ := m.tools.known(p.Name)
 	return idem
 }
 
-// learnTools asks the session's backend for its tools, bounded in time.
+// learnTools asks the session's backend for its tools, bounded in time
+// (and not by the caller, whose client may leave: others wait for the
+// answer, which is kept for good).
 func (s *Session) learnTools(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	if err := s.listTools(ctx); err != nil {
 		// Not asked again for every call: its tools are taken as not

@@ -2,11 +2,15 @@ package session_test
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mooring-dev/mooring/backend"
 	"github.com/mooring-dev/mooring/session"
 	"github.com/mooring-dev/mooring/store/memstore"
 )
@@ -117,5 +121,47 @@ func TestManager_SafeToRepeatProbesWithoutALiveSession(t *testing.T) {
 	}
 	if m.SafeToRepeat(ctx, request(t, 2, "tools/call", `{"name":"block"}`)) {
 		t.Error("a tool not annotated idempotent is safe to repeat")
+	}
+}
+
+// slowOpener counts the backend connections opened, each of which takes a
+// while (a stdio server's process starting).
+type slowOpener struct {
+	backend.Opener
+	opened atomic.Int32
+}
+
+func (o *slowOpener) Open(ctx context.Context, id string, h backend.Handler) (backend.Conn, error) {
+	o.opened.Add(1)
+	time.Sleep(300 * time.Millisecond)
+	return o.Opener.Open(ctx, id, h)
+}
+
+// Calls lost together (an owner died with many of them in flight) ask
+// the backend about its tools once, not once each: a replica with no
+// session live opens one probe connection, and the other calls wait for
+// what it learns.
+func TestManager_SafeToRepeatProbesOnceForConcurrentCalls(t *testing.T) {
+	o := &slowOpener{Opener: withIdempotent(newRecorder()).opener}
+	m := session.New(memstore.New(nil), o, nil)
+	defer m.Close()
+	const calls = 8
+	var wg sync.WaitGroup
+	var safe atomic.Int32
+	for i := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if m.SafeToRepeat(context.Background(), request(t, int64(i), "tools/call", `{"name":"block_idem"}`)) {
+				safe.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := safe.Load(); n != calls {
+		t.Errorf("%d of %d calls of an idempotent tool safe to repeat", n, calls)
+	}
+	if n := o.opened.Load(); n != 1 {
+		t.Errorf("%d backend connections opened to learn the tools, want 1", n)
 	}
 }
