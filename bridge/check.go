@@ -109,12 +109,8 @@ func checkSessionful(ctx context.Context, b *Bridge, w io.Writer) error {
 	}
 	gcancel()
 	if h.session != "" {
-		if req, err := b.newRequest(ctx, nil, h); err == nil {
-			req.Method = http.MethodDelete
-			if r, err := b.hc.Do(req); err == nil {
-				r.Body.Close()
-				fmt.Fprintf(w, "  DELETE (end the check's session): %s\n", r.Status)
-			}
+		if status, err := b.deleteSession(ctx, h); err == nil {
+			fmt.Fprintf(w, "  DELETE (end the check's session): %s\n", status)
 		}
 	}
 	return nil

@@ -583,17 +583,27 @@ func (b *Bridge) endSession() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
+	status, err := b.deleteSession(ctx, h)
+	if err != nil {
+		b.log.Debug("ending the session", "err", err)
+		return
+	}
+	b.log.Info("ended the session", "session", h.session, "status", status)
+}
+
+// deleteSession ends session h on the server (DELETE) and returns the
+// answer's status.
+func (b *Bridge) deleteSession(ctx context.Context, h hdr) (string, error) {
 	req, err := b.newRequest(ctx, nil, h)
 	if err != nil {
-		return
+		return "", err
 	}
 	req.Method = http.MethodDelete
 	req.Header.Del("Accept")
 	resp, err := b.hc.Do(req)
 	if err != nil {
-		b.log.Debug("ending the session", "err", err)
-		return
+		return "", err
 	}
 	resp.Body.Close()
-	b.log.Info("ended the session", "session", h.session, "status", resp.Status)
+	return resp.Status, nil
 }
