@@ -311,7 +311,7 @@ func TestConnect_Check(t *testing.T) {
 		t.Fatalf("--check: %v\n%s", err, out)
 	}
 	for _, want := range []string{"sessionful: yes, protocol version 2025-11-25", "session: ", "can be resumed",
-		"GET stream: offered", "stateless: yes"} {
+		"GET stream: offered", "DELETE (end the check's session): 204", "stateless: yes"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("--check output lacks %q:\n%s", want, out)
 		}
