@@ -193,7 +193,7 @@ func (h *Handler) checkOrigin(r *http.Request) error {
 		if hn, _, err := net.SplitHostPort(host); err == nil {
 			host = hn
 		}
-		if !isLoopbackName(host) && !slices.Contains(h.opts.AllowedHosts, host) {
+		if !IsLoopbackName(host) && !slices.Contains(h.opts.AllowedHosts, host) {
 			return statusError(http.StatusForbidden, "Host %q is not allowed", r.Host)
 		}
 	}
@@ -202,7 +202,7 @@ func (h *Handler) checkOrigin(r *http.Request) error {
 		return nil
 	}
 	u, err := url.Parse(origin)
-	if err == nil && isLoopbackName(u.Hostname()) {
+	if err == nil && IsLoopbackName(u.Hostname()) {
 		return nil
 	}
 	if err == nil && !h.opts.LocalOnly && u.Host == r.Host {
@@ -211,7 +211,10 @@ func (h *Handler) checkOrigin(r *http.Request) error {
 	return statusError(http.StatusForbidden, "Origin %q is not allowed", origin)
 }
 
-func isLoopbackName(host string) bool {
+// IsLoopbackName reports whether host (without port; an IPv6 address may
+// keep its brackets) names the loopback interface: localhost or a loopback
+// address.
+func IsLoopbackName(host string) bool {
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 	if strings.EqualFold(host, "localhost") {
 		return true

@@ -9,11 +9,11 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/mooring-dev/mooring/session"
 	"github.com/mooring-dev/mooring/store"
 	"github.com/mooring-dev/mooring/tasks"
+	"github.com/mooring-dev/mooring/transport"
 )
 
 // admin serves /admin/sessions for `mooring sessions --url`, so that a
@@ -71,7 +71,7 @@ func (a *admin) refuse(r *http.Request) string {
 	if hn, _, err := net.SplitHostPort(name); err == nil {
 		name = hn
 	}
-	if !isLoopbackName(name) && !slices.Contains(a.allowedHosts, name) {
+	if !transport.IsLoopbackName(name) && !slices.Contains(a.allowedHosts, name) {
 		return "Host is not a loopback name"
 	}
 	if origins, ok := r.Header["Origin"]; ok {
@@ -80,17 +80,6 @@ func (a *admin) refuse(r *http.Request) string {
 		}
 	}
 	return ""
-}
-
-// isLoopbackName reports whether host (without port) names the loopback
-// interface: localhost or a loopback address.
-func isLoopbackName(host string) bool {
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 type sessionPage struct {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mooring-dev/mooring/auth"
+	"github.com/mooring-dev/mooring/transport"
 )
 
 // authConfig is how `mooring serve` authenticates its clients (issue 13).
@@ -282,7 +283,7 @@ func (g *gatekeeper) supportedScopes(tools map[string][]string) []string {
 // empty host, a wildcard or a name listens beyond this machine.
 func loopbackHost(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	return err == nil && isLoopbackName(host)
+	return err == nil && transport.IsLoopbackName(host)
 }
 
 // bindState binds the requestState handles that an in-process server hands
