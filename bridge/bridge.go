@@ -209,13 +209,17 @@ func (b *Bridge) fromClient(line []byte) {
 		if c == nil {
 			return
 		}
+		var initializing chan struct{}
+		if !stateless && m.Method == "initialize" {
+			initializing = b.beginInitialize()
+		}
 		b.wg.Go(func() {
 			defer c.cancel()
 			switch {
 			case stateless:
 				b.statelessCall(c, line)
 			case m.Method == "initialize":
-				b.initialize(c, line)
+				b.initialize(c, line, initializing)
 			default:
 				b.sessionCall(c, line)
 			}

@@ -38,18 +38,24 @@ const lostMessage = "mooring connect: the server lost the MCP session (it restar
 	"or the session expired); the result of this call is lost. A new session was opened; " +
 	"call again if repeating it is safe"
 
-// initialize relays the client's initialize and keeps its params and the
-// session id for later.
-func (b *Bridge) initialize(c *call, raw []byte) {
-	b.mu.Lock()
-	if b.sess.initParams != nil {
-		b.mu.Unlock()
-		b.fail(c, jsonrpc.CodeInvalidRequest, "mooring connect: the session is already initialized")
-		return
-	}
+// beginInitialize marks the client's initialize as in flight. It runs
+// before the next line from the client is read (initialize itself runs on
+// a goroutine of its own), so that what the client sends meanwhile waits
+// for the answer instead of being refused.
+func (b *Bridge) beginInitialize() chan struct{} {
 	initializing := make(chan struct{})
-	b.sess.initializing = initializing
+	b.mu.Lock()
+	if b.sess.initParams == nil {
+		b.sess.initializing = initializing
+	}
 	b.mu.Unlock()
+	return initializing
+}
+
+// initialize relays the client's initialize and keeps its params and the
+// session id for later; it closes initializing (beginInitialize's) when
+// done.
+func (b *Bridge) initialize(c *call, raw []byte, initializing chan struct{}) {
 	defer func() {
 		b.mu.Lock()
 		if b.sess.initializing == initializing {
@@ -58,6 +64,13 @@ func (b *Bridge) initialize(c *call, raw []byte) {
 		b.mu.Unlock()
 		close(initializing)
 	}()
+	b.mu.Lock()
+	if b.sess.initParams != nil {
+		b.mu.Unlock()
+		b.fail(c, jsonrpc.CodeInvalidRequest, "mooring connect: the session is already initialized")
+		return
+	}
+	b.mu.Unlock()
 	resp, err := b.doWait(c.ctx, raw, hdr{}, true)
 	if err != nil {
 		b.fail(c, codeConnection, "mooring connect: initialize: "+err.Error())
