@@ -70,7 +70,13 @@ func New(srv *mcp.Server, st store.Store, opts *Options) *Handler {
 		sopts = *opts.Session
 	}
 	if opts.Tasks != nil {
-		ts, ok := st.(store.TaskStore)
+		// Tasks go to the store itself, neither compressed nor tagged, as
+		// in cmd/mooring: beneath a compress.Store given here too.
+		inner := st
+		if cs, ok := st.(*compress.Store); ok {
+			inner = cs.Unwrap()
+		}
+		ts, ok := inner.(store.TaskStore)
 		if !ok {
 			panic(fmt.Sprintf("mooring: Options.Tasks with a store that keeps no tasks (%T)", st))
 		}

@@ -14,7 +14,10 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mooring-dev/mooring"
+	"github.com/mooring-dev/mooring/store"
+	"github.com/mooring-dev/mooring/store/compress"
 	"github.com/mooring-dev/mooring/store/memstore"
+	"github.com/mooring-dev/mooring/tasks"
 	"github.com/mooring-dev/mooring/tasks/protocol"
 )
 
@@ -87,4 +90,26 @@ func TestNew_Tasks(t *testing.T) {
 func jsonText(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// A store given already wrapped in compress (as cmd/mooring wraps its own)
+// keeps tasks underneath: New takes them there instead of panicking that
+// the store keeps none.
+func TestNew_TasksOnACompressedStore(t *testing.T) {
+	srv := mcp.NewServer(&mcp.Implementation{Name: "mine", Version: "1"}, nil)
+	st := compress.Wrap(memstore.New(nil), &compress.Options{Enabled: true})
+	h := mooring.New(srv, st, &mooring.Options{Tasks: &protocol.Policy{Tools: map[string]string{"report": protocol.Optional}}})
+	defer h.Close()
+	if h.Tasks() == nil {
+		t.Fatal("no task Manager with Options.Tasks")
+	}
+	task, err := h.Tasks().Create(context.Background(), &tasks.Task{Tool: "report"}, func(context.Context, *tasks.Task) ([]byte, error) {
+		return []byte(`{"content":[]}`), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Unwrap().(store.TaskStore).GetTask(context.Background(), task.ID); err != nil {
+		t.Fatalf("the task is not in the store beneath the compress wrapper: %v", err)
+	}
 }
