@@ -1,6 +1,10 @@
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"slices"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // authReasons is the fixed label set of mooring_auth_refused_total: why the
 // auth middleware refused a request (see auth.Options.OnRefuse).
@@ -21,10 +25,7 @@ func newAuthMetrics(reg *prometheus.Registry) *prometheus.CounterVec {
 // AuthRefused counts one request refused for reason; reasons outside the
 // fixed set are not counted. It is auth.Options.OnRefuse.
 func (m *Metrics) AuthRefused(reason string) {
-	for _, r := range authReasons {
-		if r == reason {
-			m.authRefused.WithLabelValues(reason).Inc()
-			return
-		}
+	if slices.Contains(authReasons, reason) {
+		m.authRefused.WithLabelValues(reason).Inc()
 	}
 }

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,11 +43,7 @@ func newTaskMetrics(reg *prometheus.Registry, active func() int) taskMetrics {
 // its time since creation. It implements tasks.Metrics. Statuses outside
 // the fixed set are not counted.
 func (m *Metrics) TaskStatus(status string, age time.Duration) {
-	known := false
-	for _, s := range taskStatuses {
-		known = known || s == status
-	}
-	if !known {
+	if !slices.Contains(taskStatuses, status) {
 		return
 	}
 	m.tasks.total.WithLabelValues(status).Inc()
