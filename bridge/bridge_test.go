@@ -15,7 +15,7 @@ import (
 func TestRelay(t *testing.T) {
 	s := newSDKServer(t)
 	c := startBridge(t, s.url(), nil)
-	c.initialize()
+	c.Initialize(20 * time.Second)
 	c.Send(map[string]any{"id": 2, "method": "tools/list"})
 	if m := c.Answer(2, 10*time.Second); !strings.Contains(string(m.Result), `"count"`) {
 		t.Fatalf("tools/list: %s", m.Result)
@@ -40,7 +40,7 @@ func TestCut_Invisible(t *testing.T) {
 	}
 	t.Cleanup(func() { p.Close() })
 	c := startBridge(t, "http://"+p.Addr()+"/mcp", nil)
-	c.initialize()
+	c.Initialize(20 * time.Second)
 	const n = 30
 	c.Send(callTool(2, "count", map[string]any{"n": n, "interval_ms": 50}, "p"))
 	for cut := 1; cut <= 2; cut++ {
@@ -64,7 +64,7 @@ func TestCut_Invisible(t *testing.T) {
 func TestHeal_LostSession(t *testing.T) {
 	s := newSDKServer(t)
 	c := startBridge(t, s.url(), nil)
-	c.initialize()
+	c.Initialize(20 * time.Second)
 	c.Send(map[string]any{"id": 2, "method": "resources/subscribe", "params": map[string]any{"uri": "test://r"}})
 	if m := c.Answer(2, 10*time.Second); m.Error != nil {
 		t.Fatalf("subscribe: %s", m.Error.Message)
@@ -130,7 +130,7 @@ func TestWait_Bounded(t *testing.T) {
 func TestHeal_ReplayRefused(t *testing.T) {
 	s := newSDKServer(t)
 	c := startBridge(t, s.url(), nil)
-	c.initialize()
+	c.Initialize(20 * time.Second)
 	c.Send(map[string]any{"id": 2, "method": "resources/subscribe", "params": map[string]any{"uri": "test://r"}})
 	if m := c.Answer(2, 10*time.Second); m.Error != nil {
 		t.Fatalf("subscribe: %s", m.Error.Message)

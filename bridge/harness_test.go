@@ -65,21 +65,6 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// initialize opens the session as a 2025-11-25 client would.
-func (c *client) initialize() msg {
-	c.t.Helper()
-	c.Send(map[string]any{"id": 1, "method": "initialize", "params": map[string]any{
-		"protocolVersion": "2025-11-25", "capabilities": map[string]any{},
-		"clientInfo": map[string]any{"name": "t", "version": "1"},
-	}})
-	m := c.Answer(1, 20*time.Second)
-	if m.Error != nil {
-		c.t.Fatalf("initialize: %s", m.Error.Message)
-	}
-	c.Send(map[string]any{"method": "notifications/initialized"})
-	return m
-}
-
 func callTool(id int, name string, args map[string]any, progress string) map[string]any {
 	p := map[string]any{"name": name, "arguments": args}
 	if progress != "" {

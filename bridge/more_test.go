@@ -101,7 +101,7 @@ func TestServerRequest_Relayed(t *testing.T) {
 func TestCancel_Relayed(t *testing.T) {
 	s := newSDKServer(t)
 	c := startBridge(t, s.url(), nil)
-	c.initialize()
+	c.Initialize(20 * time.Second)
 	c.Send(callTool(2, "count", map[string]any{"n": 1000, "interval_ms": 20}, ""))
 	s.waitStarted()
 	c.Send(map[string]any{"method": "notifications/cancelled", "params": map[string]any{"requestId": 2, "reason": "user"}})
@@ -124,7 +124,7 @@ func TestHeaders_AndTokenFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := startBridge(t, s.url(), &Options{Header: map[string][]string{"X-Api-Key": {"k"}}, TokenFile: tok})
-	c.initialize()
+	c.Initialize(20 * time.Second)
 	if err := os.WriteFile(tok, []byte("two"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestCut_NoEventStore(t *testing.T) {
 	}
 	t.Cleanup(func() { p.Close() })
 	c := startBridge(t, "http://"+p.Addr()+"/mcp", nil)
-	c.initialize()
+	c.Initialize(20 * time.Second)
 	c.Send(map[string]any{"id": 2, "method": "tools/list"})
 	c.Answer(2, 10*time.Second)
 

@@ -32,7 +32,7 @@ func TestConnect_Chaos(t *testing.T) {
 	}
 	t.Cleanup(func() { proxy.Close() })
 	b := startConnect(t, "http://"+proxy.Addr()+"/mcp")
-	b.initialize()
+	b.Initialize(30 * time.Second)
 
 	const waves, perWave, count = 6, 4, 20
 	id := 100
@@ -124,7 +124,7 @@ func TestConnect_ReplicaDies(t *testing.T) {
 	t.Cleanup(front.Close) // after mooring connect's cleanup: Close waits for its streams
 
 	b := startConnect(t, front.URL+"/mcp")
-	b.initialize()
+	b.Initialize(30 * time.Second)
 	b.Send(slowCount(2, 80, 50, "r"))
 	b.Wait(20*time.Second, "progress before the kill", func(m rpcMsg) bool { return m.Method == "notifications/progress" })
 	sid := b.sessionID(t)

@@ -95,18 +95,6 @@ func (b *bridgeProc) logged(text string) bool {
 	}) > 0
 }
 
-func (b *bridgeProc) initialize() {
-	b.t.Helper()
-	b.Send(map[string]any{"id": 1, "method": "initialize", "params": map[string]any{
-		"protocolVersion": "2025-11-25", "capabilities": map[string]any{},
-		"clientInfo": map[string]any{"name": "e2e", "version": "1"},
-	}})
-	if m := b.Answer(1, 30*time.Second); m.Error != nil {
-		b.t.Fatalf("initialize: %s", m.Error.Message)
-	}
-	b.Send(map[string]any{"method": "notifications/initialized"})
-}
-
 func slowCount(id, count, intervalMS int, progress string) map[string]any {
 	p := map[string]any{"name": "slow_count", "arguments": map[string]any{"count": count, "interval_ms": intervalMS}}
 	if progress != "" {
@@ -164,7 +152,7 @@ func TestConnect_KillRestart(t *testing.T) {
 	addr := freeAddr(t)
 	p := start(t, addr, args...)
 	b := startConnect(t, p.url())
-	b.initialize()
+	b.Initialize(30 * time.Second)
 	b.Send(slowCount(2, 120, 50, "k"))
 	b.Wait(20*time.Second, "progress before the kill", func(m rpcMsg) bool { return m.Method == "notifications/progress" })
 	p.kill()
@@ -200,7 +188,7 @@ func TestConnect_NetworkCut(t *testing.T) {
 	}
 	t.Cleanup(func() { proxy.Close() })
 	b := startConnect(t, "http://"+proxy.Addr()+"/mcp")
-	b.initialize()
+	b.Initialize(30 * time.Second)
 	const n = 40
 	b.Send(slowCount(2, n, 50, "c"))
 	for cut := 1; cut <= 3; cut++ {
@@ -225,7 +213,7 @@ func TestConnect_HealLostSession(t *testing.T) {
 	addr := freeAddr(t)
 	p := start(t, addr, "--store", "memory")
 	b := startConnect(t, p.url())
-	b.initialize()
+	b.Initialize(30 * time.Second)
 	b.Send(slowCount(2, 400, 50, "h"))
 	b.Wait(20*time.Second, "progress before the kill", func(m rpcMsg) bool { return m.Method == "notifications/progress" })
 	p.kill()
@@ -390,7 +378,7 @@ func TestConnect_TypeScriptServer(t *testing.T) {
 	}
 	t.Cleanup(func() { proxy.Close() })
 	b := startConnect(t, "http://"+proxy.Addr()+"/mcp")
-	b.initialize()
+	b.Initialize(30 * time.Second)
 
 	b.Send(slowCount(2, 20, 50, "c"))
 	b.Wait(30*time.Second, "progress before the cut", func(rpcMsg) bool { return b.Count(stdiotest.IsProgress) >= 5 })
@@ -426,7 +414,7 @@ func TestConnect_TypeScriptTasks(t *testing.T) {
 	}
 
 	b := startConnect(t, "http://"+proxy.Addr()+"/mcp")
-	b.initialize()
+	b.Initialize(30 * time.Second)
 	call(b)
 	for i := 0; i < 3; i++ {
 		time.Sleep(400 * time.Millisecond)
@@ -441,7 +429,7 @@ func TestConnect_TypeScriptTasks(t *testing.T) {
 	}
 
 	plain := startConnect(t, "http://"+proxy.Addr()+"/mcp", "--tasks=false")
-	plain.initialize()
+	plain.Initialize(30 * time.Second)
 	call(plain)
 	// (The TypeScript SDK answers with a tool error result.)
 	if m := plain.Answer(3, 30*time.Second); !strings.Contains(string(m.Result), "requires task augmentation") {
@@ -506,7 +494,7 @@ func TestConnect_TaskAcrossKill(t *testing.T) {
 			addr := freeAddr(t)
 			p := start(t, addr, args...)
 			b := startConnect(t, p.url())
-			b.initialize()
+			b.Initialize(30 * time.Second)
 			b.Send(map[string]any{"id": 2, "method": "tools/list"})
 			b.Answer(2, 30*time.Second)
 			b.Send(tc.call)

@@ -85,6 +85,21 @@ func (c *Client) Send(v map[string]any) {
 	}
 }
 
+// Initialize opens a 2025-11-25 session as a client does: initialize as
+// request 1, its answer within d (an error answer fails the test), then
+// notifications/initialized.
+func (c *Client) Initialize(d time.Duration) {
+	c.t.Helper()
+	c.Send(map[string]any{"id": 1, "method": "initialize", "params": map[string]any{
+		"protocolVersion": "2025-11-25", "capabilities": map[string]any{},
+		"clientInfo": map[string]any{"name": "stdiotest", "version": "1"},
+	}})
+	if m := c.Answer(1, d); m.Error != nil {
+		c.t.Fatalf("initialize: %s", m.Error.Message)
+	}
+	c.Send(map[string]any{"method": "notifications/initialized"})
+}
+
 // Messages returns a copy of every message so far, in the order written.
 func (c *Client) Messages() []Msg {
 	c.mu.Lock()
