@@ -98,7 +98,7 @@ func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 	limit = min(limit, 1000)
 	ids, next, err := a.store.ListSessions(r.Context(), r.URL.Query().Get("cursor"), limit)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		adminError(w, err)
 		return
 	}
 	if ids == nil {
@@ -146,11 +146,15 @@ func (a *admin) end(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// adminError answers 404 for a session that is not known, 500 otherwise.
+// adminError answers 404 for a session or task that is not known, 503
+// while the store cannot be reached, 500 otherwise.
 func adminError(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
-	if errors.Is(err, session.ErrNotFound) {
+	switch {
+	case errors.Is(err, session.ErrNotFound), errors.Is(err, tasks.ErrNotFound):
 		status = http.StatusNotFound
+	case errors.Is(err, store.ErrUnavailable):
+		status = http.StatusServiceUnavailable
 	}
 	http.Error(w, err.Error(), status)
 }

@@ -2,9 +2,14 @@ package main
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
+
+	"github.com/mooring-dev/mooring/internal/redistest"
 )
 
 // adminStatus sends method to /admin/sessions[/id] of s with the given Host
@@ -97,6 +102,36 @@ func TestProbes_AnswerAnyHost(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("%s with a foreign Host: %d", path, resp.StatusCode)
+		}
+	}
+}
+
+// While the store cannot be reached the admin API says so, 503, for
+// sessions as for tasks, rather than a 500 that reads like a bug.
+func TestAdmin_StoreUnavailableIs503(t *testing.T) {
+	r := redistest.Start(t)
+	c := &config{Store: "redis", RedisURL: r.URL(), StoreFallback: "fail", SessionTTL: 60, MaxEvents: 10, MaxBytes: 1 << 20}
+	opened, err := openStore(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer opened.Close()
+	tm, err := newTaskManager(c, opened, "test", slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tm.Close()
+	mux := http.NewServeMux()
+	(&admin{store: opened, tasks: tm}).register(mux)
+	r.Stop()
+	for _, path := range []string{"/admin/sessions", "/admin/sessions/x", "/admin/tasks"} {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.RemoteAddr = "127.0.0.1:1234"
+		req.Host = "127.0.0.1:8080"
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		if rec.Code != http.StatusServiceUnavailable {
+			t.Errorf("GET %s with Redis stopped: %d %s, want 503", path, rec.Code, rec.Body)
 		}
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -95,7 +94,7 @@ func (a *admin) listTasks(w http.ResponseWriter, r *http.Request) {
 	}
 	list, next, err := a.tasks.List(r.Context(), scope, q.Get("cursor"), limit)
 	if err != nil {
-		taskError(w, err)
+		adminError(w, err)
 		return
 	}
 	writeJSON(w, taskPage{Tasks: list, Next: next})
@@ -104,7 +103,7 @@ func (a *admin) listTasks(w http.ResponseWriter, r *http.Request) {
 func (a *admin) showTask(w http.ResponseWriter, r *http.Request) {
 	t, err := a.tasks.Get(r.Context(), r.PathValue("id"), store.AnyScope)
 	if err != nil {
-		taskError(w, err)
+		adminError(w, err)
 		return
 	}
 	writeJSON(w, t)
@@ -113,21 +112,10 @@ func (a *admin) showTask(w http.ResponseWriter, r *http.Request) {
 func (a *admin) cancelTask(w http.ResponseWriter, r *http.Request) {
 	t, err := a.tasks.Cancel(r.Context(), r.PathValue("id"), store.AnyScope)
 	if err != nil {
-		taskError(w, err)
+		adminError(w, err)
 		return
 	}
 	writeJSON(w, t)
-}
-
-func taskError(w http.ResponseWriter, err error) {
-	status := http.StatusInternalServerError
-	switch {
-	case errors.Is(err, tasks.ErrNotFound):
-		status = http.StatusNotFound
-	case errors.Is(err, store.ErrUnavailable):
-		status = http.StatusServiceUnavailable
-	}
-	http.Error(w, err.Error(), status)
 }
 
 // tasks: mooring tasks list|show ID|cancel ID [--scope S] [--url URL | store flags]
