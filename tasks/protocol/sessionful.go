@@ -223,13 +223,19 @@ func reply(v any) *jsonrpc.Response {
 // error when the tool's task support says the call is not allowed as
 // made; else nil (the backend answers the plain call).
 func (sf *Sessionful) call(s *session.Session, req *jsonrpc.Request) func(context.Context) *jsonrpc.Response {
-	var p map[string]json.RawMessage
+	// Every tools/call passes here, most of them plain: only the fields
+	// looked at are decoded, not a map of every field; a task's params
+	// are taken apart below.
+	var p struct {
+		Name json.RawMessage `json:"name"`
+		Task json.RawMessage `json:"task"` // "null" if present as null
+	}
 	if json.Unmarshal(req.Params, &p) != nil {
 		return nil
 	}
 	var name string
-	_ = json.Unmarshal(p["name"], &name)
-	taskParam, asks := p["task"]
+	_ = json.Unmarshal(p.Name, &name)
+	asks := p.Task != nil
 	info, known := sf.tool(name)
 	if !asks {
 		// Decided here, without a round trip: a plain call goes to the
@@ -249,9 +255,11 @@ func (sf *Sessionful) call(s *session.Session, req *jsonrpc.Request) func(contex
 		var tp struct {
 			TTL *float64 `json:"ttl"`
 		}
-		_ = json.Unmarshal(taskParam, &tp)
-		delete(p, "task")
-		plain, err := json.Marshal(p)
+		_ = json.Unmarshal(p.Task, &tp)
+		var all map[string]json.RawMessage
+		_ = json.Unmarshal(req.Params, &all) // an object: decoded above
+		delete(all, "task")
+		plain, err := json.Marshal(all)
 		if err != nil {
 			return &jsonrpc.Response{Error: &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: err.Error()}}
 		}
