@@ -141,13 +141,19 @@ type clientCredentials struct {
 	base  http.RoundTripper
 	fetch fetcher
 
-	mu  sync.Mutex // guards tok; held while fetching, so one fetch at a time
-	tok *oauth2.Token
+	mu      sync.Mutex // guards tok and retryAt; held while fetching, so one fetch at a time
+	tok     *oauth2.Token
+	retryAt time.Time // no fetch before it while tok is still valid: the last one failed
 }
+
+// refetchAfterFailure is how long a token that is still valid is used
+// without asking again after a fetch of its replacement failed.
+const refetchAfterFailure = 5 * time.Second
 
 // token returns the cached token, or a fresh one when it is about to
 // expire or when stale, the token a request was refused with, is still
-// the cached one.
+// the cached one. When the early refresh fails (the authorization server
+// is away for a moment), the cached token serves until it expires.
 func (c *clientCredentials) token(stale *oauth2.Token) (*oauth2.Token, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -155,11 +161,19 @@ func (c *clientCredentials) token(stale *oauth2.Token) (*oauth2.Token, error) {
 	if fresh && c.tok != stale {
 		return c.tok, nil
 	}
+	valid := c.tok != nil && c.tok != stale && time.Now().Before(c.tok.Expiry)
+	if valid && time.Now().Before(c.retryAt) {
+		return c.tok, nil
+	}
 	tok, err := c.fetch.Token()
 	if err != nil {
+		if valid {
+			c.retryAt = time.Now().Add(refetchAfterFailure)
+			return c.tok, nil
+		}
 		return nil, err
 	}
-	c.tok = tok
+	c.tok, c.retryAt = tok, time.Time{}
 	return tok, nil
 }
 

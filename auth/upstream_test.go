@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -140,5 +141,47 @@ func TestCredentials_ClientCredentialsRetriesA401WithAFreshToken(t *testing.T) {
 	defer mu.Unlock()
 	if len(bodies) != 2 || bodies[1] != `{"jsonrpc":"2.0"}` {
 		t.Errorf("upstream got bodies %q; want the request twice", bodies)
+	}
+}
+
+// countTo counts the requests that go to one URL through it.
+type countTo struct {
+	url string
+	n   atomic.Int64
+}
+
+func (c *countTo) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.String() == c.url {
+		c.n.Add(1)
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// A token inside the early-refresh window is still valid: when its
+// replacement cannot be fetched (the authorization server refuses or is
+// away for a moment), requests go on with it instead of failing, and the
+// server is not asked again at once.
+func TestCredentials_ValidTokenServesWhileTheRefreshFails(t *testing.T) {
+	is := oauthtest.NewIssuer(t)
+	is.AddClient("gw", "s")
+	is.SetTokenTTL(auth.DefaultRefreshEarly / 2)
+	t.Setenv("GW_SECRET", "s")
+	up, seen := lastAuth(t)
+	c := auth.Credentials{Type: "client_credentials", TokenURL: is.TokenURL(), ClientID: "gw", ClientSecretEnv: "GW_SECRET"}
+	fetches := &countTo{url: is.TokenURL()}
+	tr, err := c.Transport(fetches, up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get(t, tr, up.URL)
+	is.AddClient("gw", "rotated") // the token endpoint refuses mooring from now on
+	get(t, tr, up.URL)
+	failed := fetches.n.Load()
+	get(t, tr, up.URL)
+	if got := seen(); got[1] != got[0] || got[2] != got[0] {
+		t.Errorf("upstream saw %q, want the first token again while it is valid", got)
+	}
+	if n := fetches.n.Load() - failed; n != 0 {
+		t.Errorf("%d requests to the token endpoint right after a failed fetch, want none", n)
 	}
 }
