@@ -110,18 +110,18 @@ func (h *Handler) withSession(w http.ResponseWriter, r *http.Request, sid string
 	var logged bool
 	for {
 		s, err := h.m.Get(getCtx, sid)
-		var re *session.RemoteError
-		if !errors.As(err, &re) {
-			if err != nil {
-				if errors.Is(err, session.ErrDraining) && r.Header.Get(ForwardedHeader) != "" {
-					w.Header().Set(DrainingHeader, "1")
-				}
-				return err
-			}
+		if err == nil {
 			if err := h.checkPrincipal(r, sid, s.Principal()); err != nil {
 				return err
 			}
 			return serve(s)
+		}
+		var re *session.RemoteError // on the heap (errors.As): not on the way above
+		if !errors.As(err, &re) {
+			if errors.Is(err, session.ErrDraining) && r.Header.Get(ForwardedHeader) != "" {
+				w.Header().Set(DrainingHeader, "1")
+			}
+			return err
 		}
 		// Refused here, before the owner is asked, from the stored
 		// record: a client that sends ForwardedHeader itself learns
