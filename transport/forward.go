@@ -192,8 +192,9 @@ func (h *Handler) withSession(w http.ResponseWriter, r *http.Request, sid string
 // A call may have run (its owner died, or broke the connection, while it
 // ran): unless it is safe to repeat (idempotent), it is answered as
 // interrupted, the clear error that the session's next owner gives the
-// client for a call that its dead owner ran, never run twice. Other requests are safe to repeat, and so is any request that
-// a draining owner dropped: it reads no new request.
+// client for a call that its dead owner ran, never run twice. Other
+// requests are safe to repeat, and so is any request that a draining
+// owner dropped: it reads no new request.
 func (h *Handler) lost(ctx context.Context, r *http.Request, body []byte, owner string, cause error) error {
 	req, ok := decodeCall(r, body)
 	if !ok {
