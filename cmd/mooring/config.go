@@ -160,7 +160,7 @@ func (c *config) serveFlags(fs *flagSet) {
 	fs.duration(&c.IdleEvict, "idle-evict", "MOORING_IDLE_EVICT", 2*time.Minute, "close the backend of a session idle this long (the store keeps it; its next request restores it)")
 	fs.str(&c.AdvertiseURL, "advertise-url", "MOORING_ADVERTISE_URL", "", "URL of this replica's MCP endpoint as other replicas reach it (with --store redis; default http://ADDR/PATH)")
 	fs.duration(&c.LeaseTTL, "lease-ttl", "MOORING_LEASE_TTL", 10*time.Second, "with --store redis: how long a replica owns a session without renewing; a dead replica's sessions move after it")
-	fs.integer(&c.MaxConns, "max-connections", "MOORING_MAX_CONNECTIONS", 0, "connections served at once; beyond them a few more are kept for /healthz, /readyz and /metrics, the rest get 503 (0: 4096, or 3/4 of the open-file limit if lower)")
+	fs.integer(&c.MaxConns, "max-connections", "MOORING_MAX_CONNECTIONS", 0, "connections served at once; beyond them a few more are kept for /healthz, /readyz and /metrics, the rest get 503 (0: 4096, or, if lower, 3/4 of the open-file limit less that reserve)")
 	fs.integer(&c.MaxHeaderBytes, "max-header-bytes", "MOORING_MAX_HEADER_BYTES", 64<<10, "largest request header block in bytes (larger gets 431)")
 	fs.duration(&c.ReadTimeout, "read-timeout", "MOORING_READ_TIMEOUT", 30*time.Second, "time a request body may take to arrive after its headers (slower gets 408 and the connection closed)")
 	fs.duration(&c.WriteTimeout, "write-timeout", "MOORING_WRITE_TIMEOUT", 30*time.Second, "time each write of an answer may wait for a client that does not read; SSE streams that keep writing are not cut")

@@ -19,12 +19,11 @@ const (
 	readHeaderTimeout = 10 * time.Second
 )
 
-// maxConns is --max-connections, or its default: 4096, lowered to 3/4 of
-// the open-file limit so that the store, the backends (a stdio server takes
-// three descriptors a session) and the reserve keep descriptors when every
-// connection is taken.
-func maxConns(c *config, log *slog.Logger) int {
-	files := openFileLimit()
+// maxConns is --max-connections, or its default: 4096, lowered so that
+// with the reserve it takes at most 3/4 of the open-file limit files (0:
+// unknown), and the store and the backends (a stdio server takes three
+// descriptors a session) keep descriptors when every connection is taken.
+func maxConns(c *config, files int, log *slog.Logger) int {
 	if c.MaxConns > 0 {
 		if files > 0 && c.MaxConns+reserveConns > files {
 			log.Warn("--max-connections is above the open-file limit: at the cap, accepting fails instead of shedding", "max_connections", c.MaxConns, "open_file_limit", files)

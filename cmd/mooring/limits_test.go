@@ -90,3 +90,26 @@ func TestHTTPServer_ErrorsGoToTheLog(t *testing.T) {
 		t.Fatalf("the accept error is not in mooring's log: %q", logs.String())
 	}
 }
+
+// --max-connections' default is 4096, lowered where the open-file limit is
+// small so that the connections and the probes' reserve take at most 3/4
+// of it; a cap set above the limit is kept, with a warning.
+func TestMaxConns(t *testing.T) {
+	for _, tc := range []struct{ set, files, want int }{
+		{0, 0, defaultMaxConns}, // limit unknown
+		{0, 1 << 20, defaultMaxConns},
+		{0, 1024, 1024*3/4 - reserveConns},
+		{0, 8, 1},
+		{100, 1024, 100},
+		{5000, 1024, 5000},
+	} {
+		var logs syncbuf.Buffer
+		got := maxConns(&config{MaxConns: tc.set}, tc.files, slog.New(slog.NewTextHandler(&logs, nil)))
+		if got != tc.want {
+			t.Errorf("--max-connections %d, open-file limit %d: %d, want %d", tc.set, tc.files, got, tc.want)
+		}
+		if warned := strings.Contains(logs.String(), "above the open-file limit"); warned != (tc.set+reserveConns > tc.files && tc.set > 0 && tc.files > 0) {
+			t.Errorf("--max-connections %d, open-file limit %d: warned %v:\n%s", tc.set, tc.files, warned, logs.String())
+		}
+	}
+}

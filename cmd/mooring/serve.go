@@ -206,7 +206,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	mux.HandleFunc("GET /readyz", checker.Readyz)
 	defer taskMgr.Close() // runs before the session managers' Close: see above
 	(&admin{store: cst, mgrs: mgrs, tasks: taskMgr, allowedHosts: splitList(c.AllowedHosts), allowedOrigins: splitList(c.AllowedOrigins)}).register(mux)
-	limit := maxConns(c, log)
+	limit := maxConns(c, openFileLimit(), log)
 	srv, lln := httpServer(c, mux, ln, limit, log)
 	conns = lln
 	servers := []*http.Server{srv}
