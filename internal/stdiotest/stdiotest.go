@@ -38,15 +38,15 @@ type Client struct {
 	in   io.Writer
 	done chan struct{}
 
-	mu   sync.Mutex
-	got  []Msg         // guarded by mu
-	more chan struct{} // signalled after every new message
+	mu   sync.Mutex    // guards got and more
+	got  []Msg         // every message so far
+	more chan struct{} // closed, and replaced, when a message is added
 }
 
 // New starts reading out, the program's output; in is its input. who names
 // the program in failures ("the bridge", "mooring connect").
 func New(t testing.TB, who string, in io.Writer, out io.Reader) *Client {
-	c := &Client{t: t, who: who, in: in, done: make(chan struct{}), more: make(chan struct{}, 1)}
+	c := &Client{t: t, who: who, in: in, done: make(chan struct{}), more: make(chan struct{})}
 	go c.read(out)
 	return c
 }
@@ -63,11 +63,9 @@ func (c *Client) read(out io.Reader) {
 		}
 		c.mu.Lock()
 		c.got = append(c.got, m)
+		close(c.more) // wakes every Wait
+		c.more = make(chan struct{})
 		c.mu.Unlock()
-		select {
-		case c.more <- struct{}{}:
-		default:
-		}
 	}
 }
 
@@ -108,19 +106,28 @@ func (c *Client) Messages() []Msg {
 }
 
 // Wait returns the first message that matches, waiting up to d; the test
-// fails if none does by then. match runs without the Client's lock held,
-// so it may call the Client's other methods.
+// fails if none does by then, or once the program's output has ended
+// without one. match runs without the Client's lock held, so it may call
+// the Client's other methods.
 func (c *Client) Wait(d time.Duration, what string, match func(Msg) bool) Msg {
 	c.t.Helper()
 	deadline := time.After(d)
-	for {
-		for _, m := range c.Messages() {
+	for ended := false; ; {
+		c.mu.Lock()
+		got, more := append([]Msg(nil), c.got...), c.more
+		c.mu.Unlock()
+		for _, m := range got {
 			if match(m) {
 				return m
 			}
 		}
+		if ended {
+			c.t.Fatalf("no %s: the output of %s ended", what, c.who)
+		}
 		select {
-		case <-c.more:
+		case <-more:
+		case <-c.done:
+			ended = true // one more look: the last messages are in
 		case <-deadline:
 			c.t.Fatalf("no %s within %s", what, d)
 		}
