@@ -58,7 +58,8 @@ type Options struct {
 	// Interceptor, if set, answers some requests itself (durable tasks).
 	Interceptor Interceptor
 	// OnEvent, if set, is told of every session event: "created",
-	// "restored", "expired" or "ended", and of every client reply dropped
+	// "restored", "expired" or "ended"; of every session refused at a cap
+	// (MaxLive, MaxStored): "rejected"; and of every client reply dropped
 	// because no server request waits for it: "reply_dropped" (for
 	// metrics).
 	OnEvent func(event string)
