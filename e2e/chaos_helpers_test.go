@@ -221,6 +221,16 @@ func startLoad(t *testing.T, url string, clients, steps int, every, limit time.D
 		t.Cleanup(func() { cs.Close() })
 		lc.cs, lc.sid = cs, cs.ID()
 		l.clients = append(l.clients, lc)
+		// A connect is three requests (initialize, initialized, the GET
+		// stream): with three replicas behind the round robin, every
+		// initialize would land on the same replica, and every session
+		// start there. A fourth request spreads them.
+		ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+		err = cs.Ping(ctx, nil)
+		cancel()
+		if err != nil {
+			t.Fatalf("ping through the balancer: %v", err)
+		}
 	}
 	for i, lc := range l.clients {
 		l.wg.Go(func() { l.run(i, lc) })

@@ -62,10 +62,13 @@ func TestChaos_RollingRestarts(t *testing.T) {
 	}
 }
 
-// (b) kill -9 of a replica every 10 s (restarted a second later): the
-// sessions that the killed replica owned are taken over at once (its
-// address refuses connections), and their calls that were running there
-// are run again, since slow_count is idempotent (idempotentHint): every
+// (b) kill -9 of a replica every 10 s (restarted a second later), of
+// replicas 0 and 1 in turn: replica 2 is never killed, so the sessions it
+// owns all along are the control (when all three took turns, every
+// session was some kill's victim and the checks by session had nothing
+// to check). The sessions that the killed replica owned are taken over at
+// once (its address refuses connections), and their calls that were
+// running there are run again, since slow_count is idempotent (idempotentHint): every
 // call returns its result. Their progress notifications start over with
 // the re-run: only the killed replica's sessions may see repeats. Calls of
 // sessions owned elsewhere resume (their streams through the dead replica
@@ -83,22 +86,30 @@ func TestChaos_KillOwners(t *testing.T) {
 	victims := make(map[string]bool)
 	for k := range kills {
 		time.Sleep(10 * time.Second)
+		victim := k % 2
 		for _, lc := range l.clients {
-			if lease, _ := srv.Command("GET", "mooring:{"+lc.sid+"}:lease"); strings.Contains(lease, rs.addrs[k%len(rs.procs)]) {
+			// The lease's value is "<token> <owner URL>".
+			if lease, _ := srv.Command("GET", "mooring:{"+lc.sid+"}:lease"); strings.Contains(lease+"/", "//"+rs.addrs[victim]+"/") {
 				victims[lc.sid] = true
 			}
 		}
-		rs.kill(k % len(rs.procs))
+		rs.kill(victim)
 		time.Sleep(time.Second)
-		rs.restart(k % len(rs.procs))
+		rs.restart(victim)
 	}
 	time.Sleep(2 * time.Second)
 	l.finish()
 
 	c := l.check(t)
-	report(t, "kill-owners", c, fmt.Sprintf("kills=%d balancer_502=%d balancer_passed_on=%d", kills, lb.failed.Load(), lb.passedOn.Load()))
+	report(t, "kill-owners", c, fmt.Sprintf("kills=%d victim_sessions=%d balancer_502=%d balancer_passed_on=%d", kills, len(victims), lb.failed.Load(), lb.passedOn.Load()))
 	if c.calls < replicaLoadClients*10 {
 		t.Errorf("only %d calls: the load did not run", c.calls)
+	}
+	// With 12 sessions on 3 replicas, a kill that finds none is a
+	// (2/3)^12 chance; none at all means the lease lookup above went
+	// stale, and the kills tested nothing.
+	if len(victims) == 0 {
+		t.Error("no session's lease named a killed replica")
 	}
 	// slow_count is idempotent: its calls cut off by the crash ran again.
 	if c.failed > 0 {
